@@ -1,0 +1,25 @@
+# zufang-stack: one entry point for developers and CI.
+#   make test   - every suite the repository has (what CI runs; installs what it needs)
+#   make dev    - MariaDB + Redis + migrations + small seed, then the service on 127.0.0.1:8080
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Suites that `make test` runs, in order. Each area owns its runner script.
+TEST_SUITES := test-app
+
+.PHONY: help test $(TEST_SUITES) dev services
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+test: ## run every test suite (installs and starts what the suites need)
+	@for s in $(TEST_SUITES); do echo "=== make $$s ==="; $(MAKE) --no-print-directory $$s; done
+
+test-app: ## zufang service: fmt, clippy, unit + integration tests on real MariaDB and Redis
+	scripts/ci/test-app.sh
+
+services: ## install (if needed) and start MariaDB and Redis on this machine
+	scripts/ci/services.sh
+
+dev: ## fresh clone -> running service on 127.0.0.1:8080 (MariaDB + Redis, migrations, small seed)
+	scripts/dev.sh
