@@ -1,0 +1,1 @@
+//! Helpers shared by the whole-stack end-to-end tests in `tests/tests/`.
