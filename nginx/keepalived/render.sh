@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# render.sh: print keepalived.conf for one edge node from keepalived.conf.tmpl and the environment.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: render.sh [TEMPLATE] > keepalived.conf      (TEMPLATE defaults to keepalived.conf.tmpl beside this script)
+Environment (required unless a default is shown):
+  NODE_NAME       lb1 | lb2 (router_id, state file and metric label)
+  STATE           BACKUP (MASTER is accepted and rendered as BACKUP: nopreempt needs BACKUP; PRIORITY elects)
+  PRIORITY        1..254, e.g. 150 on lb1 and 100 on lb2
+  SELF_IP         this node's address on INTERFACE (unicast source)
+  PEER_IP         the other node's address
+  VIP             the virtual address, e.g. 172.28.10.100
+  VRRP_AUTH_PASS  shared secret, 1..8 characters ([A-Za-z0-9._-]); generate it, never commit it
+  VIP_PREFIX=24  INTERFACE=eth0  VRID=51  KEEPALIVED_DIR=/etc/keepalived
+  EIP_ALLOCATION_ID  (cloud only) adds notify_master calling notify-eip-aws.sh with it
+USAGE
+}
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { usage; exit 0; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+tmpl=${1:-$here/keepalived.conf.tmpl}
+: "${STATE:=BACKUP}" "${VIP_PREFIX:=24}" "${INTERFACE:=eth0}" "${VRID:=51}" "${KEEPALIVED_DIR:=/etc/keepalived}"
+: "${EIP_ALLOCATION_ID:=}"
+
+die() { echo "render.sh: $*" >&2; exit 1; }
+for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRRP_AUTH_PASS; do
+  [[ -n ${!v:-} ]] || die "$v is required (see --help)"
+done
+ipv4='^([0-9]{1,3}\.){3}[0-9]{1,3}$'
+[[ $NODE_NAME =~ ^[a-z0-9][a-z0-9-]{0,31}$ ]] || die "NODE_NAME must be a short lowercase name: $NODE_NAME"
+in_range() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 >= $2 && $1 <= $3 )); }
+in_range "$PRIORITY" 1 254 || die "PRIORITY must be 1..254: $PRIORITY"
+in_range "$VRID" 1 255 || die "VRID must be 1..255: $VRID"
+in_range "$VIP_PREFIX" 0 32 || die "VIP_PREFIX must be 0..32: $VIP_PREFIX"
+for v in SELF_IP PEER_IP VIP; do [[ ${!v} =~ $ipv4 ]] || die "$v must be an IPv4 address: ${!v}"; done
+[[ $SELF_IP != "$PEER_IP" ]] || die "SELF_IP and PEER_IP must differ"
+[[ $VRRP_AUTH_PASS =~ ^[A-Za-z0-9._-]{1,8}$ ]] || die "VRRP_AUTH_PASS must be 1..8 characters of [A-Za-z0-9._-] (VRRPv2 PASS uses 8)"
+[[ $INTERFACE =~ ^[A-Za-z0-9._@-]{1,15}$ ]] || die "INTERFACE is not an interface name: $INTERFACE"
+case $STATE in
+  BACKUP) ;;
+  MASTER) echo "render.sh: STATE=MASTER rendered as BACKUP (nopreempt); PRIORITY=$PRIORITY decides the first election" >&2
+          STATE=BACKUP ;;
+  *) die "STATE must be MASTER or BACKUP: $STATE" ;;
+esac
+notify_master=""
+if [[ -n $EIP_ALLOCATION_ID ]]; then
+  [[ $EIP_ALLOCATION_ID =~ ^eipalloc-[0-9a-f]+$ ]] || die "EIP_ALLOCATION_ID must look like eipalloc-0123abcd"
+  notify_master="    # Cloud: gratuitous ARP does not move traffic in a VPC; re-associate the Elastic IP.
+    notify_master \"$KEEPALIVED_DIR/notify-eip-aws.sh $EIP_ALLOCATION_ID\""
+fi
+
+[[ -r $tmpl ]] || die "cannot read template $tmpl"
+out=$(<"$tmpl")
+for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID VRRP_AUTH_PASS KEEPALIVED_DIR; do
+  out=${out//@${v}@/${!v}}
+done
+out=${out//@NOTIFY_MASTER_LINE@/$notify_master}
+! grep -qE "@[A-Z_]+@" <<<"$out" || die "unrendered placeholder left in $tmpl"
+printf '%s\n' "$out"
