@@ -98,6 +98,8 @@ UnavailableDelay=5
 UnreachableDelay=5
 Timeout=4
 AllowRoot=1
+# Debian's own MariaDB (10.11) is newer than the newest 6.0.14 knows (10.10); 6.0.19+ accepts it.
+AllowUnsupportedDBVersions=1
 FpingLocation=/usr/bin/fping
 EOF
   chmod 600 "$RUN_DIR/server/zabbix_server.conf"
@@ -224,4 +226,17 @@ stop_all() {
   if [[ -s $RUN_DIR/server.pid ]]; then
     for _ in $(seq 1 40); do kill -0 "$(cat "$RUN_DIR/server.pid")" 2>/dev/null || break; sleep 0.25; done
   fi
+}
+
+# The agent's MariaDB account, with the grants the MySQL plugin's checks need and nothing more.
+# Its password goes to a secrets directory the way compose mounts /run/secrets.
+monitor_account() {
+  local pw
+  pw=$(secret zabbix_mysql_password)
+  mariadb --protocol=socket -e "
+    CREATE USER IF NOT EXISTS 'zbx_monitor'@'127.0.0.1' IDENTIFIED BY '$pw';
+    ALTER USER 'zbx_monitor'@'127.0.0.1' IDENTIFIED BY '$pw';
+    GRANT USAGE, REPLICATION CLIENT, PROCESS, SHOW DATABASES, SHOW VIEW ON *.* TO 'zbx_monitor'@'127.0.0.1';"
+  mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+  install -m 600 "$ROOT/.cache/secrets/zabbix_mysql_password" "$RUN_DIR/secrets/zabbix_mysql_password"
 }
