@@ -10,7 +10,7 @@ usage() {
 usage: docker-entrypoint.sh [render | nginx | edge | COMMAND...]
   render   write $NGINX_PREFIX/generated/*.conf (+ run/, temp/, certificate if needed) and exit
   nginx    render, then run nginx in the foreground (default when no argument is given)
-  edge     render, start nginx as a daemon, render keepalived's config, run keepalived in the
+  edge     render, start nginx in the background, render keepalived's config, run keepalived in the
            foreground (nginx may die while keepalived lives: its track script then moves the VIP)
   COMMAND  render, then exec COMMAND
 Environment (defaults): NGINX_PREFIX=/etc/nginx/
@@ -109,7 +109,9 @@ case "${1:-nginx}" in
   nginx) render; exec "${nginx_cmd[@]}" -g 'daemon off;' ;;
   edge)
     render
-    "${nginx_cmd[@]}"
+    # Not daemonized: a daemon's stdout is /dev/null after a reload, and the access log is stdout.
+    # nginx runs as a background child; when it dies keepalived's check_nginx.sh notices.
+    "${nginx_cmd[@]}" -g 'daemon off;' &
     "$KEEPALIVED_DIR/render.sh" \
       "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_DIR/keepalived.conf"
     exec keepalived --dont-fork --log-console --use-file "$KEEPALIVED_DIR/keepalived.conf"
