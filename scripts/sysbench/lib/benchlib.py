@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""Result handling for the benchmark scripts (standard library only, so it runs in a bare
+Debian image with python3).
+
+  benchlib.py sysbench --records F --log LOG --test NAME --threads N [--group G] [--extra k=v]
+  benchlib.py wrk      --records F --log LOG --test NAME --connections N --threads N
+  benchlib.py finish   --dir DIR --suite SUITE [k=v ...]   -> results.json, results.csv, profile.json
+  benchlib.py profile                                      -> machine profile as JSON on stdout
+  benchlib.py discover --url URL --out LUA [...]           -> Lua config for scripts/load/lua/mix.lua
+  benchlib.py login    --url URL --user U --password-file F --out TOKENFILE
+  benchlib.py percentile --log LOG --pct 95                 -> percentile from a sysbench histogram
+
+Every parse fails loudly (exit 3) when the tool's output lacks the numbers we need, so a
+changed or failed tool run never becomes a silent zero in a report.
+"""
+import argparse
+import csv
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SCHEMA = 1
+CSV_FIELDS = [
+    "tool", "suite", "test", "group", "threads", "connections", "throughput", "unit", "qps",
+    "lat_avg_ms", "lat_p95_ms", "lat_p99_ms", "errors", "duration_s",
+]
+
+
+class ParseError(Exception):
+    pass
+
+
+def _num(pattern, text, required=True, group=1):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        if required:
+            raise ParseError(f"pattern not found in tool output: {pattern!r}")
+        return None
+    return float(m.group(group))
+
+
+# --- sysbench ---------------------------------------------------------------------------
+def histogram(text):
+    """(value_ms, count) pairs of sysbench's --histogram output, in ascending order."""
+    m = re.search(r"Latency histogram \(values are in milliseconds\)\n(.*?)\n\s*\n", text, re.S)
+    if not m:
+        return []
+    rows = []
+    for line in m.group(1).splitlines():
+        hm = re.match(r"\s*([0-9.]+)\s*\|[* ]*\s(\d+)\s*$", line)
+        if hm:
+            rows.append((float(hm.group(1)), int(hm.group(2))))
+    return rows
+
+
+def hist_percentile(rows, pct):
+    """sysbench's own rule (sb_histogram_get_pct): first bucket whose cumulative count reaches
+    pct% of all events."""
+    total = sum(c for _, c in rows)
+    if total == 0:
+        return None
+    need = total * pct / 100.0
+    acc = 0
+    for value, count in rows:
+        acc += count
+        if acc >= need:
+            return value
+    return rows[-1][0]
+
+
+def parse_sysbench(text, test):
+    rec = {"tool": "sysbench"}
+    rec["duration_s"] = _num(r"total time:\s+([0-9.]+)s", text)
+    events = _num(r"total number of events:\s+([0-9.]+)", text)
+    rec["lat_avg_ms"] = _num(r"^\s+avg:\s+([0-9.]+)", text)
+    # sysbench prints avg with 2 decimals (0.00 for fast file reads); sum/events keeps precision.
+    lat_sum = _num(r"^\s+sum:\s+([0-9.]+)", text, required=False)
+    if lat_sum and events:
+        rec["lat_avg_ms"] = lat_sum / events
+    rows = histogram(text)
+    if not rows:
+        raise ParseError("no latency histogram (run sysbench with --histogram=on)")
+    rec["lat_p95_ms"] = hist_percentile(rows, 95)
+    rec["lat_p99_ms"] = hist_percentile(rows, 99)
+    reported_p95 = _num(r"95th percentile:\s+([0-9.]+)", text, required=False)
+    extra = {"events": events, "lat_max_ms": _num(r"^\s+max:\s+([0-9.]+)", text)}
+    if reported_p95 is not None:
+        extra["sysbench_p95_ms"] = reported_p95
+    rec["errors"] = 0
+    rec["qps"] = None
+    if test.startswith("oltp"):
+        rec["throughput"] = _num(r"transactions:\s+\d+\s+\(\s*([0-9.]+) per sec", text)
+        rec["unit"] = "tps"
+        rec["qps"] = _num(r"queries:\s+\d+\s+\(\s*([0-9.]+) per sec", text)
+        rec["errors"] = int(_num(r"ignored errors:\s+(\d+)", text))
+        extra["reconnects"] = int(_num(r"reconnects:\s+(\d+)", text))
+    elif test.startswith("cpu"):
+        rec["throughput"] = _num(r"events per second:\s+([0-9.]+)", text)
+        rec["unit"] = "events/s"
+    elif test.startswith("memory"):
+        rec["throughput"] = _num(r"MiB transferred \(\s*([0-9.]+) MiB/sec\)", text)
+        rec["unit"] = "MiB/s"
+        extra["ops_per_s"] = _num(r"Total operations:\s+\d+\s+\(\s*([0-9.]+) per second\)", text)
+    elif test.startswith("fileio"):
+        r = _num(r"reads/s:\s+([0-9.]+)", text)
+        w = _num(r"writes/s:\s+([0-9.]+)", text)
+        extra["fsyncs_per_s"] = _num(r"fsyncs/s:\s+([0-9.]+)", text)
+        extra["read_mib_s"] = _num(r"read, MiB/s:\s+([0-9.]+)", text)
+        extra["written_mib_s"] = _num(r"written, MiB/s:\s+([0-9.]+)", text)
+        rec["throughput"] = r + w
+        rec["unit"] = "IOPS"
+    else:  # threads, mutex: events over wall time
+        rec["throughput"] = events / rec["duration_s"] if rec["duration_s"] else 0.0
+        rec["unit"] = "events/s"
+    rec["extra"] = extra
+    return rec
+
+
+# --- wrk --------------------------------------------------------------------------------
+def parse_wrk(text):
+    m = re.search(r"^WRK_JSON (\{.*\})\s*$", text, re.M)
+    if not m:
+        raise ParseError("no WRK_JSON summary line (did wrk run scripts/load/lua/mix.lua?)")
+    s = json.loads(m.group(1))
+    dur = s["duration_us"] / 1e6
+    errs = s["errors"]
+    socket_errors = errs["connect"] + errs["read"] + errs["write"] + errs["timeout"]
+    return {
+        "tool": "wrk",
+        "duration_s": dur,
+        "throughput": s["requests"] / dur if dur else 0.0,
+        "unit": "req/s",
+        "qps": None,
+        "lat_avg_ms": s["latency"]["mean_us"] / 1000.0,
+        "lat_p95_ms": s["latency"]["p95_us"] / 1000.0,
+        "lat_p99_ms": s["latency"]["p99_us"] / 1000.0,
+        "errors": socket_errors + errs["status"],
+        "extra": {
+            "requests": s["requests"], "bytes": s["bytes"],
+            "lat_p50_ms": s["latency"]["p50_us"] / 1000.0,
+            "lat_max_ms": s["latency"]["max_us"] / 1000.0,
+            "socket_errors": errs, "status_classes": s.get("status", {}),
+            "authenticated_share": s.get("auth_share"),
+        },
+    }
+
+
+def _extra_pairs(pairs):
+    out = {}
+    for p in pairs or []:
+        k, _, v = p.partition("=")
+        if k:
+            out[k] = v
+    return out
+
+
+def cmd_parse(args, tool):
+    with open(args.log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    try:
+        rec = parse_sysbench(text, args.test) if tool == "sysbench" else parse_wrk(text)
+    except (ParseError, KeyError, ValueError) as e:
+        print(f"benchlib: cannot parse {args.log}: {e}", file=sys.stderr)
+        return 3
+    rec.update({
+        "test": args.test, "group": args.group or args.test,
+        "threads": args.threads, "connections": args.connections,
+    })
+    rec["extra"].update(_extra_pairs(args.extra))
+    for k in ("throughput", "qps", "lat_avg_ms", "lat_p95_ms", "lat_p99_ms", "duration_s"):
+        if isinstance(rec.get(k), float):
+            rec[k] = round(rec[k], 4)
+    rec["log"] = os.path.basename(args.log)
+    with open(args.records, "a", encoding="utf-8") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+    x = f"connections={args.connections}" if tool == "wrk" else f"threads={args.threads}"
+    qps = f" ({rec['qps']:.1f} qps)" if rec.get("qps") else ""
+    print(f"  {args.test} {x}: {rec['throughput']:.1f} {rec['unit']}{qps}, "
+          f"avg {rec['lat_avg_ms']:.2f} ms, p95 {rec['lat_p95_ms']:.2f} ms, "
+          f"p99 {rec['lat_p99_ms']:.2f} ms, errors {rec['errors']}", file=sys.stderr)
+    return 0
+
+
+# --- machine profile --------------------------------------------------------------------
+def _first_line(cmd):
+    if not shutil.which(cmd[0]):
+        return None
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def profile():
+    cpu_model = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kib = None
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    os_name = None
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    os_name = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "hostname": platform.node(),
+        "cpu_model": cpu_model or platform.processor() or "unknown",
+        "cpu_cores_online": os.cpu_count(),
+        "cpu_cores_usable": usable,
+        "memory_mib": round(mem_kib / 1024) if mem_kib else None,
+        "kernel": platform.release(),
+        "os": os_name,
+        "container": os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"),
+        "loadavg_at_end": load,
+        "versions": {
+            "sysbench": _first_line(["sysbench", "--version"]),
+            "wrk": _first_line(["wrk", "--version"]),
+            "python": platform.python_version(),
+        },
+    }
+
+
+def cmd_finish(args):
+    records = []
+    path = os.path.join(args.dir, "records.jsonl")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    for r in records:
+        r["suite"] = args.suite
+    prof = profile()
+    params = _extra_pairs(args.params)
+    for k in list(params):
+        if k.startswith("version_"):
+            prof["versions"][k[len("version_"):]] = params.pop(k)
+    doc = {
+        "schema": SCHEMA,
+        "suite": args.suite,
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "params": params,
+        "profile": prof,
+        "results": records,
+    }
+    with open(os.path.join(args.dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(args.dir, "profile.json"), "w", encoding="utf-8") as f:
+        json.dump(prof, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(args.dir, "results.csv"), "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in records:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_FIELDS})
+    if not records:
+        print("benchlib: no results were recorded", file=sys.stderr)
+        return 4
+    return 0
+
+
+# --- HTTP helpers for the wrk mix -------------------------------------------------------
+ID_KEYS = ("id", "distid", "estateid", "houseid", "district_id", "estate_id", "house_id")
+
+
+def _get_json(url, token=None, timeout=10):
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def _ids(doc, limit=200):
+    items = doc.get("results", doc) if isinstance(doc, dict) else doc
+    out = []
+    if isinstance(items, list):
+        for it in items:
+            if isinstance(it, dict):
+                for k in ID_KEYS:
+                    if isinstance(it.get(k), int):
+                        out.append(it[k])
+                        break
+    return out[:limit]
+
+
+def _children_ids(doc):
+    """District ids nested in a district detail (the tree's next level), whatever the key."""
+    out = []
+    if isinstance(doc, dict):
+        for v in doc.values():
+            if isinstance(v, list):
+                out.extend(_ids(v))
+    return out
+
+
+def _lua_list(xs):
+    return "{" + ",".join(str(int(x)) for x in xs) + "}"
+
+
+def _lua_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def cmd_discover(args):
+    base = args.url.rstrip("/")
+    try:
+        districts = _ids(_get_json(f"{base}/api/districts/?size=100"))
+        estates = _ids(_get_json(f"{base}/api/estates/?size=100"))
+        houses = _ids(_get_json(f"{base}/api/houses/?size=100"))
+        children = []
+        for d in districts[:5]:
+            children.extend(_children_ids(_get_json(f"{base}/api/districts/{d}/")))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(f"benchlib: target {base} did not answer the API: {e}", file=sys.stderr)
+        return 5
+    missing = [n for n, v in (("districts", districts), ("estates", estates), ("houses", houses)) if not v]
+    if missing:
+        print(f"benchlib: {base} returned no {', '.join(missing)} (is the database seeded?)",
+              file=sys.stderr)
+        return 5
+    weights = {}
+    for part in args.mix.split(","):
+        k, _, v = part.partition("=")
+        if not v.strip().isdigit():
+            print(f"benchlib: bad --mix entry {part!r} (want name=weight)", file=sys.stderr)
+            return 2
+        weights[k.strip()] = int(v)
+    known = {"districts", "district", "hot_cities", "estates", "estate", "houses", "house", "me"}
+    unknown = set(weights) - known
+    if unknown:
+        print(f"benchlib: unknown --mix names {sorted(unknown)}; known: {sorted(known)}",
+              file=sys.stderr)
+        return 2
+    lines = [
+        "-- generated by benchlib.py discover; read by mix.lua",
+        "return {",
+        f"  auth_share = {float(args.auth_share)},",
+        f"  token_file = {_lua_str(args.token_file or '')},",
+        f"  interval = {int(args.interval)},",
+        "  weights = {" + ",".join(f"{k}={v}" for k, v in weights.items()) + "},",
+        f"  districts = {_lua_list(districts)},",
+        f"  cities = {_lua_list(children or districts)},",
+        f"  estates = {_lua_list(estates)},",
+        f"  houses = {_lua_list(houses)},",
+        "}",
+    ]
+    with open(args.out, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"  target ok: {len(districts)} districts (+{len(children)} children), "
+          f"{len(estates)} estates, {len(houses)} houses sampled", file=sys.stderr)
+    return 0
+
+
+def cmd_login(args):
+    with open(args.password_file, encoding="utf-8") as f:
+        password = f.read().rstrip("\n")
+    body = json.dumps({args.field: args.user, "password": password}).encode()
+    req = urllib.request.Request(
+        args.url.rstrip("/") + "/api/tokens/", data=body, method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            doc = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        print(f"benchlib: login failed: HTTP {e.code} from POST /api/tokens/", file=sys.stderr)
+        return 6
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(f"benchlib: login failed: {e}", file=sys.stderr)
+        return 6
+    token = None
+    for k in ("token", "access", "access_token"):
+        if isinstance(doc.get(k), str):
+            token = doc[k]
+            break
+    if not token:
+        print(f"benchlib: login answered without a token (keys: {sorted(doc)})", file=sys.stderr)
+        return 6
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    # Prove the token works before spending a sweep on 401s.
+    try:
+        _get_json(args.url.rstrip("/") + "/api/users/me/", token=token)
+    except urllib.error.HTTPError as e:
+        print(f"benchlib: token rejected by GET /api/users/me/: HTTP {e.code}", file=sys.stderr)
+        return 6
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(f"benchlib: GET /api/users/me/ failed: {e}", file=sys.stderr)
+        return 6
+    return 0
+
+
+def cmd_percentile(args):
+    with open(args.log, encoding="utf-8") as f:
+        v = hist_percentile(histogram(f.read()), args.pct)
+    if v is None:
+        return 3
+    print(v)
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for tool in ("sysbench", "wrk"):
+        s = sub.add_parser(tool)
+        s.add_argument("--records", required=True)
+        s.add_argument("--log", required=True)
+        s.add_argument("--test", required=True)
+        s.add_argument("--group")
+        s.add_argument("--threads", type=int, required=True)
+        s.add_argument("--connections", type=int)
+        s.add_argument("--extra", action="append")
+    s = sub.add_parser("finish")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--suite", required=True)
+    s.add_argument("params", nargs="*")
+    sub.add_parser("profile")
+    s = sub.add_parser("discover")
+    s.add_argument("--url", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--auth-share", default="0")
+    s.add_argument("--token-file")
+    s.add_argument("--interval", default="0")
+    s.add_argument("--mix", required=True)
+    s = sub.add_parser("login")
+    s.add_argument("--url", required=True)
+    s.add_argument("--user", required=True)
+    s.add_argument("--field", default="username")
+    s.add_argument("--password-file", required=True)
+    s.add_argument("--out", required=True)
+    s = sub.add_parser("percentile")
+    s.add_argument("--log", required=True)
+    s.add_argument("--pct", type=float, required=True)
+    a = p.parse_args(argv)
+    if a.cmd in ("sysbench", "wrk"):
+        return cmd_parse(a, a.cmd)
+    if a.cmd == "finish":
+        return cmd_finish(a)
+    if a.cmd == "profile":
+        json.dump(profile(), sys.stdout, indent=2, sort_keys=True)
+        print()
+        return 0
+    if a.cmd == "discover":
+        return cmd_discover(a)
+    if a.cmd == "login":
+        return cmd_login(a)
+    return cmd_percentile(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

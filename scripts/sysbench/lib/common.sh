@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/sysbench/*.sh and scripts/load/*.sh (sourced, not run).
+# Provides: logging, dependency checks, one child process at a time that a trap can stop,
+# cleanup hooks run on exit and on Ctrl-C, and the results directory (records.jsonl ->
+# results.json + results.csv + profile.json through benchlib.py).
+
+BENCH_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCHLIB_PY="$BENCH_LIB/benchlib.py"
+: "${PYTHON:=python3}"
+
+log() { printf '%s %s\n' "[$(date -u +%H:%M:%S)] ${BENCH_NAME:-bench}:" "$*" >&2; }
+die() { # die [EXIT_CODE] MESSAGE
+  local code=1
+  if [[ $1 =~ ^[0-9]+$ ]]; then code=$1; shift; fi
+  printf '%s: error: %s\n' "${BENCH_NAME:-bench}" "$*" >&2
+  exit "$code"
+}
+
+# need_cmd CMD HINT: exit 127 with a hint when a prerequisite is missing.
+need_cmd() {
+  command -v "$1" >/dev/null 2>&1 || die 127 "'$1' not found in PATH. $2"
+}
+
+need_python() {
+  need_cmd "$PYTHON" "Install python3 (Debian: apt-get install python3); results are written with its standard library."
+}
+
+# --- cleanup on exit, Ctrl-C and TERM -------------------------------------------------
+BENCH_CHILD=""        # pid of the one running tool (sysbench/wrk), stopped first on interrupt
+BENCH_CLEANUPS=()     # functions run in reverse order on exit
+add_cleanup() { BENCH_CLEANUPS+=("$1"); }
+
+_bench_on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n $BENCH_CHILD ]] && kill -0 "$BENCH_CHILD" 2>/dev/null; then
+    kill -TERM "$BENCH_CHILD" 2>/dev/null || true
+    wait "$BENCH_CHILD" 2>/dev/null || true
+  fi
+  local i
+  for ((i = ${#BENCH_CLEANUPS[@]} - 1; i >= 0; i--)); do
+    "${BENCH_CLEANUPS[i]}" || log "cleanup step ${BENCH_CLEANUPS[i]} failed"
+  done
+  exit "$rc"
+}
+_bench_on_signal() {
+  log "interrupted (signal), cleaning up"
+  exit "$1"
+}
+install_traps() {
+  trap _bench_on_exit EXIT
+  trap '_bench_on_signal 130' INT
+  trap '_bench_on_signal 143' TERM
+}
+
+# run_tool LOGFILE FILTER_REGEX CMD...: run CMD in the background (so a signal reaches our trap
+# at once instead of after the tool finishes), keep its full output in LOGFILE, and show the
+# lines matching FILTER_REGEX live on stderr (the progress). Returns the tool's exit status.
+run_tool() {
+  local logfile=$1 filter=$2; shift 2
+  "$@" >"$logfile" 2>&1 &
+  BENCH_CHILD=$!
+  # The log is written by the tool itself, so it is complete once the tool exits; the tail
+  # only mirrors progress lines and stops by itself when the tool is gone (--pid).
+  tail -n +1 -f --pid="$BENCH_CHILD" "$logfile" 2>/dev/null | { grep --line-buffered -E "$filter" >&2 || true; } &
+  local shower=$! rc=0
+  wait "$BENCH_CHILD" || rc=$?
+  BENCH_CHILD=""
+  wait "$shower" 2>/dev/null || true
+  return "$rc"
+}
+
+# --- results -------------------------------------------------------------------------
+# init_out DIR SUITE: creates DIR (default bench-results/<suite>-<UTC stamp>), raw/ for logs.
+init_out() {
+  local dir=$1 suite=$2
+  if [[ -z $dir ]]; then dir="bench-results/${suite}-$(date -u +%Y%m%dT%H%M%SZ)"; fi
+  mkdir -p "$dir/raw" || die "cannot create output directory $dir"
+  BENCH_OUT=$(cd "$dir" && pwd)
+  BENCH_RECORDS="$BENCH_OUT/records.jsonl"
+  : >"$BENCH_RECORDS"
+  BENCH_SUITE=$suite
+}
+
+# finish_out KEY=VALUE...: writes results.json, results.csv and profile.json from the records.
+finish_out() {
+  "$PYTHON" "$BENCHLIB_PY" finish --dir "$BENCH_OUT" --suite "$BENCH_SUITE" "$@" \
+    || die "could not write results in $BENCH_OUT"
+  log "results: $BENCH_OUT/results.json and results.csv (profile: profile.json)"
+}
+
+# A positive integer list such as "1 2 4 8" (commas accepted).
+parse_int_list() {
+  local list=${1//,/ } x
+  for x in $list; do [[ $x =~ ^[1-9][0-9]*$ ]] || die 2 "'$x' in '$1' is not a positive integer"; done
+  [[ -n ${list// /} ]] || die 2 "empty list"
+  echo "$list"
+}
+require_positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die 2 "$1 must be a positive integer (got '$2')"; }
