@@ -240,3 +240,19 @@ monitor_account() {
   mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
   install -m 600 "$ROOT/.cache/secrets/zabbix_mysql_password" "$RUN_DIR/secrets/zabbix_mysql_password"
 }
+
+# Import a template file through configuration.import, creating and updating everything it holds.
+api_import() {
+  local params
+  params=$(jq -n --rawfile src "$1" '{format: "yaml", source: $src, rules: {
+    groups: {createMissing: true},
+    templates: {createMissing: true, updateExisting: true},
+    items: {createMissing: true, updateExisting: true, deleteMissing: true},
+    triggers: {createMissing: true, updateExisting: true, deleteMissing: true},
+    graphs: {createMissing: true, updateExisting: true, deleteMissing: true},
+    discoveryRules: {createMissing: true, updateExisting: true, deleteMissing: true},
+    templateDashboards: {createMissing: true, updateExisting: true, deleteMissing: true},
+    valueMaps: {createMissing: true, updateExisting: true, deleteMissing: true},
+    templateLinkage: {createMissing: true}}}')
+  api configuration.import "$params"
+}
