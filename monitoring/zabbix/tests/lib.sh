@@ -209,7 +209,7 @@ nginx_start() {
   mkdir -p "$RUN_DIR/nginx"
   sed -e "s|@RUN_DIR@|$RUN_DIR/nginx|g" -e "s|@PORT@|$ZBX_NGINX_PORT|g" \
     "$HERE/nginx-stub-status.conf" > "$RUN_DIR/nginx/nginx.conf"
-  nginx -c "$RUN_DIR/nginx/nginx.conf" -p "$RUN_DIR/nginx" -g 'daemon off;' \
+  nginx -e "$RUN_DIR/nginx/error.log" -c "$RUN_DIR/nginx/nginx.conf" -p "$RUN_DIR/nginx" -g 'daemon off;' \
     >"$RUN_DIR/nginx/stdout.log" 2>&1 &
   echo $! > "$RUN_DIR/nginx.pid"
   wait_port 127.0.0.1 "$ZBX_NGINX_PORT" 20
