@@ -211,14 +211,18 @@ def static_checks():
         r = request("POST", "/api/estates/", body=b"x" * 100_000,
                     headers={"Content-Type": "application/json"})
         assert r.status == 413, f"100 kB body: {r.status}, want 413 (client_max_body_size 64k)"
+        assert r.json()["error"]["code"] == "payload_too_large", f"body {r.body[:200]!r}"
 
     def login_rate_limit():
-        statuses = [request("POST", "/api/tokens/", body=b"{}",
-                            headers={"Content-Type": "application/json"}).status for _ in range(12)]
+        responses = [request("POST", "/api/tokens/", body=b"{}", headers={"Content-Type": "application/json"})
+                     for _ in range(12)]
+        statuses = [r.status for r in responses]
         assert 503 not in statuses, f"limit answered 503: {statuses}"
         n429 = statuses.count(429)
         # burst=5 nodelay: the first 6 pass, the other 6 within the same second are rejected.
         assert n429 >= 6, f"expected >= 6 x 429 from 12 rapid logins, got {statuses}"
+        body = [r for r in responses if r.status == 429][0].json()
+        assert body["error"]["code"] == "rate_limited" and body["error"]["message"], f"429 body {body}"
 
     def sms_rate_limit():
         statuses = [request("POST", "/api/mobile-codes/13800138000/", body=b"",
@@ -327,6 +331,7 @@ def retry_checks():
             assert "," not in up, f"POST went to two upstreams: {up} ({r.status})"
             if dead in up:
                 assert r.status == 502, f"POST to the dead replica answered {r.status}"
+                assert r.json()["error"]["code"] == "upstream_unavailable", f"502 body {r.body[:200]!r}"
                 return
         raise AssertionError(f"no POST was sent to the dead replica {dead}: {seen}")
 
@@ -382,6 +387,28 @@ class CDP:
                 return value
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting for {what} (last value {value!r})")
+
+    def wait_event(self, method, timeout=20):
+        """Wait for an event (also one that arrived while waiting for a call's answer)."""
+        deadline = time.time() + timeout
+        seen = len(self.events)
+        for e in self.events:
+            if e["method"] == method:
+                return e
+        self.ws.settimeout(1)
+        try:
+            while time.time() < deadline:
+                try:
+                    msg = json.loads(self.ws.recv())
+                except Exception:
+                    continue
+                if "method" in msg:
+                    self.events.append(msg)
+                    if msg["method"] == method:
+                        return msg
+        finally:
+            self.ws.settimeout(30)
+        raise AssertionError(f"no {method} within {timeout} s (events seen: {len(self.events) - seen})")
 
     def drain(self, seconds=0.3):
         self.ws.settimeout(seconds)
@@ -471,7 +498,9 @@ def browser_checks():
         state = {}
 
         def loads_provinces():
+            cdp.events.clear()
             cdp.call("Page.navigate", url=f"http://127.0.0.1:{ARGS.http_port}/")
+            cdp.wait_event("Page.loadEventFired")
             want = [p["name"] for p in rows(api_json("/api/districts/"))]
             got = cdp.wait_for("(() => { const b = [...document.querySelectorAll('#provinces button')];"
                                " return b.length ? b.map(x => x.textContent) : null; })()", "province list")

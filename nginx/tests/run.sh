@@ -235,9 +235,14 @@ check "notify-eip-aws.sh: re-associates the EIP with this ENI, retrying" \
 echo "== edge: live nginx on 127.0.0.1:$HTTP/$HTTPS/$STATUS (+ redirect mode on $R_HTTP/$R_HTTPS)"
 mkdir -p "$artifacts"
 start_nginx() { # PREFIX STATUS_PORT
+  if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$2/healthz" 2>/dev/null; then
+    echo "port $2 is already served by another process (a leftover test nginx?)"; return 1
+  fi
   nginx -p "$1" -c "$1nginx.conf" -e stderr -g 'daemon off;' >"$1access.log" 2>"$1error.log" &
   for _ in $(seq 50); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null && return 0
+    if [[ -s "$1run/nginx.pid" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$2/healthz" 2>/dev/null; then
+      return 0
+    fi
     sleep 0.1
   done
   cat "$1error.log" >&2
