@@ -109,7 +109,7 @@ fi
 install_traps
 init_out "$out" host
 log "output: $BENCH_OUT; tests: $tests; threads: $threads; ${duration}s per run"
-progress='^\[ |FATAL|[Ee]rror:'
+progress=sysbench_progress
 common=(--time="$duration" --report-interval="$interval" --histogram=on --percentile=95)
 
 run_one() { # run_one TEST THREADS EXTRA_K=V -- SYSBENCH ARGS...

@@ -180,7 +180,7 @@ do_prepare() {
   prepared=1
   local pt=$((tables < $(nproc) ? tables : $(nproc)))
   log "prepare: $tables tables x $table_size rows"
-  run_tool "$BENCH_OUT/raw/prepare.log" 'FATAL|rror' sb oltp_read_write "${sizing[@]}" --threads="$pt" prepare \
+  run_tool "$BENCH_OUT/raw/prepare.log" sysbench_progress sb oltp_read_write "${sizing[@]}" --threads="$pt" prepare \
     || die 1 "sysbench prepare failed; see $BENCH_OUT/raw/prepare.log"
   prepare_done=1
 }
@@ -220,7 +220,7 @@ case $cmd in
   run|all)
     if [[ $cmd == all ]]; then add_cleanup cleanup_on_exit; do_prepare; fi
     [[ $(sbtest_tables) -ge $tables ]] || die 2 "schema '$schema' has fewer than $tables sbtest tables: run 'prepare' first"
-    progress='^\[ |FATAL|[Ee]rror:'
+    progress=sysbench_progress
     if ((warmup > 0)); then
       read -ra sweep <<<"$threads"
       log "warm-up: oltp_read_only, ${warmup}s (not recorded)"

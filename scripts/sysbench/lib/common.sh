@@ -53,16 +53,18 @@ install_traps() {
   trap '_bench_on_signal 143' TERM
 }
 
-# run_tool LOGFILE FILTER_REGEX CMD...: run CMD in the background (so a signal reaches our trap
-# at once instead of after the tool finishes), keep its full output in LOGFILE, and show the
-# lines matching FILTER_REGEX live on stderr (the progress). Returns the tool's exit status.
+# run_tool LOGFILE FILTER_FN CMD...: run CMD in the background (so a signal reaches our trap
+# at once instead of after the tool finishes), keep its full output in LOGFILE, and pipe it
+# live through the function FILTER_FN, which prints the progress on stderr.
+# Returns the tool's exit status.
+sysbench_progress() { grep --line-buffered -E '^\[ |FATAL|[Ee]rror:' >&2 || true; }
 run_tool() {
   local logfile=$1 filter=$2; shift 2
   "$@" >"$logfile" 2>&1 &
   BENCH_CHILD=$!
   # The log is written by the tool itself, so it is complete once the tool exits; the tail
   # only mirrors progress lines and stops by itself when the tool is gone (--pid).
-  tail -n +1 -f --pid="$BENCH_CHILD" "$logfile" 2>/dev/null | { grep --line-buffered -E "$filter" >&2 || true; } &
+  tail -n +1 -f --pid="$BENCH_CHILD" "$logfile" 2>/dev/null | "$filter" &
   local shower=$! rc=0
   wait "$BENCH_CHILD" || rc=$?
   BENCH_CHILD=""
