@@ -1,0 +1,174 @@
+variable "environment" {
+  description = "Name of this environment (tags, Sentry environment)."
+  type        = string
+  default     = "staging"
+
+  validation {
+    condition     = contains(["staging", "prod"], var.environment)
+    error_message = "environment must be staging or prod."
+  }
+}
+
+variable "region" {
+  description = "AWS region, e.g. ap-east-1 (Hong Kong) or ap-northeast-1."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as ap-east-1."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource."
+  type        = string
+  default     = "zufang-staging"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name: 3-32 characters, lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC (a /16); subnets are carved as /24s: public 0-2, private 10-12, isolated 20-22."
+  type        = string
+  default     = "10.20.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && endswith(var.vpc_cidr, "/16")
+    error_message = "vpc_cidr must be a valid IPv4 /16 block."
+  }
+}
+
+variable "azs" {
+  description = "Availability zones to use, two or three, named explicitly so the layout never shifts when AWS adds a zone."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.azs) >= 2 && length(var.azs) <= 3 && length(distinct(var.azs)) == length(var.azs)
+    error_message = "azs: two or three distinct availability zones."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all AZs (cheaper; an AZ outage cuts the app servers' egress)."
+  type        = bool
+  default     = true
+}
+
+variable "admin_cidrs" {
+  description = "Operator networks allowed to SSH into the bastion; 0.0.0.0/0 is rejected."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.admin_cidrs) > 0 && alltrue([for c in var.admin_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "admin_cidrs: at least one valid IPv4 CIDR block, never 0.0.0.0/0."
+  }
+}
+
+variable "key_name" {
+  description = "EC2 key pair installed on the bastion and the private hosts; null for SSM-only access."
+  type        = string
+  default     = null
+}
+
+variable "app_image" {
+  description = "zufang container image, pinned (tag or digest), e.g. registry.example.com/zufang:1.4.2."
+  type        = string
+}
+
+variable "app_instance_type" {
+  description = "Instance type of the app servers."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "app_min_size" {
+  description = "Minimum number of app servers."
+  type        = number
+  default     = 2
+}
+
+variable "app_desired_capacity" {
+  description = "Number of app servers at start."
+  type        = number
+  default     = 2
+}
+
+variable "app_max_size" {
+  description = "Maximum number of app servers."
+  type        = number
+  default     = 4
+}
+
+variable "edge_instance_type" {
+  description = "Instance type of the two edge proxies."
+  type        = string
+  default     = "t3.micro"
+}
+
+variable "edge_http_mode" {
+  description = "Port 80 behaviour: serve or redirect (to HTTPS)."
+  type        = string
+  default     = "serve"
+
+  validation {
+    condition     = contains(["serve", "redirect"], var.edge_http_mode)
+    error_message = "edge_http_mode must be serve or redirect."
+  }
+}
+
+variable "tls_secret_arn" {
+  description = "Secrets Manager secret with the edge certificate JSON {\"certificate\", \"private_key\"}; null for self-signed."
+  type        = string
+  default     = null
+}
+
+variable "server_name" {
+  description = "Public DNS name of the site (CN of the self-signed fallback certificate)."
+  type        = string
+  default     = "staging.zufang.example"
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class of MariaDB."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "db_multi_az" {
+  description = "MariaDB with a standby in a second AZ."
+  type        = bool
+  default     = false
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of MariaDB backups."
+  type        = number
+  default     = 3
+}
+
+variable "db_deletion_protection" {
+  description = "Refuse to delete the database."
+  type        = bool
+  default     = false
+}
+
+variable "redis_node_type" {
+  description = "ElastiCache node type."
+  type        = string
+  default     = "cache.t4g.micro"
+}
+
+variable "redis_num_cache_clusters" {
+  description = "Redis nodes (2+ = automatic failover)."
+  type        = number
+  default     = 1
+}
+
+variable "otel_endpoint" {
+  description = "OTLP/HTTP endpoint for traces; empty for none."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,325 @@
+# The app tier: an auto scaling group of app servers in the private subnets, each running the zufang
+# image under systemd. Configuration is the app's own key set (app/config/default.toml) given as
+# ZUFANG__SECTION__KEY variables; secrets are files in /run/secrets fetched from Secrets Manager at
+# every start. The edge proxies discover the group's instances themselves (edge-upstreams.sh).
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+data "aws_ssm_parameter" "al2023" {
+  count = var.ami_id == null ? 1 : 0
+  name  = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+locals {
+  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+
+  # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
+  # production.toml in the image already sets application.host, log.format and sentry.environment's
+  # default; they are repeated here so the deployment does not depend on that file.
+  app_env_base = {
+    ZUFANG_ENV                           = "production"
+    ZUFANG__APPLICATION__HOST            = "0.0.0.0"
+    ZUFANG__APPLICATION__PORT            = var.app_port
+    ZUFANG__APPLICATION__TRUSTED_PROXIES = join(",", var.trusted_proxy_cidrs)
+    ZUFANG__DATABASE__HOST               = var.db_host
+    ZUFANG__DATABASE__PORT               = var.db_port
+    ZUFANG__DATABASE__USERNAME           = var.db_username
+    ZUFANG__DATABASE__NAME               = var.db_name
+    ZUFANG__DATABASE__MAX_CONNECTIONS    = var.db_max_connections
+    ZUFANG__REDIS__HOST                  = var.redis_host
+    ZUFANG__REDIS__PORT                  = var.redis_port
+    ZUFANG__REDIS__KEY_PREFIX            = "zufang:"
+    ZUFANG__LOG__FORMAT                  = "json"
+    ZUFANG__SENTRY__ENVIRONMENT          = var.environment
+  }
+  # Set only when configured: an empty value would override the defaults with nothing.
+  app_env_optional = {
+    ZUFANG__OTEL__ENDPOINT     = var.otel_endpoint
+    ZUFANG__ADMIN__ALLOW_CIDRS = join(",", var.admin_allow_cidrs)
+  }
+  app_env = merge(local.app_env_base, { for k, v in local.app_env_optional : k => v if v != "" })
+
+  # Secret files in /run/secrets, named <section>_<key> as the app expects.
+  secret_arns = {
+    database_password = var.db_password_secret_arn
+    redis_password    = var.redis_password_secret_arn
+    jwt_secret        = aws_secretsmanager_secret.jwt.arn
+  }
+
+  user_data = join("\n", ["#cloud-config", yamlencode({
+    package_update = true
+    packages       = ["docker"]
+    write_files = [
+      {
+        path        = "/etc/zufang/zufang.env"
+        permissions = "0644"
+        content     = join("", [for k, v in local.app_env : "${k}=${v}\n"])
+      },
+      {
+        path        = "/etc/zufang/runtime.env"
+        permissions = "0644"
+        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\n"
+      },
+      {
+        path        = "/etc/zufang/secrets.env"
+        permissions = "0600"
+        content = join("", concat(
+          ["AWS_REGION=${data.aws_region.current.name}\n", "CONTAINER_UID=${var.container_uid}\n"],
+          [for file, arn in local.secret_arns : "SECRET_${file}=${arn}\n"],
+        ))
+      },
+      {
+        path        = "/usr/local/sbin/zufang-fetch-secrets"
+        permissions = "0755"
+        content     = file("${path.module}/files/fetch-secrets.sh")
+      },
+      {
+        path        = "/etc/systemd/system/zufang.service"
+        permissions = "0644"
+        content     = file("${path.module}/files/zufang.service")
+      },
+    ]
+    runcmd = [
+      ["systemctl", "enable", "--now", "docker"],
+      ["systemctl", "daemon-reload"],
+      ["systemctl", "enable", "--now", "zufang"],
+    ]
+  })])
+}
+
+# --- JWT signing secret (HS256; production refuses fewer than 32 bytes) ---------------------------------
+resource "random_password" "jwt" {
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "jwt" {
+  #checkov:skip=CKV2_AWS_57:rotating the HS256 key invalidates every issued token; rotate deliberately by tainting random_password.jwt, not on a schedule
+  name_prefix = "${var.name}/jwt_secret-"
+  description = "HS256 signing key of zufang's access and refresh tokens (file jwt_secret)"
+  kms_key_id  = var.kms_key_arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "jwt" {
+  secret_id     = aws_secretsmanager_secret.jwt.id
+  secret_string = random_password.jwt.result
+}
+
+# --- security group: app_port from the edge only, SSH from the bastion only -----------------------------
+resource "aws_security_group" "app" {
+  name_prefix = "${var.name}-app-"
+  description = "App servers: app port from the edge proxies only, SSH from the bastion only"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name}-app" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "app_from_edge" {
+  security_group_id            = aws_security_group.app.id
+  description                  = "zufang HTTP from the edge proxies"
+  ip_protocol                  = "tcp"
+  from_port                    = var.app_port
+  to_port                      = var.app_port
+  referenced_security_group_id = var.edge_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "app_ssh" {
+  #checkov:skip=CKV_AWS_24:false positive: the source is the bastion's security group (referenced_security_group_id), there is no CIDR at all
+  security_group_id            = aws_security_group.app.id
+  description                  = "SSH from the bastion only"
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  referenced_security_group_id = var.bastion_security_group_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "app_mariadb" {
+  for_each = toset(var.data_subnet_cidrs)
+
+  security_group_id = aws_security_group.app.id
+  description       = "MariaDB in the data subnets"
+  ip_protocol       = "tcp"
+  from_port         = 3306
+  to_port           = 3306
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "app_redis" {
+  for_each = toset(var.data_subnet_cidrs)
+
+  security_group_id = aws_security_group.app.id
+  description       = "Redis in the data subnets"
+  ip_protocol       = "tcp"
+  from_port         = 6379
+  to_port           = 6379
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "app_https" {
+  security_group_id = aws_security_group.app.id
+  description       = "HTTPS through the NAT: image registry, Secrets Manager, SSM, packages, SMS webhook"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+# --- IAM: read exactly the three secrets; Session Manager optional --------------------------------------
+data "aws_iam_policy_document" "assume_ec2" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "app" {
+  statement {
+    sid       = "ReadAppSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = values(local.secret_arns)
+  }
+
+  statement {
+    sid       = "DecryptSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "app" {
+  name_prefix        = "${var.name}-app-"
+  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "app" {
+  name   = "read-app-secrets"
+  role   = aws_iam_role.app.id
+  policy = data.aws_iam_policy_document.app.json
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  count = var.enable_ssm ? 1 : 0
+
+  role       = aws_iam_role.app.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_instance_profile" "app" {
+  name_prefix = "${var.name}-app-"
+  role        = aws_iam_role.app.name
+  tags        = var.tags
+}
+
+# --- launch template + auto scaling group ----------------------------------------------------------------
+resource "aws_launch_template" "app" {
+  name_prefix   = "${var.name}-app-"
+  description   = "zufang app server (${var.app_image})"
+  image_id      = local.ami_id
+  instance_type = var.instance_type
+  key_name      = var.key_name
+  ebs_optimized = true
+  user_data     = base64encode(local.user_data)
+
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.app.arn
+  }
+
+  network_interfaces {
+    associate_public_ip_address = false
+    security_groups             = [aws_security_group.app.id]
+    delete_on_termination       = true
+  }
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required" # IMDSv2 only
+    # 1 hop: the host's AWS CLI reaches the metadata service, the container cannot borrow the role.
+    http_put_response_hop_limit = 1
+  }
+
+  monitoring {
+    enabled = true
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+
+    ebs {
+      encrypted             = true
+      volume_type           = "gp3"
+      volume_size           = 20
+      delete_on_termination = true
+    }
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(var.tags, { Name = "${var.name}-app", Role = "app" })
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(var.tags, { Name = "${var.name}-app" })
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_autoscaling_group" "app" {
+  name_prefix         = "${var.name}-app-"
+  vpc_zone_identifier = var.subnet_ids
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  health_check_type   = "EC2"
+  # Boot, docker pull, migrations: an instance is not counted healthy before this.
+  health_check_grace_period = 300
+
+  launch_template {
+    id      = aws_launch_template.app.id
+    version = aws_launch_template.app.latest_version
+  }
+
+  # A new image or configuration replaces the servers one batch at a time.
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 66
+    }
+  }
+
+  dynamic "tag" {
+    for_each = merge(var.tags, { Name = "${var.name}-app", Role = "app" })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.min_size <= var.desired_capacity && var.desired_capacity <= var.max_size
+      error_message = "min_size <= desired_capacity <= max_size must hold."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.app, aws_secretsmanager_secret_version.jwt]
+}

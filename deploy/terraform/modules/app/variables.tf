@@ -1,0 +1,214 @@
+variable "name" {
+  description = "Name prefix for the app tier's resources (e.g. zufang-prod)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name: 3-32 characters, lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment name reported to Sentry (sentry.environment), e.g. staging or prod."
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "prod"], var.environment)
+    error_message = "environment must be staging or prod."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (default route via NAT) the app servers are spread over."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "subnet_ids: at least two private subnets in different AZs."
+  }
+}
+
+variable "edge_security_group_id" {
+  description = "Security group of the edge proxies: the only source allowed to reach app_port."
+  type        = string
+}
+
+variable "bastion_security_group_id" {
+  description = "Security group of the bastion: the only source of SSH to the app servers."
+  type        = string
+}
+
+variable "data_subnet_cidrs" {
+  description = "CIDRs of the isolated (data) subnets: the app servers may connect to MariaDB and Redis there."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for c in var.data_subnet_cidrs : can(cidrhost(c, 0))])
+    error_message = "data_subnet_cidrs: every entry must be a valid IPv4 CIDR block."
+  }
+}
+
+variable "trusted_proxy_cidrs" {
+  description = "CIDRs of the edge proxies (the public subnets); the app trusts X-Forwarded-* and X-Request-ID only from these (application.trusted_proxies)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.trusted_proxy_cidrs) > 0 && alltrue([for c in var.trusted_proxy_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "trusted_proxy_cidrs: valid IPv4 CIDR blocks, never 0.0.0.0/0 (anyone could forge client addresses)."
+  }
+}
+
+variable "app_image" {
+  description = "Container image of the zufang service (app/Dockerfile), pinned by tag or digest, e.g. registry.example.com/zufang:1.4.2."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9./_:-]+(@sha256:[a-f0-9]{64})?$", var.app_image)) && !endswith(var.app_image, ":latest")
+    error_message = "app_image must be an image reference pinned to a tag or digest (not :latest)."
+  }
+}
+
+variable "app_port" {
+  description = "Port the app listens on (application.port)."
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.app_port > 0 && var.app_port < 65536
+    error_message = "app_port must be a TCP port (1-65535)."
+  }
+}
+
+variable "container_uid" {
+  description = "UID the image runs as (USER in app/Dockerfile); the secret files are owned by it."
+  type        = number
+  default     = 10001
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the app servers."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "ami_id" {
+  description = "AMI of the app servers; null picks the latest Amazon Linux 2023 (docker from its repository, SSM agent preinstalled)."
+  type        = string
+  default     = null
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH through the bastion; null disables key-based SSH."
+  type        = string
+  default     = null
+}
+
+variable "min_size" {
+  description = "Minimum number of app servers."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.min_size >= 1
+    error_message = "min_size must be at least 1."
+  }
+}
+
+variable "max_size" {
+  description = "Maximum number of app servers."
+  type        = number
+  default     = 6
+}
+
+variable "desired_capacity" {
+  description = "Number of app servers to start with (replicas app1..appN)."
+  type        = number
+  default     = 3
+}
+
+variable "db_host" {
+  description = "MariaDB endpoint host name (database.host)."
+  type        = string
+}
+
+variable "db_port" {
+  description = "MariaDB port (database.port)."
+  type        = number
+  default     = 3306
+}
+
+variable "db_name" {
+  description = "Database name (database.name)."
+  type        = string
+}
+
+variable "db_username" {
+  description = "Database user (database.username)."
+  type        = string
+}
+
+variable "db_max_connections" {
+  description = "Connection pool size per app server (database.max_connections); servers x this must stay below MariaDB's max_connections."
+  type        = number
+  default     = 16
+}
+
+variable "redis_host" {
+  description = "Redis endpoint host name (redis.host)."
+  type        = string
+}
+
+variable "redis_port" {
+  description = "Redis port (redis.port)."
+  type        = number
+  default     = 6379
+}
+
+variable "db_password_secret_arn" {
+  description = "Secrets Manager secret with the database password (file database_password)."
+  type        = string
+}
+
+variable "redis_password_secret_arn" {
+  description = "Secrets Manager secret with the Redis AUTH token (file redis_password)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "KMS key of the secrets (the data tier's key); the JWT secret is encrypted with it too."
+  type        = string
+}
+
+variable "otel_endpoint" {
+  description = "OTLP/HTTP endpoint of a trace collector (otel.endpoint); empty exports no traces."
+  type        = string
+  default     = ""
+}
+
+variable "admin_allow_cidrs" {
+  description = "Client networks allowed to call /api/admin/* (admin.allow_cidrs, seen through the trusted proxies); empty keeps the image's loopback-only default, which closes the admin API."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.admin_allow_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "admin_allow_cidrs: valid IPv4 CIDR blocks, never 0.0.0.0/0."
+  }
+}
+
+variable "enable_ssm" {
+  description = "Attach the SSM agent's managed policy so operators can use Session Manager instead of SSH."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,261 @@
+# The data tier: MariaDB (RDS) and Redis (ElastiCache) in the isolated subnets, reachable from the
+# app tier's security group only. Credentials are generated here and kept in Secrets Manager; the
+# app fetches them at boot. They also live in the Terraform state (RDS and ElastiCache take them as
+# arguments), so the state must sit in an encrypted, access-controlled backend (see README).
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+# --- one customer-managed key for everything at rest in this tier (and the app/edge secrets) -------
+data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_109:a key policy's "*" resource is the key itself; the root principal must administer it or the key becomes unmanageable
+  #checkov:skip=CKV_AWS_111:a key policy's "*" resource is the key itself, not every resource in the account
+  #checkov:skip=CKV_AWS_356:a key policy's "*" resource is the key itself, not every resource in the account
+  statement {
+    sid       = "AccountAdministersKeyAndDelegatesToIAM"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
+
+resource "aws_kms_key" "data" {
+  description             = "${var.name}: RDS, ElastiCache and Secrets Manager"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "data" {
+  name          = "alias/${var.name}-data"
+  target_key_id = aws_kms_key.data.key_id
+}
+
+# --- credentials -------------------------------------------------------------------------------------
+# RDS rejects / " @ and spaces in passwords; ElastiCache AUTH tokens accept only printable ASCII
+# without @ " / and need 16..128 characters.
+resource "random_password" "db" {
+  length           = 40
+  special          = true
+  override_special = "!#$%^&*()-_=+[]{}<>:?"
+}
+
+resource "random_password" "redis" {
+  length           = 64
+  special          = true
+  override_special = "!#$%^&*()-_=+[]{}<>:?"
+}
+
+resource "aws_secretsmanager_secret" "db_password" {
+  #checkov:skip=CKV2_AWS_57:rotation needs a Lambda and a rolling restart of the app (it reads the password at boot); rotate by tainting random_password.db and re-applying
+  name_prefix = "${var.name}/database_password-"
+  description = "MariaDB password of ${var.db_username}; written to /run/secrets/database_password on the app servers"
+  kms_key_id  = aws_kms_key.data.arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "db_password" {
+  secret_id     = aws_secretsmanager_secret.db_password.id
+  secret_string = random_password.db.result
+}
+
+resource "aws_secretsmanager_secret" "redis_password" {
+  #checkov:skip=CKV2_AWS_57:ElastiCache AUTH rotation is a two-step token change (ROTATE then SET) plus an app restart; done by re-applying, not by a rotation Lambda
+  name_prefix = "${var.name}/redis_password-"
+  description = "ElastiCache AUTH token; written to /run/secrets/redis_password on the app servers"
+  kms_key_id  = aws_kms_key.data.arn
+  tags        = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "redis_password" {
+  secret_id     = aws_secretsmanager_secret.redis_password.id
+  secret_string = random_password.redis.result
+}
+
+# --- security groups: only the app tier gets in; nothing goes out --------------------------------------
+resource "aws_security_group" "db" {
+  name_prefix = "${var.name}-db-"
+  description = "MariaDB: 3306 from the app tier only"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name}-db" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_app" {
+  security_group_id            = aws_security_group.db.id
+  description                  = "MariaDB from the app servers"
+  ip_protocol                  = "tcp"
+  from_port                    = 3306
+  to_port                      = 3306
+  referenced_security_group_id = var.app_security_group_id
+}
+
+resource "aws_security_group" "redis" {
+  name_prefix = "${var.name}-redis-"
+  description = "Redis: 6379 from the app tier only"
+  vpc_id      = var.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name}-redis" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "redis_from_app" {
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Redis from the app servers"
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
+  referenced_security_group_id = var.app_security_group_id
+}
+
+# --- MariaDB -------------------------------------------------------------------------------------------
+resource "aws_db_subnet_group" "this" {
+  name_prefix = "${var.name}-"
+  description = "${var.name}: isolated subnets"
+  subnet_ids  = var.subnet_ids
+  tags        = var.tags
+}
+
+resource "aws_db_parameter_group" "mariadb" {
+  name_prefix = "${var.name}-mariadb-"
+  family      = "mariadb${var.db_engine_version}"
+  description = "${var.name}: zufang settings"
+  tags        = var.tags
+
+  # The schema stores Chinese text: utf8mb4 everywhere (the server default latin1 would mangle it).
+  parameter {
+    name  = "character_set_server"
+    value = "utf8mb4"
+  }
+
+  parameter {
+    name  = "collation_server"
+    value = "utf8mb4_unicode_ci"
+  }
+
+  # With TLS required, passwords never cross the VPC in clear text. Off until the app's MySQL
+  # driver is built with TLS (see var.db_require_secure_transport).
+  parameter {
+    name  = "require_secure_transport"
+    value = var.db_require_secure_transport ? "1" : "0"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name_prefix        = "${var.name}-rds-mon-"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "mariadb" {
+  #checkov:skip=CKV2_AWS_69:require_secure_transport follows var.db_require_secure_transport, off until the app's MySQL driver is built with TLS (sqlx has no TLS feature enabled); traffic stays inside the VPC between two security groups
+  #checkov:skip=CKV_AWS_157:multi-AZ is a per-environment cost decision (var.db_multi_az): prod sets true, staging false
+  identifier_prefix = "${var.name}-"
+  engine            = "mariadb"
+  engine_version    = var.db_engine_version
+  instance_class    = var.db_instance_class
+
+  db_name  = var.db_name
+  username = var.db_username
+  password = random_password.db.result
+  port     = 3306
+
+  allocated_storage     = var.db_allocated_storage
+  max_allocated_storage = var.db_max_allocated_storage
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = aws_kms_key.data.arn
+
+  multi_az               = var.db_multi_az
+  db_subnet_group_name   = aws_db_subnet_group.this.name
+  vpc_security_group_ids = [aws_security_group.db.id]
+  publicly_accessible    = false
+  parameter_group_name   = aws_db_parameter_group.mariadb.name
+
+  backup_retention_period   = var.db_backup_retention_days
+  backup_window             = "18:00-19:00" # 02:00-03:00 in China Standard Time, the quietest hour
+  maintenance_window        = "sun:19:00-sun:20:00"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = var.db_deletion_protection
+  skip_final_snapshot       = false
+  final_snapshot_identifier = "${var.name}-final"
+  delete_automated_backups  = false
+
+  auto_minor_version_upgrade          = true
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["audit", "error", "general", "slowquery"]
+  monitoring_interval                 = 60
+  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = aws_kms_key.data.arn
+
+  tags = merge(var.tags, { Name = "${var.name}-mariadb" })
+
+  depends_on = [aws_iam_role_policy_attachment.rds_monitoring]
+}
+
+# --- Redis ---------------------------------------------------------------------------------------------
+resource "aws_elasticache_subnet_group" "this" {
+  name        = "${var.name}-redis"
+  description = "${var.name}: isolated subnets"
+  subnet_ids  = var.subnet_ids
+  tags        = var.tags
+}
+
+resource "aws_elasticache_replication_group" "redis" {
+  #checkov:skip=CKV2_AWS_50:Multi-AZ failover follows var.redis_num_cache_clusters (prod: 2 nodes, on; staging: 1 node, off to save cost); the app degrades, not fails, without Redis
+  replication_group_id = "${var.name}-redis"
+  description          = "${var.name}: zufang cache (cache-aside; the app degrades, not fails, without it)"
+  engine               = "redis"
+  engine_version       = var.redis_engine_version
+  node_type            = var.redis_node_type
+  port                 = 6379
+  num_cache_clusters   = var.redis_num_cache_clusters
+  # Failover needs a replica to promote.
+  automatic_failover_enabled = var.redis_num_cache_clusters > 1
+  multi_az_enabled           = var.redis_num_cache_clusters > 1
+
+  subnet_group_name  = aws_elasticache_subnet_group.this.name
+  security_group_ids = [aws_security_group.redis.id]
+
+  at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.data.arn
+  transit_encryption_enabled = true
+  transit_encryption_mode    = var.redis_transit_encryption_mode
+  auth_token                 = random_password.redis.result
+
+  snapshot_retention_limit   = 3
+  snapshot_window            = "17:00-18:00"
+  maintenance_window         = "sun:20:00-sun:21:00"
+  auto_minor_version_upgrade = true
+  apply_immediately          = false
+
+  tags = merge(var.tags, { Name = "${var.name}-redis" })
+}

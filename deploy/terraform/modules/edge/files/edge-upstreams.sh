@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# edge-upstreams.sh: keep nginx's upstream pool equal to the running instances of the app auto
+# scaling group. nginx 1.22 resolves names only at start, and the group's addresses change when it
+# replaces or scales instances, so a timer re-renders generated/upstream-servers.conf (through the
+# repository's docker-entrypoint.sh render) and reloads nginx only when the pool changed.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: edge-upstreams.sh [--no-reload]
+  Lists the running instances of APP_ASG_NAME, renders /etc/nginx/generated/ with
+  APP_UPSTREAMS="ip:APP_PORT ...", reloads nginx when the pool changed (not with --no-reload).
+Reads EDGE_ENV_FILE (default /etc/zufang/edge.env): AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE
+An empty group renders a placeholder server that answers nothing (nginx then returns 502).
+USAGE
+}
+reload=1
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  --no-reload) reload=0 ;;
+  "") ;;
+  *) usage >&2; exit 2 ;;
+esac
+
+: "${EDGE_ENV_FILE:=/etc/zufang/edge.env}"
+: "${RENDER:=/usr/local/sbin/zufang-nginx-render}"
+set -a
+# shellcheck source=/dev/null
+. "$EDGE_ENV_FILE"
+set +a
+for v in AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
+  [[ -n ${!v:-} ]] || { echo "edge-upstreams: $v is not set in $EDGE_ENV_FILE" >&2; exit 1; }
+done
+
+ips=$(aws ec2 describe-instances --region "$AWS_REGION" \
+  --filters "Name=tag:aws:autoscaling:groupName,Values=$APP_ASG_NAME" "Name=instance-state-name,Values=running" \
+  --query 'Reservations[].Instances[].PrivateIpAddress' --output text)
+upstreams=""
+for ip in $(tr '\t' '\n' <<<"$ips" | sort -V); do
+  [[ $ip =~ ^[0-9.]+$ ]] && upstreams+="$ip:$APP_PORT "
+done
+if [[ -z $upstreams ]]; then
+  echo "edge-upstreams: no running instance in $APP_ASG_NAME yet; placeholder upstream" >&2
+  upstreams="127.0.0.2:$APP_PORT"
+fi
+
+gen=/etc/nginx/generated/upstream-servers.conf
+before=$(cat "$gen" 2>/dev/null || true)
+APP_UPSTREAMS=$upstreams NGINX_PREFIX=/etc/nginx/ TLS_SELF_SIGNED=never "$RENDER" render
+after=$(cat "$gen")
+if [[ $before != "$after" ]]; then
+  echo "edge-upstreams: pool is now: $upstreams" >&2
+  if (( reload )) && systemctl is-active --quiet nginx; then
+    nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -t -q && systemctl reload nginx
+  fi
+fi
