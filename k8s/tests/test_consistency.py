@@ -1,0 +1,420 @@
+"""The manifests agree with the app and with each other: config keys, secrets, probes, ports, selectors,
+shutdown timing, rollout and autoscaling settings, the edge's trust boundary."""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+from pathlib import Path
+
+import re
+
+import pytest
+
+from conftest import REPO, TARGETS, all_containers, find, one, pod_templates
+
+OVERLAYS = ("dev", "prod")
+CONFIGURATION_RS = (REPO / "app/src/configuration.rs").read_text()
+
+
+def rust_str_list(const: str) -> list[str]:
+    """The string literals of `const NAME: &[...] = &[ ... ];` in app/src/configuration.rs."""
+    m = re.search(const + r"\s*:[^=]*=\s*&\[(.*?)\];", CONFIGURATION_RS, flags=re.S)
+    assert m, f"{const} not found in app/src/configuration.rs"
+    return re.findall(r'"([^"]+)"', m.group(1))
+
+
+# Secret files the app reads from ZUFANG_SECRETS_DIR (pairs file name, key in SECRET_FILES).
+APP_SECRETS = set(rust_str_list("SECRET_FILES")[0::2])
+# Keys whose variable is a comma-separated list.
+LIST_KEYS = set(rust_str_list("LIST_KEYS"))
+# Production refuses to start without these (jwt_secret >= 32 bytes).
+PROD_REQUIRED_SECRETS = {"database_password", "jwt_secret"}
+
+
+def env_key(name: str) -> tuple[str, str] | None:
+    parts = name.split("__")
+    if parts[0] != "ZUFANG" or len(parts) == 1:
+        return None
+    assert len(parts) == 3, f"{name}: expected ZUFANG__SECTION__KEY"
+    return parts[1].lower(), parts[2].lower()
+
+
+def effective_env(objs: list[dict], container: dict) -> dict[str, str]:
+    """The variables a container sees: envFrom ConfigMaps, then env values."""
+    env: dict[str, str] = {}
+    for src in container.get("envFrom", []):
+        cm = one(objs, "ConfigMap", src["configMapRef"]["name"])
+        env.update(cm.get("data", {}))
+    for e in container.get("env", []):
+        if "value" in e:
+            env[e["name"]] = e["value"]
+    return env
+
+
+def zufang_containers(objs: list[dict]) -> list[tuple[dict, dict]]:
+    return [(owner, c) for owner, t in pod_templates(objs) for c in all_containers(t) if c["image"].split("/")[-1].startswith("zufang")]
+
+
+def effective_config(default_config: dict, env: dict[str, str]) -> dict:
+    cfg = json.loads(json.dumps(default_config))
+    for name, value in env.items():
+        key = env_key(name)
+        if key:
+            default = default_config[key[0]][key[1]]
+            cfg[key[0]][key[1]] = value.split(",") if isinstance(default, list) else type(default)(value)
+    return cfg
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_zufang_variable_is_a_real_config_key_of_the_right_type(rendered, default_config, target):
+    objs = rendered[target]
+    seen = 0
+    for cm in find(objs, "ConfigMap"):
+        for name, value in (cm.get("data") or {}).items():
+            key = env_key(name)
+            if key is None:
+                continue
+            seen += 1
+            section, k = key
+            assert section in default_config, f"{name}: no section [{section}] in app/config/default.toml"
+            assert k in default_config[section], f"{name}: no key {section}.{k} in app/config/default.toml"
+            default = default_config[section][k]
+            assert not isinstance(default, dict), f"{name}: a table cannot be set as one variable"
+            if isinstance(default, list):
+                assert f"{section}.{k}" in LIST_KEYS, f"{name}: the app does not split this key on commas"
+                for cidr in value.split(","):
+                    ipaddress.ip_network(cidr)
+            elif isinstance(default, bool):
+                assert value in ("true", "false"), f"{name}={value!r} is not a boolean"
+            elif isinstance(default, (int, float)):
+                type(default)(value)  # raises on "5s" for an integer key
+    for _, c in zufang_containers(objs):
+        for e in c.get("env", []):
+            if e["name"].startswith("ZUFANG__"):
+                section, k = env_key(e["name"])
+                assert k in default_config.get(section, {}), e["name"]
+            else:
+                assert e["name"] in {"ZUFANG_ENV", "ZUFANG_SECRETS_DIR", "ZUFANG_CONFIG_DIR", "RUST_LOG"}, e["name"]
+    assert seen >= 10, "the ConfigMap should carry the non-secret configuration"
+
+
+def test_key_check_catches_an_unknown_key(default_config):
+    """The check above can fail: a misspelt key is not in default.toml."""
+    section, k = env_key("ZUFANG__DATABASE__HOSTNAME")
+    assert k not in default_config[section]
+    assert APP_SECRETS >= {"database_password", "jwt_secret", "redis_password"}
+    assert "application.trusted_proxies" in LIST_KEYS
+
+
+def test_ingress_controller_is_a_trusted_proxy(rendered, default_config):
+    """X-Forwarded-For from ingress-nginx is believed only if the pod network is in trusted_proxies."""
+    env = effective_env(rendered["prod"], zufang_containers(rendered["prod"])[0][1])
+    proxies = [ipaddress.ip_network(c) for c in effective_config(default_config, env)["application"]["trusted_proxies"]]
+    assert any(not n.is_loopback for n in proxies), "only loopback trusted: every client would look like the ingress pod"
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_production_secrets_are_files_in_the_secrets_dir(rendered, default_config, target):
+    objs = rendered[target]
+    for owner, c in zufang_containers(objs):
+        env = effective_env(objs, c)
+        assert env.get("ZUFANG_ENV") == "production", f"{owner['kind']}/{c['name']}"
+        secrets_dir = env["ZUFANG_SECRETS_DIR"]
+        template = owner["spec"]["template"]
+        mount = next(m for m in c["volumeMounts"] if m["mountPath"] == secrets_dir)
+        volume = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+        secret = one(objs, "Secret", volume["secret"]["secretName"])
+        keys = set(secret["data"])
+        assert keys <= APP_SECRETS, f"unknown secret files {keys - APP_SECRETS}"
+        for key in keys:
+            section, k = key.split("_", 1)
+            assert k in default_config[section], f"secret {key} is no config key"
+        assert PROD_REQUIRED_SECRETS <= keys, f"production needs {PROD_REQUIRED_SECRETS - keys}"
+        assert len(base64.b64decode(secret["data"]["jwt_secret"])) >= 32, "jwt_secret shorter than 32 bytes"
+        # Secrets never travel as variables or ConfigMap values.
+        assert not any(env_key(n) and env_key(n)[1] in {"password", "secret", "dsn", "webhook_token"} for n in env)
+
+
+def test_generated_secret_files_are_gitignored():
+    ignore = (REPO / "k8s/.gitignore").read_text()
+    assert "overlays/*/secrets/*" in ignore
+    import subprocess
+    for env in OVERLAYS:
+        probe = f"k8s/overlays/{env}/secrets/database_password.txt"
+        assert subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", probe]).returncode == 0, probe
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_databases_endpoints(rendered, target):
+    env = effective_env(rendered[target], zufang_containers(rendered[target])[0][1])
+    in_cluster = {s["metadata"]["name"] for s in find(rendered[target], "Service")}
+    db, redis = env["ZUFANG__DATABASE__HOST"], env["ZUFANG__REDIS__HOST"]
+    if target == "dev":
+        assert {db, redis} <= in_cluster and find(rendered[target], "StatefulSet", db) and find(rendered[target], "StatefulSet", redis)
+        for sts in find(rendered[target], "StatefulSet"):
+            assert sts["spec"]["volumeClaimTemplates"], f"{sts['metadata']['name']} has no persistent volume"
+    else:
+        assert db not in in_cluster and redis not in in_cluster, "prod uses managed, external endpoints"
+        assert not find(rendered[target], "StatefulSet")
+
+
+# --- probes, ports, shutdown --------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def openapi_paths() -> set[str]:
+    path = REPO / "app/openapi.json"
+    assert path.is_file(), "app/openapi.json is missing: the probe paths cannot be checked against the app"
+    return set(json.loads(path.read_text())["paths"])
+
+
+def test_probe_paths_exist_in_the_app(rendered, openapi_paths):
+    dep = one(rendered["prod"], "Deployment", "app")
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["startupProbe"]["httpGet"]["path"] in {"/healthz", "/readyz"}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert c[probe]["httpGet"]["path"] in openapi_paths, f"{probe} path not served by the app"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ports_match_the_container_and_the_app(rendered, default_config, target):
+    objs = rendered[target]
+    dep = one(objs, "Deployment", "app")
+    template = dep["spec"]["template"]
+    c = template["spec"]["containers"][0]
+    cfg = effective_config(default_config, effective_env(objs, c))
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": cfg["application"]["port"]} == {"http": 8080}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert c[probe]["httpGet"]["port"] in ports
+    svc = one(objs, "Service", "app")
+    labels = template["metadata"]["labels"]
+    assert svc["spec"]["selector"].items() <= labels.items(), "Service selects no app pod"
+    svc_ports = {p["name"]: p for p in svc["spec"]["ports"]}
+    for p in svc_ports.values():
+        assert p["targetPort"] in ports or p["targetPort"] in ports.values()
+    ing = one(objs, "Ingress", "app")
+    for rule in ing["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == "app"
+            assert backend["port"].get("name") in svc_ports or backend["port"].get("number") in {p["port"] for p in svc_ports.values()}
+    for sm in find(objs, "ServiceMonitor"):
+        assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+        for ep in sm["spec"]["endpoints"]:
+            assert ep["port"] in svc_ports and ep["path"] == "/metrics"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_grace_period_covers_prestop_drain_and_shutdown(rendered, default_config, target):
+    objs = rendered[target]
+    spec = one(objs, "Deployment", "app")["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    cfg = effective_config(default_config, effective_env(objs, c))["application"]
+    pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+    needed = pre_stop + cfg["shutdown_drain_seconds"] + cfg["shutdown_timeout_seconds"]
+    assert pre_stop >= 3, "too short for endpoint removal to reach the ingress controllers"
+    assert spec["terminationGracePeriodSeconds"] > needed, f"{spec['terminationGracePeriodSeconds']} <= {needed}"
+
+
+# --- rollout, security, scheduling --------------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rollout_never_drops_below_the_wanted_count_and_migrates_first(rendered, target):
+    dep = one(rendered[target], "Deployment", "app")
+    assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    init = dep["spec"]["template"]["spec"]["initContainers"]
+    assert [c["args"] for c in init] == [["migrate"]] and init[0]["image"] == dep["spec"]["template"]["spec"]["containers"][0]["image"]
+    job = one(rendered[target], "Job", "zufang-migrate")
+    jc = job["spec"]["template"]["spec"]["containers"][0]
+    assert jc["args"] == ["migrate"] and jc["image"] == init[0]["image"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pods_meet_the_restricted_pod_security_standard(rendered, target):
+    ns = one(rendered[target], "Namespace", "zufang")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for owner, template in pod_templates(rendered[target]):
+        spec = template["spec"]
+        where = f"{owner['kind']}/{owner['metadata']['name']}"
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert spec.get("automountServiceAccountToken") is False, where
+        assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), where
+        assert all("hostPath" not in v for v in spec.get("volumes", [])), where
+        for c in all_containers(template):
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, (where, c["name"])
+            assert sc["readOnlyRootFilesystem"] is True, (where, c["name"])
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), (where, c["name"])
+            assert not sc.get("privileged"), (where, c["name"])
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"], (where, c["name"])
+    for sa in find(rendered[target], "ServiceAccount"):
+        assert sa["automountServiceAccountToken"] is False
+
+
+def test_zufang_pods_get_a_writable_tmp(rendered):
+    for owner, template in pod_templates(rendered["prod"]):
+        for c in all_containers(template):
+            mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
+            vol = next(v for v in template["spec"]["volumes"] if v["name"] == mount["name"])
+            assert "emptyDir" in vol
+
+
+def test_pods_spread_across_zones_and_nodes(rendered):
+    spec = one(rendered["prod"], "Deployment", "app")["spec"]["template"]["spec"]
+    keys = {t["topologyKey"] for t in spec["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def test_replicas_per_environment(rendered):
+    dev = one(rendered["dev"], "Deployment", "app")
+    assert dev["spec"]["replicas"] == 1 and not find(rendered["dev"], "HorizontalPodAutoscaler")
+    assert all(s["spec"]["replicas"] == 1 for s in find(rendered["dev"], "StatefulSet"))
+    prod = one(rendered["prod"], "Deployment", "app")
+    # The autoscaler owns the count in prod; a fixed replicas field would fight it on every apply.
+    assert "replicas" not in prod["spec"]
+    assert one(rendered["prod"], "HorizontalPodAutoscaler", "app")["spec"]["minReplicas"] >= 3
+
+
+def test_prod_resources_are_stricter_than_base(rendered):
+    def res(target):
+        return one(rendered[target], "Deployment", "app")["spec"]["template"]["spec"]["containers"][0]["resources"]
+    prod, base = res("prod"), res("base")
+    assert prod["requests"] == prod["limits"], "prod: Guaranteed QoS (requests = limits)"
+    assert base["requests"] != base["limits"]
+    prod_pdb = one(rendered["prod"], "PodDisruptionBudget", "app")["spec"]
+    base_pdb = one(rendered["base"], "PodDisruptionBudget", "app")["spec"]
+    assert prod_pdb["maxUnavailable"] == 1 and base_pdb["maxUnavailable"] == "25%"
+
+
+@pytest.mark.parametrize("target", ("base", "prod"))
+def test_autoscaler(rendered, target):
+    hpa = one(rendered[target], "HorizontalPodAutoscaler", "app")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    spec = hpa["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 20)
+    metrics = {m["type"]: m for m in spec["metrics"]}
+    assert metrics["Resource"]["resource"]["name"] == "cpu"
+    assert metrics["Pods"]["pods"]["metric"]["name"] == "http_requests_per_second"
+    assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
+    for pdb in find(rendered[target], "PodDisruptionBudget"):
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= one(rendered[target], "Deployment", "app")["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_adapter_rule_documented_from_the_app_metric():
+    readme = (REPO / "k8s/README.md").read_text()
+    assert "http_requests_total" in readme and "http_requests_per_second" in readme
+
+
+# --- network policies ---------------------------------------------------------------------------
+
+def selects(selector: dict, labels: dict) -> bool:
+    assert not selector.get("matchExpressions"), "tests only understand matchLabels"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_network_policies_select_real_pods(rendered, target):
+    objs = rendered[target]
+    pods = [t["metadata"]["labels"] for _, t in pod_templates(objs)]
+    policies = find(objs, "NetworkPolicy")
+    deny = one(objs, "NetworkPolicy", "default-deny")["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    for pol in policies:
+        sel = pol["spec"]["podSelector"]
+        if sel:
+            assert any(selects(sel, p) for p in pods), f"{pol['metadata']['name']} selects no pod"
+    # Every pod is covered by at least one ingress and one egress policy (default-deny at least).
+    for labels in pods:
+        for kind in ("Ingress", "Egress"):
+            assert any(kind in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels) for p in policies)
+
+
+def app_ingress_peers(objs):
+    api = one(objs, "Deployment", "app")["spec"]["template"]["metadata"]["labels"]
+    peers = []
+    for pol in find(objs, "NetworkPolicy"):
+        if selects(pol["spec"]["podSelector"], api) and pol["spec"]["podSelector"]:
+            for rule in pol["spec"].get("ingress", []):
+                for peer in rule["from"]:
+                    peers.append((peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+                                  peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"],
+                                  tuple(p["port"] for p in rule["ports"])))
+    return sorted(peers)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_only_ingress_nginx_and_prometheus_reach_the_app_port(rendered, target):
+    assert app_ingress_peers(rendered[target]) == [("ingress-nginx", "ingress-nginx", (8080,)),
+                                                   ("monitoring", "prometheus", (8080,))]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_app_egress_is_database_redis_and_dns_only(rendered, target):
+    objs = rendered[target]
+    egress_ports = set()
+    for owner, t in pod_templates(objs):
+        labels = t["metadata"]["labels"]
+        if labels.get("app.kubernetes.io/name") != "zufang":
+            continue
+        rules = [r for p in find(objs, "NetworkPolicy") if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)
+                 for r in p["spec"].get("egress", [])]
+        for r in rules:
+            assert r.get("to"), "an egress rule without `to` allows every destination"
+            for port in r["ports"]:
+                egress_ports.add((port["port"], port["protocol"]))
+            if any(p["port"] == 53 for p in r["ports"]):
+                assert r["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
+            elif target == "prod":
+                for peer in r["to"]:
+                    net = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+                    assert net.is_private and net.prefixlen >= 16, "prod egress: the managed services' subnets only"
+            else:
+                names = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in r["to"]}
+                assert names <= {"mysql", "redis"}
+                if target == "dev":
+                    for name in names:
+                        assert find(objs, "StatefulSet", name)
+    assert egress_ports == {(53, "UDP"), (53, "TCP"), (3306, "TCP"), (6379, "TCP")}
+
+
+def test_dev_data_stores_accept_only_zufang_pods(rendered):
+    objs = rendered["dev"]
+    for name, port in (("mysql", 3306), ("redis", 6379)):
+        labels = one(objs, "StatefulSet", name)["spec"]["template"]["metadata"]["labels"]
+        rules = [r for p in find(objs, "NetworkPolicy") if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)
+                 for r in p["spec"].get("ingress", [])]
+        assert rules and all(r["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "zufang"}}}] for r in rules)
+        assert all([p["port"] for p in r["ports"]] == [port] for r in rules)
+
+
+# --- ingress: the edge inside the cluster -------------------------------------------------------
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ingress_matches_the_edge(rendered, default_config, target):
+    ing = one(rendered[target], "Ingress", "app")
+    ann = ing["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert ing["spec"]["ingressClassName"] == "nginx"
+    size = ann[prefix + "proxy-body-size"]
+    assert size.endswith("k") and int(size[:-1]) * 1024 == default_config["application"]["max_body_bytes"]
+    for key in ("proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "limit-rps", "limit-connections"):
+        assert int(ann[prefix + key]) > 0, key
+    # The app's keep-alive outlives the proxy's read timeout: nginx never reuses a socket the app closed.
+    assert default_config["application"]["keep_alive_seconds"] > int(ann[prefix + "proxy-read-timeout"])
+    # Trust boundary: only /api/ is routed; /metrics, /readyz, /healthz answer 404 at the edge.
+    paths = [p["path"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+    assert paths == ["/api/"]
+    if target == "prod":
+        assert ann["cert-manager.io/cluster-issuer"] and ing["spec"]["tls"][0]["secretName"]
+        assert ann[prefix + "force-ssl-redirect"] == "true"
+        assert ing["spec"]["tls"][0]["hosts"] == [r["host"] for r in ing["spec"]["rules"]]
+    if target == "dev":
+        assert "tls" not in ing["spec"]
