@@ -244,7 +244,7 @@ def profile():
         "loadavg_at_end": load,
         "versions": {
             "sysbench": _first_line(["sysbench", "--version"]),
-            "wrk": _first_line(["wrk", "--version"]),
+            "wrk": (_first_line(["wrk", "--version"]) or "").split(" [")[0] or None,
             "python": platform.python_version(),
         },
     }
