@@ -418,3 +418,45 @@ def test_ingress_matches_the_edge(rendered, default_config, target):
         assert ing["spec"]["tls"][0]["hosts"] == [r["host"] for r in ing["spec"]["rules"]]
     if target == "dev":
         assert "tls" not in ing["spec"]
+
+
+# --- the image ----------------------------------------------------------------------------------
+
+def test_pods_run_the_image_as_its_own_user_with_real_subcommands(rendered):
+    """runAsUser/runAsGroup equal the Dockerfile's numeric USER (so file permissions hold), the
+    entrypoint is the zufang binary, and every `args` is a subcommand of app/src/cli.rs."""
+    dockerfile = (REPO / "app/Dockerfile").read_text()
+    user = re.search(r"^USER\s+(\d+):(\d+)\s*$", dockerfile, flags=re.M)
+    assert user, "app/Dockerfile: expected a numeric USER uid:gid"
+    assert re.search(r'^ENTRYPOINT\s+\["zufang"\]', dockerfile, flags=re.M)
+    cli = (REPO / "app/src/cli.rs").read_text()
+    enum = re.search(r"pub enum Command \{(.*?)\n\}", cli, flags=re.S).group(1)
+    subcommands = {re.sub(r"(?<!^)([A-Z])", r"-\1", v).lower() for v in re.findall(r"^\s{4}([A-Z]\w*)", enum, flags=re.M)}
+    assert {"serve", "migrate"} <= subcommands, subcommands
+    for target in ("base", "dev", "prod"):
+        for owner, template in pod_templates(rendered[target]):
+            if owner["metadata"]["labels"].get("app.kubernetes.io/name") != "zufang":
+                continue
+            sc = template["spec"]["securityContext"]
+            assert (str(sc["runAsUser"]), str(sc["runAsGroup"])) == user.groups(), owner["metadata"]["name"]
+            for c in all_containers(template):
+                assert "command" not in c, "keep the image's ENTRYPOINT"
+                assert c["args"][0] in subcommands, c["args"]
+
+
+def test_dev_mariadb_accepts_every_pool(rendered, default_config):
+    objs = rendered["dev"]
+    env = effective_env(objs, zufang_containers(objs)[0][1])
+    pool = effective_config(default_config, env)["database"]["max_connections"]
+    pods = one(objs, "Deployment", "app")["spec"]["replicas"] + 2  # + surge pod + migration Job
+    args = one(objs, "StatefulSet", "mysql")["spec"]["template"]["spec"]["containers"][0]["args"]
+    limit = int(next(a.split("=", 1)[1] for a in args if a.startswith("--max-connections=")))
+    assert pods * pool < limit
+
+
+def test_prod_connection_budget_is_documented(rendered, default_config):
+    objs = rendered["prod"]
+    env = effective_env(objs, zufang_containers(objs)[0][1])
+    pool = effective_config(default_config, env)["database"]["max_connections"]
+    budget = one(objs, "HorizontalPodAutoscaler", "app")["spec"]["maxReplicas"] * pool
+    assert f"= {budget}" in (REPO / "k8s/README.md").read_text(), f"README must state the {budget}-connection budget"
