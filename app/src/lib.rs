@@ -1,1 +1,18 @@
-
+//! zufang: a rental-listings REST API (districts, estates, houses) in the conventions of
+//! Django REST Framework, on actix-web, MariaDB (sqlx) and Redis (deadpool-redis).
+//!
+//! `main.rs` only wires the pieces; everything lives here so the integration tests run the same code.
+pub mod cache;
+pub mod cli;
+pub mod client_ip;
+pub mod configuration;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod routes;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

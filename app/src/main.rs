@@ -1,1 +1,79 @@
-fn main() {}
+//! Wiring only: configuration, telemetry, then the chosen command.
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use zufang::cli::{Cli, Command};
+use zufang::configuration::get_configuration;
+use zufang::startup::Application;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let settings = match get_configuration() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zufang: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Healthcheck {
+        url,
+        timeout_seconds,
+    } = &command
+    {
+        let url = url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.application.port));
+        return match zufang::cli::healthcheck(&url, Duration::from_secs(*timeout_seconds)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::CheckConfig = command {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&settings.redacted_json()).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zufang: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => {
+                let _telemetry = zufang::telemetry::init(&settings)?;
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await
+            }
+            Command::Migrate => {
+                zufang::telemetry::init_logs_only(&settings.log.level);
+                zufang::cli::migrate(&settings).await
+            }
+            Command::Seed { scale } => {
+                zufang::telemetry::init_logs_only(&settings.log.level);
+                zufang::cli::seed(&settings, scale).await
+            }
+            Command::CheckConfig | Command::Healthcheck { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "zufang failed");
+            eprintln!("zufang: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

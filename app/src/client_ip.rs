@@ -1,0 +1,119 @@
+//! Who is the client, and what URL did it use? `X-Forwarded-*` headers are honoured only when the
+//! TCP peer is one of the configured trusted proxies; anyone else could forge them.
+use std::net::IpAddr;
+
+use actix_web::HttpRequest;
+use ipnet::IpNet;
+
+pub fn peer_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
+
+pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn peer_trusted(req: &HttpRequest, trusted: &[IpNet]) -> bool {
+    peer_ip(req)
+        .map(|ip| is_trusted(ip, trusted))
+        .unwrap_or(false)
+}
+
+/// The client address: from `X-Forwarded-For` when the peer is a trusted proxy (the right-most
+/// address that is not itself a trusted proxy), otherwise the socket peer.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = peer_ip(req)?;
+    if !is_trusted(peer, trusted) {
+        return Some(canonical(peer));
+    }
+    let Some(xff) = header(req, "x-forwarded-for") else {
+        return Some(canonical(peer));
+    };
+    let mut last = canonical(peer);
+    for part in xff.rsplit(',') {
+        match part.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                let ip = canonical(ip);
+                last = ip;
+                if !is_trusted(ip, trusted) {
+                    return Some(ip);
+                }
+            }
+            Err(_) => return Some(last),
+        }
+    }
+    Some(last)
+}
+
+/// The request id: the trusted proxy's `X-Request-ID` when it is sane, else a new one.
+pub fn request_id(req: &actix_web::dev::ServiceRequest, trusted: &[IpNet]) -> String {
+    let trusted_peer = req
+        .peer_addr()
+        .map(|a| is_trusted(a.ip(), trusted))
+        .unwrap_or(false);
+    if trusted_peer {
+        if let Some(id) = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            let id = id.trim();
+            if !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            {
+                return id.to_string();
+            }
+        }
+    }
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+/// Scheme and host the client used (`X-Forwarded-Proto`/`-Host` from a trusted proxy).
+pub fn external_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
+    let conn = req.connection_info();
+    let (mut scheme, mut host) = (conn.scheme().to_string(), conn.host().to_string());
+    // connection_info() already reads Forwarded/X-Forwarded-* from anyone; recompute safely.
+    if !peer_trusted(req, trusted) {
+        scheme = "http".into();
+        host = header(req, "host").unwrap_or("localhost").to_string();
+    } else {
+        if let Some(p) = header(req, "x-forwarded-proto") {
+            if p == "http" || p == "https" {
+                scheme = p.to_string();
+            }
+        }
+        if let Some(h) = header(req, "x-forwarded-host") {
+            host = h.split(',').next().unwrap_or(h).trim().to_string();
+        }
+    }
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    {
+        host = "localhost".into();
+    }
+    format!("{scheme}://{host}")
+}

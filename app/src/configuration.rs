@@ -1,0 +1,427 @@
+//! Typed configuration: `config/default.toml` -> `config/{ZUFANG_ENV}.toml` ->
+//! `ZUFANG__SECTION__KEY` environment variables -> one file per secret in `ZUFANG_SECRETS_DIR`.
+//!
+//! Every struct denies unknown keys, so a typo in a file or a variable fails at startup with the key's name.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The environments that have a `config/{name}.toml` layer.
+pub const ENVIRONMENTS: &[&str] = &["development", "production"];
+
+/// Secret files read from the secrets directory: file name -> configuration key.
+/// The file name is always `<section>_<key>`.
+pub const SECRET_FILES: &[(&str, &str)] = &[
+    ("database_password", "database.password"),
+    ("redis_password", "redis.password"),
+    ("jwt_secret", "jwt.secret"),
+    ("sentry_dsn", "sentry.dsn"),
+    ("sms_webhook_token", "sms.webhook_token"),
+];
+
+/// Configuration keys holding lists, which an environment variable gives comma-separated.
+const LIST_KEYS: &[&str] = &[
+    "application.trusted_proxies",
+    "admin.allow_cidrs",
+    "admin.deny_cidrs",
+];
+
+/// A secret value: redacted in `Debug` and when the effective configuration is printed.
+#[derive(Clone, Deserialize)]
+#[serde(from = "String")]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.expose().is_empty()
+    }
+}
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(SecretString::from(s))
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_empty() {
+            "\"\""
+        } else {
+            "[REDACTED]"
+        })
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.is_empty() { "" } else { "[REDACTED]" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub application: ApplicationSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub cache: CacheSettings,
+    pub log: LogSettings,
+    pub otel: OtelSettings,
+    pub sentry: SentrySettings,
+    pub jwt: JwtSettings,
+    pub sms: SmsSettings,
+    pub auth: AuthSettings,
+    pub admin: AdminSettings,
+    /// Which environment layer was applied (not a key in the files).
+    #[serde(skip_deserializing, default)]
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationSettings {
+    pub host: String,
+    pub port: u16,
+    pub keep_alive_seconds: u64,
+    pub shutdown_drain_seconds: u64,
+    pub shutdown_timeout_seconds: u64,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    pub name: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub host: String,
+    pub port: u16,
+    pub db: u8,
+    pub password: Secret,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    pub local_capacity: usize,
+    pub local_ttl_seconds: u64,
+    pub redis_ttl_seconds: u64,
+    pub error_log_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSettings {
+    pub endpoint: String,
+    pub service_name: String,
+    pub sample_ratio: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentrySettings {
+    pub dsn: Secret,
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+    EdDSA,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    pub algorithm: JwtAlgorithm,
+    pub secret: Secret,
+    pub private_key_file: String,
+    pub public_key_file: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: u64,
+    pub refresh_ttl_seconds: u64,
+    pub leeway_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsSenderKind {
+    Log,
+    Http,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub sender: SmsSenderKind,
+    pub webhook_url: String,
+    pub webhook_token: Secret,
+    pub webhook_timeout_ms: u64,
+    pub webhook_max_retries: u32,
+    pub code_ttl_seconds: u64,
+    pub resend_interval_seconds: u64,
+    pub max_per_number_per_day: u32,
+    pub max_per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub max_failed_logins: u32,
+    pub failed_login_window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub allow_cidrs: Vec<IpNet>,
+    pub deny_cidrs: Vec<IpNet>,
+}
+
+/// Where the layers come from; `from_env()` reads ZUFANG_CONFIG_DIR, ZUFANG_ENV and ZUFANG_SECRETS_DIR.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub config_dir: PathBuf,
+    pub environment: String,
+    pub secrets_dir: PathBuf,
+    /// Read `ZUFANG__*` variables from the process environment.
+    pub use_env_vars: bool,
+}
+
+impl Sources {
+    pub fn from_env() -> Self {
+        let config_dir = std::env::var_os("ZUFANG_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(default_config_dir);
+        Sources {
+            config_dir,
+            environment: std::env::var("ZUFANG_ENV").unwrap_or_else(|_| "development".into()),
+            secrets_dir: std::env::var_os("ZUFANG_SECRETS_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/run/secrets")),
+            use_env_vars: true,
+        }
+    }
+}
+
+/// `./config` when it exists (a container's WORKDIR, or `cargo run` from app/), else the crate's own.
+fn default_config_dir() -> PathBuf {
+    let local = PathBuf::from("config");
+    if local.join("default.toml").is_file() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+}
+
+pub fn get_configuration() -> anyhow::Result<Settings> {
+    load(&Sources::from_env())
+}
+
+/// Load, layer and validate the configuration. Errors name the key and the problem.
+pub fn load(sources: &Sources) -> anyhow::Result<Settings> {
+    load_with_overrides(sources, &[])
+}
+
+/// Like [`load`], with extra `(key, value)` overrides applied after the environment (tests use this).
+pub fn load_with_overrides(
+    sources: &Sources,
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<Settings> {
+    let env = sources.environment.as_str();
+    if !ENVIRONMENTS.contains(&env) {
+        anyhow::bail!(
+            "ZUFANG_ENV: unknown environment {env:?}; valid environments are: {}",
+            ENVIRONMENTS.join(", ")
+        );
+    }
+    let default_file = sources.config_dir.join("default.toml");
+    if !default_file.is_file() {
+        anyhow::bail!(
+            "configuration file {} not found (set ZUFANG_CONFIG_DIR to the folder holding default.toml)",
+            default_file.display()
+        );
+    }
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(default_file))
+        .add_source(
+            config::File::from(sources.config_dir.join(format!("{env}.toml"))).required(false),
+        );
+    if sources.use_env_vars {
+        let mut environment = config::Environment::with_prefix("ZUFANG")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
+        builder = builder.add_source(environment);
+    }
+    for (name, key) in SECRET_FILES {
+        if let Some(value) = read_secret_file(&sources.secrets_dir, name)? {
+            builder = builder.set_override(*key, value)?;
+        }
+    }
+    for (key, value) in overrides {
+        builder = builder.set_override(*key, *value)?;
+    }
+    let raw = builder
+        .build()
+        .context("Failed to read the configuration layers")?;
+    let mut settings: Settings = raw
+        .try_deserialize()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    settings.environment = env.to_string();
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn read_secret_file(dir: &Path, name: &str) -> anyhow::Result<Option<String>> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        // Files written by `echo` end in a newline that is not part of the secret.
+        Ok(s) => Ok(Some(s.trim_end_matches(['\n', '\r']).to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("secret file {}: {e}", path.display())),
+    }
+}
+
+impl Settings {
+    pub fn is_production(&self) -> bool {
+        self.environment == "production"
+    }
+
+    /// Checks that serde cannot express. Each error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems: Vec<String> = Vec::new();
+        let mut check = |ok: bool, msg: String| {
+            if !ok {
+                problems.push(msg)
+            }
+        };
+        let d = &self.database;
+        check(
+            d.max_connections >= 1,
+            "database.max_connections: must be at least 1".into(),
+        );
+        check(
+            d.min_connections <= d.max_connections,
+            "database.min_connections: must not exceed database.max_connections".into(),
+        );
+        check(
+            !d.name.is_empty(),
+            "database.name: must not be empty".into(),
+        );
+        check(
+            self.redis.pool_size >= 1,
+            "redis.pool_size: must be at least 1".into(),
+        );
+        check(
+            self.redis.timeout_ms >= 1,
+            "redis.timeout_ms: must be at least 1".into(),
+        );
+        check(
+            self.cache.local_capacity >= 1,
+            "cache.local_capacity: must be at least 1".into(),
+        );
+        check(
+            (0.0..=1.0).contains(&self.otel.sample_ratio),
+            "otel.sample_ratio: must be between 0.0 and 1.0".into(),
+        );
+        check(
+            self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),
+            "otel.endpoint: must be an http(s):// URL or empty".into(),
+        );
+        check(
+            self.application.max_body_bytes >= 1024,
+            "application.max_body_bytes: must be at least 1024".into(),
+        );
+        check(
+            self.sms.sender != SmsSenderKind::Http || self.sms.webhook_url.starts_with("http"),
+            "sms.webhook_url: required (an http(s):// URL) when sms.sender = \"http\"".into(),
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            format!(
+                "log.level: {:?} is not a valid level or filter",
+                self.log.level
+            ),
+        );
+        match self.jwt.algorithm {
+            JwtAlgorithm::HS256 => {
+                let len = self.jwt.secret.expose().len();
+                if self.is_production() {
+                    check(
+                        len >= 32,
+                        format!("jwt.secret: must be at least 32 bytes in production (got {len}); put it in the secrets directory as jwt_secret"),
+                    );
+                }
+            }
+            JwtAlgorithm::RS256 | JwtAlgorithm::EdDSA => {
+                check(
+                    !self.jwt.private_key_file.is_empty() && !self.jwt.public_key_file.is_empty(),
+                    "jwt.private_key_file / jwt.public_key_file: required for RS256 and EdDSA"
+                        .into(),
+                );
+            }
+        }
+        if self.is_production() {
+            check(
+                !self.database.password.is_empty(),
+                "database.password: required in production (secrets directory file database_password)".into(),
+            );
+            check(
+                self.log.format == LogFormat::Json,
+                "log.format: must be \"json\" in production".into(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    /// The effective configuration as TOML-like JSON with secrets redacted (`zufang check-config`).
+    pub fn redacted_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}

@@ -1,0 +1,315 @@
+//! django-filter style filter sets for estates and houses, parsed into typed values.
+use super::pagination::{Cursor, PageRequest};
+use super::query::{FieldParser, QueryMap};
+use crate::error::ApiError;
+
+const MAX_HOT: u64 = u32::MAX as u64;
+const MAX_PRICE: u64 = u32::MAX as u64;
+
+/// A sort direction on one column; every ordering is followed by `id` in the same direction so
+/// that pages are stable when values tie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ordering<C> {
+    pub column: C,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstateColumn {
+    Id,
+    Hot,
+    Name,
+}
+
+impl EstateColumn {
+    pub fn sql(self) -> &'static str {
+        match self {
+            EstateColumn::Id => "id",
+            EstateColumn::Hot => "hot",
+            EstateColumn::Name => "name",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HouseColumn {
+    Price,
+    PublishedAt,
+    Area,
+}
+
+impl HouseColumn {
+    pub fn sql(self) -> &'static str {
+        match self {
+            HouseColumn::Price => "price",
+            HouseColumn::PublishedAt => "published_at",
+            HouseColumn::Area => "area",
+        }
+    }
+}
+
+pub const ESTATE_ORDERINGS: &[&str] = &["id", "-id", "hot", "-hot", "name", "-name"];
+pub const HOUSE_ORDERINGS: &[&str] = &[
+    "price",
+    "-price",
+    "published_at",
+    "-published_at",
+    "area",
+    "-area",
+];
+
+fn parse_ordering<C: Copy>(
+    p: &mut FieldParser<'_>,
+    raw: Option<&str>,
+    allowed: &[&str],
+    column: impl Fn(&str) -> C,
+    default: Ordering<C>,
+) -> Ordering<C> {
+    let Some(raw) = raw else { return default };
+    let raw = raw.trim();
+    if !allowed.contains(&raw) {
+        p.error(
+            "ordering",
+            format!(
+                "Unknown ordering {:?}; valid values are: {}.",
+                truncate(raw, 40),
+                allowed.join(", ")
+            ),
+        );
+        return default;
+    }
+    let (descending, name) = match raw.strip_prefix('-') {
+        Some(n) => (true, n),
+        None => (false, raw),
+    };
+    Ordering {
+        column: column(name),
+        descending,
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EstateFilter {
+    /// Prefix match on the name (`startswith`).
+    pub name: Option<String>,
+    pub min_hot: Option<u32>,
+    pub max_hot: Option<u32>,
+    pub district: Option<u32>,
+    pub ordering: Ordering<EstateColumn>,
+    pub page: PageRequest,
+}
+
+impl EstateFilter {
+    pub fn parse(q: &QueryMap) -> Result<Self, ApiError> {
+        let mut p = FieldParser::new(q);
+        let name = p.text("name", 64);
+        let min_hot = p.uint("minhot", MAX_HOT).map(|v| v as u32);
+        let max_hot = p.uint("maxhot", MAX_HOT).map(|v| v as u32);
+        let district = p.id("dist");
+        let ordering = parse_ordering(
+            &mut p,
+            q.get("ordering"),
+            ESTATE_ORDERINGS,
+            |n| match n {
+                "hot" => EstateColumn::Hot,
+                "name" => EstateColumn::Name,
+                _ => EstateColumn::Id,
+            },
+            Ordering {
+                column: EstateColumn::Id,
+                descending: false,
+            },
+        );
+        if let (Some(lo), Some(hi)) = (min_hot, max_hot) {
+            if lo > hi {
+                p.error(
+                    "minhot",
+                    format!("minhot ({lo}) must not be greater than maxhot ({hi})."),
+                );
+            }
+        }
+        let page = PageRequest::parse_into(&mut p);
+        p.finish()?;
+        Ok(EstateFilter {
+            name,
+            min_hot,
+            max_hot,
+            district,
+            ordering,
+            page,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HousePaging {
+    Page(PageRequest),
+    /// Keyset pagination: `None` is the first page.
+    Cursor {
+        after: Option<Cursor>,
+        size: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HouseFilter {
+    /// Substring match on the title (`icontains`).
+    pub title: Option<String>,
+    pub min_price: Option<u32>,
+    pub max_price: Option<u32>,
+    pub city: Option<u32>,
+    pub district: Option<u32>,
+    pub house_type: Option<u32>,
+    pub estate: Option<u32>,
+    pub ordering: Ordering<HouseColumn>,
+    /// The ordering's query value (cursors are bound to it).
+    pub ordering_name: String,
+    pub paging: HousePaging,
+}
+
+impl HouseFilter {
+    pub fn parse(q: &QueryMap) -> Result<Self, ApiError> {
+        let mut p = FieldParser::new(q);
+        let title = p.text("title", 100);
+        let min_price = p.uint("minprice", MAX_PRICE).map(|v| v as u32);
+        let max_price = p.uint("maxprice", MAX_PRICE).map(|v| v as u32);
+        let city = p.id("city");
+        let district = p.id("district");
+        let house_type = p.id("type");
+        let estate = p.id("estate");
+        let ordering = parse_ordering(
+            &mut p,
+            q.get("ordering"),
+            HOUSE_ORDERINGS,
+            |n| match n {
+                "published_at" => HouseColumn::PublishedAt,
+                "area" => HouseColumn::Area,
+                _ => HouseColumn::Price,
+            },
+            // Newest first, as a listings site shows them.
+            Ordering {
+                column: HouseColumn::PublishedAt,
+                descending: true,
+            },
+        );
+        let ordering_name = format!(
+            "{}{}",
+            if ordering.descending { "-" } else { "" },
+            ordering.column.sql()
+        );
+        if let (Some(lo), Some(hi)) = (min_price, max_price) {
+            if lo > hi {
+                p.error(
+                    "minprice",
+                    format!("minprice ({lo}) must not be greater than maxprice ({hi})."),
+                );
+            }
+        }
+        let paging = if q.contains("cursor") {
+            if q.contains("page") {
+                p.error("cursor", "Use either page or cursor, not both.");
+            }
+            let size = PageRequest::parse_into(&mut p).size;
+            let after = match q.get("cursor") {
+                None => None,
+                Some(raw) => match Cursor::decode(raw) {
+                    Some(c) if c.o == ordering_name => Some(c),
+                    Some(_) => {
+                        p.error("cursor", "This cursor belongs to another ordering.");
+                        None
+                    }
+                    None => {
+                        p.error("cursor", "Invalid cursor.");
+                        None
+                    }
+                },
+            };
+            HousePaging::Cursor { after, size }
+        } else {
+            HousePaging::Page(PageRequest::parse_into(&mut p))
+        };
+        p.finish()?;
+        Ok(HouseFilter {
+            title,
+            min_price,
+            max_price,
+            city,
+            district,
+            house_type,
+            estate,
+            ordering,
+            ordering_name,
+            paging,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estate(qs: &str) -> Result<EstateFilter, ApiError> {
+        EstateFilter::parse(&QueryMap::parse(qs).unwrap())
+    }
+
+    #[test]
+    fn estates_filter_rejects_min_above_max() {
+        let Err(ApiError::Validation { fields, .. }) = estate("minhot=10&maxhot=5") else {
+            panic!()
+        };
+        assert!(fields.contains_key("minhot"));
+    }
+
+    #[test]
+    fn estates_filter_accepts_equal_bounds_and_known_orderings() {
+        let f = estate("minhot=5&maxhot=5&ordering=-hot&name=%E9%94%A6").unwrap();
+        assert_eq!((f.min_hot, f.max_hot), (Some(5), Some(5)));
+        assert_eq!(
+            f.ordering,
+            Ordering {
+                column: EstateColumn::Hot,
+                descending: true
+            }
+        );
+        assert_eq!(f.name.as_deref(), Some("锦"));
+    }
+
+    #[test]
+    fn estates_filter_reports_every_bad_field_at_once() {
+        let Err(ApiError::Validation { fields, .. }) =
+            estate("minhot=-1&ordering=price&size=101&page=x&dist=0")
+        else {
+            panic!()
+        };
+        for f in ["minhot", "ordering", "size", "page", "dist"] {
+            assert!(fields.contains_key(f), "missing {f}: {fields:?}");
+        }
+    }
+
+    #[test]
+    fn houses_filter_binds_cursor_to_its_ordering() {
+        let c = Cursor {
+            o: "price".into(),
+            k: 1,
+            i: 1,
+        }
+        .encode();
+        let q = QueryMap::parse(&format!("ordering=-price&cursor={c}")).unwrap();
+        assert!(HouseFilter::parse(&q).is_err());
+        let q = QueryMap::parse(&format!("ordering=price&cursor={c}")).unwrap();
+        assert!(matches!(
+            HouseFilter::parse(&q).unwrap().paging,
+            HousePaging::Cursor { after: Some(_), .. }
+        ));
+    }
+
+    #[test]
+    fn houses_filter_rejects_overlong_title() {
+        let q = QueryMap::parse(&format!("title={}", "a".repeat(101))).unwrap();
+        assert!(HouseFilter::parse(&q).is_err());
+    }
+}

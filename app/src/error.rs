@@ -1,0 +1,199 @@
+//! One error type for the whole API and one JSON body:
+//! `{"error": {"code": "...", "message": "...", "fields": {...}}}`.
+//!
+//! Client errors carry safe messages. Infrastructure and unexpected errors log their whole cause
+//! chain (with request and trace ids, from the request span) and answer a generic 500 body.
+use std::collections::BTreeMap;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Per-field messages, as DRF returns them: field -> list of messages.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation {
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        method: String,
+        allowed: Vec<&'static str>,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        fields: FieldErrors,
+    },
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_seconds: u64,
+    },
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    fields: &'a FieldErrors,
+}
+
+static NO_FIELDS: FieldErrors = BTreeMap::new();
+
+impl ApiError {
+    /// A 400 for one field.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut fields = FieldErrors::new();
+        fields.insert(field.to_string(), vec![message.into()]);
+        ApiError::Validation {
+            message: "Invalid input.".into(),
+            fields,
+        }
+    }
+
+    /// A 400 from collected field errors, or Ok when there are none.
+    pub fn check_fields(fields: FieldErrors) -> Result<(), ApiError> {
+        if fields.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation {
+                message: "Invalid input.".into(),
+                fields,
+            })
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        ApiError::NotFound(format!("{what} not found."))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation { .. } => "invalid",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "not_authenticated",
+            ApiError::InvalidToken(_) => "invalid_token",
+            ApiError::Forbidden(_) => "permission_denied",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable { .. } => "unprocessable",
+            ApiError::TooManyRequests { .. } => "throttled",
+            ApiError::ServiceUnavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn fields(&self) -> &FieldErrors {
+        match self {
+            ApiError::Validation { fields, .. } | ApiError::Unprocessable { fields, .. } => fields,
+            _ => &NO_FIELDS,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Internal(e) => {
+                // The cause chain goes to the log (and Sentry), never to the client.
+                crate::telemetry::report_internal_error(e);
+                "Internal server error.".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut builder = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => {
+                builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                builder.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            ApiError::InvalidToken(_) => {
+                builder.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            }
+            ApiError::Unauthorized(_) => {
+                builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        builder.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message,
+                fields: self.fields(),
+            },
+        })
+    }
+}
+
+/// Attach a message to infrastructure errors: `.context("Failed to fetch estates page")?`.
+pub trait ResultExt<T> {
+    fn context_api(self, msg: &'static str) -> Result<T, ApiError>;
+}
+
+impl<T, E> ResultExt<T> for Result<T, E>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn context_api(self, msg: &'static str) -> Result<T, ApiError> {
+        self.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context(msg)))
+    }
+}

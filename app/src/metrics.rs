@@ -1,0 +1,187 @@
+//! Prometheus metrics on one registry. Names follow Prometheus conventions (`_total` counters,
+//! `_seconds` histograms in base units) and labels are bounded: `route` is the matched route
+//! pattern (or `unmatched`), never the raw path.
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Request latency buckets: sub-millisecond (cached reads) to seconds (timeouts). 0.25 is the
+/// latency SLO threshold, so it must be a bucket boundary.
+pub const HTTP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const DB_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests_total: IntCounterVec,
+    pub http_request_duration_seconds: HistogramVec,
+    pub http_requests_in_flight: IntGauge,
+    pub db_pool_connections: IntGaugeVec,
+    pub db_query_duration_seconds: HistogramVec,
+    pub cache_requests_total: IntCounterVec,
+    pub rate_limit_rejections_total: IntCounterVec,
+    pub sms_codes_sent_total: IntCounterVec,
+    pub auth_logins_total: IntCounterVec,
+    pub build_info: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let http_requests_total = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests served, by method, route pattern and status.",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency in seconds.",
+            )
+            .buckets(HTTP_BUCKETS.to_vec()),
+            &["method", "route"],
+        )?;
+        let http_requests_in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "HTTP requests being served right now.",
+        )?;
+        let db_pool_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by state (idle, active, max).",
+            ),
+            &["state"],
+        )?;
+        let db_query_duration_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "db_query_duration_seconds",
+                "Database query latency in seconds, by query name.",
+            )
+            .buckets(DB_BUCKETS.to_vec()),
+            &["query"],
+        )?;
+        let cache_requests_total = IntCounterVec::new(
+            Opts::new(
+                "cache_requests_total",
+                "Cache lookups by cache tier (local, redis) and result (hit, miss, error).",
+            ),
+            &["cache", "result"],
+        )?;
+        let rate_limit_rejections_total = IntCounterVec::new(
+            Opts::new(
+                "rate_limit_rejections_total",
+                "Requests rejected by a rate limiter.",
+            ),
+            &["limiter"],
+        )?;
+        let sms_codes_sent_total = IntCounterVec::new(
+            Opts::new(
+                "sms_codes_sent_total",
+                "SMS verification codes handed to a sender, by sender and result.",
+            ),
+            &["sender", "result"],
+        )?;
+        let auth_logins_total = IntCounterVec::new(
+            Opts::new(
+                "auth_logins_total",
+                "Login attempts by result (success, failure, throttled).",
+            ),
+            &["result"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Build information; the value is always 1.")
+                .namespace("zufang"),
+            &["version", "git_sha"],
+        )?;
+        registry.register(Box::new(http_requests_total.clone()))?;
+        registry.register(Box::new(http_request_duration_seconds.clone()))?;
+        registry.register(Box::new(http_requests_in_flight.clone()))?;
+        registry.register(Box::new(db_pool_connections.clone()))?;
+        registry.register(Box::new(db_query_duration_seconds.clone()))?;
+        registry.register(Box::new(cache_requests_total.clone()))?;
+        registry.register(Box::new(rate_limit_rejections_total.clone()))?;
+        registry.register(Box::new(sms_codes_sent_total.clone()))?;
+        registry.register(Box::new(auth_logins_total.clone()))?;
+        registry.register(Box::new(build_info.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("ZUFANG_GIT_SHA").unwrap_or("unknown"),
+            ])
+            .set(1);
+        // Pre-create the label sets dashboards and alerts expect, so they read 0 rather than "no data".
+        for (tier, result) in [
+            ("local", "hit"),
+            ("local", "miss"),
+            ("redis", "hit"),
+            ("redis", "miss"),
+            ("redis", "error"),
+        ] {
+            cache_requests_total.with_label_values(&[tier, result]);
+        }
+        for limiter in ["sms_interval", "sms_daily", "sms_ip", "login"] {
+            rate_limit_rejections_total.with_label_values(&[limiter]);
+        }
+        for result in ["success", "failure", "throttled"] {
+            auth_logins_total.with_label_values(&[result]);
+        }
+        Ok(Metrics {
+            registry,
+            http_requests_total,
+            http_request_duration_seconds,
+            http_requests_in_flight,
+            db_pool_connections,
+            db_query_duration_seconds,
+            cache_requests_total,
+            rate_limit_rejections_total,
+            sms_codes_sent_total,
+            auth_logins_total,
+            build_info,
+        })
+    }
+
+    pub fn cache(&self, tier: &str, result: &str) {
+        self.cache_requests_total
+            .with_label_values(&[tier, result])
+            .inc();
+    }
+
+    pub fn encode(&self) -> anyhow::Result<String> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(String::from_utf8(buf)?)
+    }
+
+    /// Time a database query under `name`, inside a `db.query` span (a child span in traces).
+    pub async fn time_query<F, T>(&self, name: &'static str, fut: F) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        use tracing::Instrument;
+        let start = Instant::now();
+        let span = tracing::info_span!(
+            "db.query",
+            otel.kind = "client",
+            db.system = "mysql",
+            db.operation = name
+        );
+        let out = fut.instrument(span).await;
+        self.db_query_duration_seconds
+            .with_label_values(&[name])
+            .observe(start.elapsed().as_secs_f64());
+        out
+    }
+}

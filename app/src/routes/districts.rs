@@ -1,0 +1,91 @@
+//! `/api/districts/`, `/api/districts/{id}/`, `/api/hot-cities/` (cached: cache-aside, two tiers).
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::{decode, encode, json_bytes, method_not_allowed, page_response, Counted};
+use crate::domain::pagination::PageRequest;
+use crate::domain::query::{path_id, QueryMap};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::districts::{self, DistrictSummary};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/districts/")
+            .route(web::get().to(list))
+            .default_service(method_not_allowed(&["GET"])),
+    )
+    .service(
+        web::resource("/api/districts/{id}/")
+            .route(web::get().to(detail))
+            .default_service(method_not_allowed(&["GET"])),
+    )
+    .service(
+        web::resource("/api/hot-cities/")
+            .route(web::get().to(hot_cities))
+            .default_service(method_not_allowed(&["GET"])),
+    );
+}
+
+/// Cache keys (also used for invalidation).
+pub fn list_key(page: PageRequest) -> String {
+    format!("districts:p{}:s{}", page.page, page.size)
+}
+pub fn detail_key(id: u32) -> String {
+    format!("districts:{id}")
+}
+pub fn hot_cities_key(page: PageRequest) -> String {
+    format!("hot-cities:p{}:s{}", page.page, page.size)
+}
+
+async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = QueryMap::parse(req.query_string())?;
+    let page = PageRequest::parse(&q)?;
+    let bytes = state
+        .cache
+        .get_or_load(&list_key(page), || async {
+            let (count, results) =
+                districts::provinces(&state.db, &state.metrics, page.size, page.offset()).await?;
+            encode(&Counted { count, results }).map(Some)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("Page"))?;
+    let counted: Counted<DistrictSummary> = decode(&bytes)?;
+    Ok(page_response(&req, &state, &q, page, counted))
+}
+
+async fn detail(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "District")?;
+    let bytes = state
+        .cache
+        .get_or_load(&detail_key(id), || async {
+            match districts::detail(&state.db, &state.metrics, id).await? {
+                Some(d) => encode(&d).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("District"))?;
+    Ok(json_bytes(&bytes))
+}
+
+async fn hot_cities(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryMap::parse(req.query_string())?;
+    let page = PageRequest::parse(&q)?;
+    let bytes = state
+        .cache
+        .get_or_load(&hot_cities_key(page), || async {
+            let (count, results) =
+                districts::hot_cities(&state.db, &state.metrics, page.size, page.offset()).await?;
+            encode(&Counted { count, results }).map(Some)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("Page"))?;
+    let counted: Counted<DistrictSummary> = decode(&bytes)?;
+    Ok(page_response(&req, &state, &q, page, counted))
+}

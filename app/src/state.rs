@@ -1,0 +1,30 @@
+//! Shared application state handed to every handler.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use sqlx::MySqlPool;
+
+use crate::cache::Cache;
+use crate::configuration::Settings;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: MySqlPool,
+    pub redis: deadpool_redis::Pool,
+    pub cache: Cache,
+    pub metrics: Metrics,
+    /// Set at the first SIGTERM/SIGINT: `/readyz` answers 503 from then on.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+    /// A Redis key under this deployment's prefix.
+    pub fn redis_key(&self, key: &str) -> String {
+        format!("{}{}", self.settings.redis.key_prefix, key)
+    }
+}

@@ -1,0 +1,244 @@
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use sqlx::{MySql, MySqlPool, QueryBuilder};
+
+use super::estates::{AgentSummary, Ref};
+use crate::domain::filters::{HouseColumn, HouseFilter, HousePaging};
+use crate::domain::pagination::Cursor;
+use crate::domain::query::like_escape;
+use crate::error::{ApiError, ResultExt};
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HouseSummary {
+    pub id: u32,
+    pub title: String,
+    pub price: u32,
+    pub price_unit: String,
+    pub area: u32,
+    pub floor: u16,
+    pub total_floor: u16,
+    pub direction: String,
+    pub main_photo: String,
+    #[serde(with = "iso")]
+    pub published_at: NaiveDateTime,
+    pub city_id: u32,
+    pub district_id: u32,
+    pub estate_id: u32,
+}
+
+/// Datetimes are stored in UTC and rendered as RFC 3339 with a `Z`, as DRF does with USE_TZ.
+pub mod iso {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%SZ").map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HouseDetail {
+    #[serde(flatten)]
+    pub summary: HouseSummary,
+    pub detail: String,
+    pub street: String,
+    pub has_agent_fees: bool,
+    pub version: u32,
+    #[serde(rename = "type")]
+    pub house_type: Ref,
+    pub estate: Ref,
+    pub agent: Option<AgentSummary>,
+    pub tags: Vec<Ref>,
+}
+
+const SUMMARY_COLUMNS: &str =
+    "id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
+     published_at, city_id, district_id, estate_id";
+
+pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
+    qb.push(" WHERE 1=1");
+    if let Some(v) = f.district {
+        qb.push(" AND district_id = ").push_bind(v);
+    }
+    if let Some(v) = f.city {
+        qb.push(" AND city_id = ").push_bind(v);
+    }
+    if let Some(v) = f.estate {
+        qb.push(" AND estate_id = ").push_bind(v);
+    }
+    if let Some(v) = f.house_type {
+        qb.push(" AND type_id = ").push_bind(v);
+    }
+    if let Some(v) = f.min_price {
+        qb.push(" AND price >= ").push_bind(v);
+    }
+    if let Some(v) = f.max_price {
+        qb.push(" AND price <= ").push_bind(v);
+    }
+    if let Some(t) = &f.title {
+        qb.push(" AND title LIKE ")
+            .push_bind(format!("%{}%", like_escape(t)));
+    }
+}
+
+/// The sort key of a row as the cursor stores it.
+pub fn sort_key(h: &HouseSummary, c: HouseColumn) -> i64 {
+    match c {
+        HouseColumn::Price => h.price as i64,
+        HouseColumn::Area => h.area as i64,
+        HouseColumn::PublishedAt => h.published_at.and_utc().timestamp(),
+    }
+}
+
+pub fn list_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM houses"));
+    push_where(&mut qb, f);
+    let col = f.ordering.column.sql();
+    let (dir, cmp) = if f.ordering.descending {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    let size = match &f.paging {
+        HousePaging::Page(p) => p.size,
+        HousePaging::Cursor { after, size } => {
+            if let Some(Cursor { k, i, .. }) = after {
+                // Seek past the last row: (col, id) > (k, i) in the ordering's direction, written
+                // so the optimizer can use the (col[, id]) index range.
+                qb.push(format!(" AND ({col} {cmp} "));
+                push_key(&mut qb, f.ordering.column, *k);
+                qb.push(format!(" OR ({col} = "));
+                push_key(&mut qb, f.ordering.column, *k);
+                qb.push(format!(" AND id {cmp} ")).push_bind(*i).push("))");
+            }
+            *size
+        }
+    };
+    qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT "))
+        .push_bind(size);
+    if let HousePaging::Page(p) = &f.paging {
+        qb.push(" OFFSET ").push_bind(p.offset());
+    }
+    qb
+}
+
+fn push_key(qb: &mut QueryBuilder<'_, MySql>, c: HouseColumn, k: i64) {
+    match c {
+        HouseColumn::PublishedAt => {
+            let t = chrono::DateTime::from_timestamp(k, 0)
+                .map(|d| d.naive_utc())
+                .unwrap_or_default();
+            qb.push_bind(t);
+        }
+        _ => {
+            qb.push_bind(k);
+        }
+    }
+}
+
+pub fn count_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM houses");
+    push_where(&mut qb, f);
+    qb
+}
+
+pub async fn count(db: &MySqlPool, m: &Metrics, f: &HouseFilter) -> Result<i64, ApiError> {
+    let mut cq = count_query(f);
+    m.time_query("houses_count", cq.build_query_scalar().fetch_one(db))
+        .await
+        .context_api("Failed to count houses")
+}
+
+pub async fn list(
+    db: &MySqlPool,
+    m: &Metrics,
+    f: &HouseFilter,
+) -> Result<Vec<HouseSummary>, ApiError> {
+    let mut lq = list_query(f);
+    m.time_query(
+        "houses_list",
+        lq.build_query_as::<HouseSummary>().fetch_all(db),
+    )
+    .await
+    .context_api("Failed to fetch houses page")
+}
+
+#[derive(sqlx::FromRow)]
+struct HouseRow {
+    #[sqlx(flatten)]
+    summary: HouseSummary,
+    detail: String,
+    street: String,
+    has_agent_fees: bool,
+    version: u32,
+    type_id: u32,
+    type_name: String,
+    estate_name: String,
+    agent_id: Option<u32>,
+}
+
+pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<HouseDetail>, ApiError> {
+    let row = m
+        .time_query(
+            "houses_get",
+            sqlx::query_as::<_, HouseRow>(
+                "SELECT h.id, h.title, h.price, h.price_unit, h.area, h.floor, h.total_floor, h.direction, h.main_photo, \
+                 h.published_at, h.city_id, h.district_id, h.estate_id, h.detail, h.street, h.has_agent_fees, h.version, \
+                 h.type_id, t.name AS type_name, e.name AS estate_name, h.agent_id \
+                 FROM houses h JOIN house_types t ON t.id = h.type_id JOIN estates e ON e.id = h.estate_id WHERE h.id = ?",
+            )
+            .bind(id)
+            .fetch_optional(db),
+        )
+        .await
+        .context_api("Failed to fetch house")?;
+    let Some(r) = row else { return Ok(None) };
+    let agent = match r.agent_id {
+        Some(aid) => m
+            .time_query(
+                "agents_get",
+                sqlx::query_as::<_, AgentSummary>(
+                    "SELECT id, name, tel, servstar, realstar, profstar, is_certified FROM agents WHERE id = ?",
+                )
+                .bind(aid)
+                .fetch_optional(db),
+            )
+            .await
+            .context_api("Failed to fetch house agent")?,
+        None => None,
+    };
+    let tags: Vec<(u32, String)> = m
+        .time_query(
+            "houses_tags",
+            sqlx::query_as("SELECT t.id, t.name FROM house_tags ht JOIN tags t ON t.id = ht.tag_id WHERE ht.house_id = ? ORDER BY t.id")
+                .bind(id)
+                .fetch_all(db),
+        )
+        .await
+        .context_api("Failed to fetch house tags")?;
+    let estate = Ref {
+        id: r.summary.estate_id,
+        name: r.estate_name,
+    };
+    Ok(Some(HouseDetail {
+        summary: r.summary,
+        detail: r.detail,
+        street: r.street,
+        has_agent_fees: r.has_agent_fees,
+        version: r.version,
+        house_type: Ref {
+            id: r.type_id,
+            name: r.type_name,
+        },
+        estate,
+        agent,
+        tags: tags
+            .into_iter()
+            .map(|(id, name)| Ref { id, name })
+            .collect(),
+    }))
+}

@@ -1,0 +1,60 @@
+//! Queries, one module per resource. Every function adds context to its errors and runs inside a
+//! timed `db.query` span (`db_query_duration_seconds{query}`).
+pub mod districts;
+pub mod estates;
+pub mod houses;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::{Executor, MySqlPool};
+use std::time::Duration;
+
+use crate::configuration::DatabaseSettings;
+
+pub fn connect_options(s: &DatabaseSettings) -> MySqlConnectOptions {
+    MySqlConnectOptions::new()
+        .host(&s.host)
+        .port(s.port)
+        .username(&s.username)
+        .password(s.password.expose())
+        .database(&s.name)
+        .charset("utf8mb4")
+}
+
+/// A lazily connecting pool: the service starts (and reports not-ready) while the database is down.
+pub fn pool(s: &DatabaseSettings) -> MySqlPool {
+    let statement_timeout = s.statement_timeout_ms as f64 / 1000.0;
+    MySqlPoolOptions::new()
+        .max_connections(s.max_connections)
+        .min_connections(s.min_connections)
+        .acquire_timeout(Duration::from_millis(s.acquire_timeout_ms))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // MariaDB aborts any statement running longer than this (MariaDB's
+                // max_statement_time; the default 0 means no limit).
+                conn.execute(
+                    format!("SET SESSION max_statement_time = {statement_timeout}").as_str(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(connect_options(s))
+}
+
+/// Create the configured database when it does not exist (for `migrate` and tests).
+pub async fn ensure_database(s: &DatabaseSettings) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use sqlx::Connection;
+    let mut opts = connect_options(s);
+    opts = opts.database("information_schema");
+    let mut conn = sqlx::MySqlConnection::connect_with(&opts)
+        .await
+        .context("Failed to connect to MariaDB")?;
+    let name = s.name.replace('`', "``");
+    conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").as_str())
+        .await
+        .context("Failed to create the database")?;
+    Ok(())
+}
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
