@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Bring the compose stack up and down for the whole-stack tests, and print what is wrong when it
+# does not become healthy. CI uses the offline images (no registry is reachable there).
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/ci/stack.sh COMMAND
+  up       install/start Docker if needed, build the offline images (cached by input hash),
+           `docker compose up -d --wait`; on failure print the logs of unhealthy services
+  down     `docker compose down -v --remove-orphans` (containers, networks, volumes)
+  status   `docker compose ps` plus the logs of every service that is not healthy/running
+  test     up, run the e2e tests (cargo test -p zufang-e2e), always down; exit non-zero on failure
+Environment (defaults):
+  STACK_ENV_FILE=.env.offline        env file for compose (.env = official images from a registry)
+  STACK_BUILD=1                      0 = do not run scripts/images/build.sh (images already there)
+  STACK_WAIT_TIMEOUT=600             seconds `up --wait` may take
+  STACK_KEEP=0                       1 = `test` leaves the stack running (debugging)
+USAGE
+}
+cmd=${1:-}
+[[ $cmd == --help || $cmd == -h || -z $cmd ]] && { usage; [[ -n $cmd ]]; exit $?; }
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+: "${STACK_ENV_FILE:=.env.offline}"
+: "${STACK_BUILD:=1}"
+: "${STACK_WAIT_TIMEOUT:=600}"
+: "${STACK_KEEP:=0}"
+
+log() { printf '%s stack: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+compose() { docker compose --env-file "$STACK_ENV_FILE" "$@"; }
+
+# Print state of every container, then the last logs of each that is not running+healthy.
+report() {
+  compose ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Health}}\t{{.Status}}' >&2 || true
+  local svc state health
+  while IFS=$'\t' read -r svc state health; do
+    [[ -z $svc ]] && continue
+    if [[ $state == running && ( -z $health || $health == healthy ) ]]; then continue; fi
+    if [[ $state == exited ]] && compose ps -a --format '{{.Service}} {{.ExitCode}}' | grep -qx "$svc 0"; then continue; fi
+    echo "----- $svc: $state ${health:-} (last 60 log lines) -----" >&2
+    compose logs --no-color --tail 60 "$svc" >&2 || true
+  done < <(compose ps -a --format '{{.Service}}	{{.State}}	{{.Health}}' 2>/dev/null)
+}
+
+up() {
+  "$root/scripts/ci/docker.sh" >&2
+  if [[ $STACK_ENV_FILE == .env.offline && $STACK_BUILD == 1 ]]; then
+    local t0=$SECONDS
+    "$root/scripts/images/build.sh"
+    log "images ready in $((SECONDS - t0))s"
+  fi
+  [[ -f $STACK_ENV_FILE ]] || { log "no $STACK_ENV_FILE (run scripts/images/build.sh)"; exit 1; }
+  local t0=$SECONDS
+  log "docker compose --env-file $STACK_ENV_FILE up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
+  if ! compose up -d --wait --wait-timeout "$STACK_WAIT_TIMEOUT" --no-build --pull never; then
+    log "the stack did not become healthy in $((SECONDS - t0))s"
+    report
+    return 1
+  fi
+  log "stack healthy in $((SECONDS - t0))s"
+}
+
+down() { log "docker compose down -v"; compose down -v --remove-orphans --timeout 20 >&2 || true; }
+
+case $cmd in
+  up) up ;;
+  down) down ;;
+  status) report ;;
+  test)
+    rc=0
+    if up; then
+      log "running the e2e tests"
+      export STACK_ENV_FILE
+      nice cargo test -p zufang-e2e --locked -- --test-threads=1 || rc=$?
+      (( rc == 0 )) || { log "e2e tests failed: state of the stack"; report; }
+    else
+      rc=1
+      echo "0 passed, 1 failed"
+    fi
+    (( STACK_KEEP )) || down
+    exit "$rc"
+    ;;
+  *) usage >&2; exit 2 ;;
+esac

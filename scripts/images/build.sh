@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Build every image the compose stack needs from a Debian mirror alone (no image registry), and
+# write .env.offline so that `docker compose --env-file .env.offline up -d --wait` uses them.
+# Each image is tagged with a hash of its inputs; an image whose tag exists is not rebuilt.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: scripts/images/build.sh [--no-app] [--list]
+  Builds (or reuses) zufang-offline/* images and writes .env.offline at the repository root.
+  --no-app   skip the Rust builder and app images (everything else still builds)
+  --list     print the image tags the current inputs map to, build nothing
+Environment (defaults):
+  DEBIAN_MIRROR=http://deb.debian.org/debian
+  DEBIAN_SECURITY_MIRROR=http://deb.debian.org/debian-security
+  DEBIAN_SUITE=bookworm
+  OFFLINE_PREFIX=zufang-offline       repository part of every tag
+  ENV_OFFLINE=.env.offline            file written (relative to the repository root)
+USAGE
+}
+no_app=0 list=0
+for a in "$@"; do
+  case $a in
+    --help|-h) usage; exit 0 ;;
+    --no-app) no_app=1 ;;
+    --list) list=1 ;;
+    *) echo "build.sh: unknown argument $a" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+here=scripts/images
+: "${DEBIAN_MIRROR:=http://deb.debian.org/debian}"
+: "${DEBIAN_SECURITY_MIRROR:=http://deb.debian.org/debian-security}"
+: "${DEBIAN_SUITE:=bookworm}"
+: "${OFFLINE_PREFIX:=zufang-offline}"
+: "${ENV_OFFLINE:=.env.offline}"
+export DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR DEBIAN_SUITE
+# The classic builder works with every client/daemon pair this supports (Docker 28 CLI without
+# buildx, Debian's 20.10 engine); BuildKit would need the buildx plugin with the newer CLI.
+export DOCKER_BUILDKIT=0
+
+log() { printf '%s images: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# hash_inputs STRING... -- PATH...: a short hash of the strings and the content of every file
+# under the paths (names included, so renames count), ignoring git-ignored files.
+hash_inputs() {
+  local strings=() paths=()
+  while (( $# )); do [[ $1 == -- ]] && { shift; paths=("$@"); break; }; strings+=("$1"); shift; done
+  {
+    printf '%s\n' "${strings[@]}"
+    git ls-files -co --exclude-standard -- "${paths[@]}" | LC_ALL=C sort | while read -r f; do
+      [[ -f $f ]] && { printf '%s\n' "$f"; sha256sum < "$f"; }
+    done
+  } | sha256sum | cut -c1-16
+}
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+declare -A TAG
+built=() reused=()
+
+# build NAME HASH DOCKER_BUILD_ARGS...: build unless the tag exists.
+build() {
+  local name=$1 hash=$2; shift 2
+  local tag="$OFFLINE_PREFIX/$name:$hash"
+  TAG[$name]=$tag
+  (( list )) && { echo "$tag"; return; }
+  if have_image "$tag"; then reused+=("$name"); return; fi
+  log "building $tag"
+  local t0=$SECONDS logf=".cache/images/$name.log"
+  mkdir -p .cache/images
+  # --network host: package downloads use the host's resolver and routes, not the bridge NAT.
+  if ! nice docker build --network host --label "org.zufang.inputs-hash=$hash" -t "$tag" "$@" > "$logf" 2>&1; then
+    log "FAILED: $name (last lines of $logf):"; tail -n 40 "$logf" >&2; exit 1
+  fi
+  built+=("$name")
+  log "built $tag in $((SECONDS - t0))s"
+}
+
+"$root/scripts/ci/docker.sh" >&2
+
+# 1) The Debian base: debootstrap + docker import.
+base_hash=$(hash_inputs "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$DEBIAN_SUITE" -- "$here/base")
+TAG[debian]="$OFFLINE_PREFIX/debian:$DEBIAN_SUITE-$base_hash"
+if (( list )); then echo "${TAG[debian]}"
+elif have_image "${TAG[debian]}"; then reused+=(debian)
+else
+  log "building ${TAG[debian]} with debootstrap"
+  t0=$SECONDS
+  "$here/base/mkrootfs.sh" "${TAG[debian]}"
+  built+=(debian)
+  log "built ${TAG[debian]} in $((SECONDS - t0))s"
+fi
+base=${TAG[debian]}
+
+# 2) Services from Debian packages, same environment/volume contract as the official images.
+for svc in mariadb redis prometheus alertmanager otel-collector; do
+  build "$svc" "$(hash_inputs "$base" -- "$here/$svc")" \
+    --build-arg "BASE_IMAGE=$base" -f "$here/$svc/Dockerfile" "$here/$svc"
+done
+exp_hash=$(hash_inputs "$base" -- "$here/exporters")
+for e in node-exporter mysqld-exporter redis-exporter nginx-exporter blackbox-exporter; do
+  build "$e" "$exp_hash" --build-arg "BASE_IMAGE=$base" --target "$e" \
+    -f "$here/exporters/Dockerfile" "$here/exporters"
+done
+
+# 3) The edge proxy (nginx + keepalived), context = repository root (see .dockerignore).
+build edge "$(hash_inputs "$base" -- nginx scripts/tls/make-dev-cert.sh .dockerignore)" \
+  --build-arg "BASE_IMAGE=$base" -f nginx/Dockerfile .
+
+# 4) The Rust builder (Debian's rustc + crates vendored on the host) and the app.
+if (( ! no_app )); then
+  rust_hash=$(hash_inputs "$base" -- "$here/rust" Cargo.lock)
+  if (( ! list )) && ! have_image "$OFFLINE_PREFIX/rust:$rust_hash"; then
+    command -v cargo >/dev/null || { echo "build.sh: cargo is needed on the host to vendor crates" >&2; exit 1; }
+    log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
+    rm -rf .cache/vendor
+    cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
+      || { tail -n 20 .cache/vendor.log >&2; exit 1; }
+  fi
+  build rust "$rust_hash" --build-arg "BASE_IMAGE=$base" -f "$here/rust/Dockerfile" .cache/vendor
+  app_hash=$(hash_inputs "${TAG[rust]}" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
+  build app "$app_hash" --build-arg "RUST_IMAGE=${TAG[rust]}" --build-arg "BASE_IMAGE=$base" \
+    --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+    --build-arg "GIT_SHA=$(git rev-parse HEAD 2>/dev/null || echo unknown)" -f app/Dockerfile .
+fi
+(( list )) && exit 0
+
+# 5) .env.offline: .env with every image variable pointing at the offline tags, and the
+#    profiles that need images Debian does not package (Grafana, Jaeger) left out.
+declare -A VAR=(
+  [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [REDIS_IMAGE]=redis [PROMETHEUS_IMAGE]=prometheus
+  [ALERTMANAGER_IMAGE]=alertmanager [OTEL_COLLECTOR_IMAGE]=otel-collector
+  [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter
+  [REDIS_EXPORTER_IMAGE]=redis-exporter [NGINX_EXPORTER_IMAGE]=nginx-exporter
+  [BLACKBOX_EXPORTER_IMAGE]=blackbox-exporter [EDGE_IMAGE]=edge [APP_IMAGE]=app [RUST_IMAGE]=rust
+)
+tmp=$(mktemp)
+{
+  echo "# Generated by scripts/images/build.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ): images built from"
+  echo "# $DEBIAN_MIRROR alone. Use: docker compose --env-file $ENV_OFFLINE up -d --wait"
+  while IFS= read -r line; do
+    key=${line%%=*}
+    if [[ $line =~ ^[A-Z_]+_IMAGE= && -n ${VAR[$key]:-} && -n ${TAG[${VAR[$key]}]:-} ]]; then
+      echo "$key=${TAG[${VAR[$key]}]}"
+    elif [[ $key == COMPOSE_PROFILES ]]; then
+      echo "# Grafana and the Jaeger UI are not packaged by Debian: their profile stays off."
+      echo "COMPOSE_PROFILES=offline"
+    else
+      echo "$line"
+    fi
+  done < .env
+} > "$tmp"
+mv "$tmp" "$ENV_OFFLINE"
+log "built: ${built[*]:-none}; reused: ${reused[*]:-none}; wrote $ENV_OFFLINE"

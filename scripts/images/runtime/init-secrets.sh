@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One-shot `secrets-init` service of compose.yaml: on the first start of a stack, generate random
+# secrets into the `secrets` volume, one folder per consumer, owned by the numeric uid that
+# consumer runs as (mode 0500/0400), so a service reads only its own. Later starts keep them.
+# Nothing secret is in compose.yaml or .env; `docker compose down -v` drops the volume.
+set -euo pipefail
+if [[ "${1:-}" == "--help" ]]; then
+  echo "usage: init-secrets.sh [DIR]   (default DIR=/secrets; idempotent)"; exit 0
+fi
+dir=${1:-/secrets}
+umask 077
+
+rand() { # N -> N random characters of [A-Za-z0-9]
+  local out=""
+  while (( ${#out} < $1 )); do out+=$(head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9'); done
+  printf '%s' "${out:0:$1}"
+}
+# put FILE CONTENT: write once (an existing secret is never replaced).
+put() { [[ -s $dir/$1 ]] || { mkdir -p "$(dirname "$dir/$1")"; printf '%s\n' "$2" > "$dir/$1"; echo "secrets-init: created $1"; }; }
+# shared NAME LEN: one value used by several consumers (kept in root-only _shared/).
+shared() { put "_shared/$1" "$(rand "$2")"; head -n 1 "$dir/_shared/$1"; }
+
+db=$(shared database_password 32)
+redis=$(shared redis_password 32)
+exporter=$(shared mysqld_exporter_password 32)
+
+put app/database_password "$db"
+put app/redis_password "$redis"
+put app/jwt_secret "$(rand 64)"
+put mysql/root_password "$(rand 32)"
+put mysql/database_password "$db"
+put mysql/mysqld_exporter_password "$exporter"
+put redis/redis.conf "requirepass $redis"
+put mysqld-exporter/my.cnf "$(printf '[client]\nuser=exporter\npassword=%s\nhost=mysql\nport=3306' "$exporter")"
+put redis-exporter/password "$redis"
+put edge/vrrp_auth_pass "$(rand 8)"
+put grafana/admin_password "$(rand 24)"
+
+# owner uid of each folder: the user its consumer runs as (official images' uids; the offline
+# images use the same ones).
+declare -A owner=([_shared]=0 [app]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
+  [redis-exporter]=59000 [edge]=0 [grafana]=472)
+for d in "${!owner[@]}"; do
+  chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
+  chmod 0500 "$dir/$d"
+  chmod 0400 "$dir/$d"/*
+done
+chmod 0755 "$dir"
+echo "secrets-init: ready (${#owner[@]} consumers)"
