@@ -460,3 +460,24 @@ def test_prod_connection_budget_is_documented(rendered, default_config):
     pool = effective_config(default_config, env)["database"]["max_connections"]
     budget = one(objs, "HorizontalPodAutoscaler", "app")["spec"]["maxReplicas"] * pool
     assert f"= {budget}" in (REPO / "k8s/README.md").read_text(), f"README must state the {budget}-connection budget"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_referenced_configmap_secret_and_account_exists(rendered, target):
+    objs = rendered[target]
+    have = {(o["kind"], o["metadata"]["name"]) for o in objs}
+    missing = set()
+    for owner, template in pod_templates(objs):
+        spec = template["spec"]
+        refs = {("ServiceAccount", spec.get("serviceAccountName", "default"))} - {("ServiceAccount", "default")}
+        for v in spec.get("volumes", []):
+            if "secret" in v:
+                refs.add(("Secret", v["secret"]["secretName"]))
+            if "configMap" in v:
+                refs.add(("ConfigMap", v["configMap"]["name"]))
+        for c in all_containers(template):
+            for src in c.get("envFrom", []):
+                refs.add(("ConfigMap", src["configMapRef"]["name"]))
+        missing |= refs - have
+    # base leaves the credentials to the overlays; everything else must resolve everywhere.
+    assert missing == ({("Secret", "zufang-secrets")} if target.startswith("base") else set())
