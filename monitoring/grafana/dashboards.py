@@ -292,8 +292,10 @@ def mariadb():
               f"/ rate(mysql_global_status_innodb_buffer_pool_read_requests{{{m}}}[$__rate_interval])", "hit ratio")],
             w=8, unit="percentunit", max_=1,
             description="Reads served from memory. NaN (gap) while there are no read requests.")
-    d.panel("timeseries", "Row operations per second",
-            [(f"rate(mysql_global_status_innodb_row_ops_total{{{m}}}[$__rate_interval])", "{{operation}}")], w=8, unit="ops")
+    d.panel("timeseries", "Handler (row-level) operations per second",
+            [(f'rate(mysql_global_status_handlers_total{{{m}, handler=~"read_.*|write|update|delete"}}[$__rate_interval])',
+              "{{handler}}")], w=8, unit="ops",
+            description="MariaDB has no Innodb_rows_* status counters; the handler counters show the row work of every engine.")
     d.panel("timeseries", "Network traffic",
             [(f"rate(mysql_global_status_bytes_received{{{m}}}[$__rate_interval])", "received"),
              (f"rate(mysql_global_status_bytes_sent{{{m}}}[$__rate_interval])", "sent")], unit="Bps")

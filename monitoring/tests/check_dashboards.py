@@ -117,7 +117,7 @@ def load_catalog():
     known = {}
     for src, spec in cat.items():
         for name, kind in spec["metrics"].items():
-            known[name] = (src, kind)
+            known[name] = (src, kind["kind"] if isinstance(kind, dict) else kind)
     return cat, known
 
 
@@ -237,7 +237,15 @@ def main() -> int:
 
     if args.prometheus:
         allow = yaml.safe_load(open(args.allowlist)) or {}
-        allowed = {e["panel"]: e["reason"] for e in (allow.get(args.context) or [])}
+        allowed = {}
+        for e in allow.get(args.context) or []:
+            # An entry with while_empty applies only while that query returns nothing: it expires
+            # by itself when the feature it waits for shows up in the metrics.
+            cond = e.get("while_empty")
+            if cond and query(args.prometheus, cond):
+                print(f"  allow-list entry {e['panel']!r} no longer applies ({cond} has data)")
+                continue
+            allowed[e["panel"]] = e["reason"]
         seen_panels = {p for p, _, _ in live_items}
         for panel in allowed:
             rep.check(panel in seen_panels, f"allow-list entry {panel!r} names an existing panel")
@@ -266,8 +274,13 @@ def main() -> int:
             rep.check(n > 0, f"live variable {label}: has values")
         for src in [s for s in args.verify_sources.split(",") if s]:
             for m, kind in cat[src]["metrics"].items():
-                name = m + "_count" if kind == "histogram" else m
+                spec = kind if isinstance(kind, dict) else {"kind": kind}
+                name = m + "_count" if spec["kind"] == "histogram" else m
                 n = len(query(args.prometheus, f"count({{__name__=\"{name}\"}})"))
+                cond = spec.get("absent_ok_while_empty")
+                if n == 0 and cond and not query(args.prometheus, cond):
+                    print(f"  catalog {src}: {name} absent, allowed while {cond} is empty: {spec.get('reason')}")
+                    continue
                 rep.check(n > 0, f"catalog {src}: {name} exists in {args.prometheus}")
     print(f"{rep.passed} passed, {rep.failed} failed")
     return 1 if rep.failed else 0

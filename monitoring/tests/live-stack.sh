@@ -10,12 +10,15 @@
 #   live-stack.sh traffic   requests to the app directly and through the nginx (incl. 4xx, 429)
 #   live-stack.sh stop      stop what start started (by recorded pid) and the app instance
 #   live-stack.sh urls      print the endpoints
-# Ports (this area's range 19090-19099): Prometheus 19090, node 19091, mysqld 19092, redis 19094,
-# app 19095, blackbox 19096, nginx http 19097 / https 19098, nginx-exporter 19099.
+# Alertmanager runs with the committed configuration (secrets from generated files; receivers point
+# at a closed local port, since a healthy stack sends nothing).
+# Ports (this area's range 19090-19099): Prometheus 19090, node-exporter 19091, mysqld-exporter
+# 19092, Alertmanager 19093, redis-exporter 19094, app 19095, blackbox 19096, nginx http 19097 /
+# https 19098, nginx-exporter 19099.
 # State, logs and generated secrets: .cache/monitoring-live/ (never committed).
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 [[ "${1:-}" == "--help" || "${1:-}" == "-h" || $# -ne 1 ]] && { usage; [[ $# -eq 1 ]]; exit $?; }
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,7 +61,9 @@ stop() {
 
 start() {
   for b in prometheus prometheus-node-exporter prometheus-mysqld-exporter prometheus-redis-exporter \
-           prometheus-blackbox-exporter prometheus-nginx-exporter nginx openssl curl; do need "$b"; done
+           prometheus-blackbox-exporter prometheus-nginx-exporter prometheus-alertmanager nginx openssl curl; do
+    need "$b"
+  done
   [[ -x $root/scripts/ci/app-instance.sh ]] || {
     echo "live-stack: scripts/ci/app-instance.sh is missing: the live check needs a real zufang instance" >&2; exit 1; }
   stop
@@ -132,12 +137,25 @@ EOF
   spawn nginx-exporter prometheus-nginx-exporter -web.listen-address 127.0.0.1:19099 \
     -nginx.scrape-uri http://127.0.0.1:19097/stub_status
 
+  local s
+  for s in alertmanager_webhook_token alertmanager_smtp_password; do
+    head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$LIVE_DIR/secrets/$s"
+  done
+  sed -e "s#/run/secrets/#$LIVE_DIR/secrets/#g" \
+      -e "s#http://alert-receiver:8080/alerts#http://127.0.0.1:9/alerts#g" \
+      -e "s#^  - templates/\*.tmpl#  - $root/monitoring/alertmanager/templates/*.tmpl#" \
+      -e "s#smtp.example.org:587#127.0.0.1:9#" \
+      "$root/monitoring/alertmanager/alertmanager.yml" >"$LIVE_DIR/alertmanager.yml"
+  mkdir -p "$LIVE_DIR/am-data"
+  spawn alertmanager prometheus-alertmanager --config.file="$LIVE_DIR/alertmanager.yml" \
+    --storage.path="$LIVE_DIR/am-data" --web.listen-address=127.0.0.1:19093 --cluster.listen-address=
+
   sed "s#@RULES@#$root/monitoring/prometheus/rules#g" "$root/monitoring/tests/prometheus-live.yml.in" \
     >"$LIVE_DIR/prometheus.yml"
   promtool check config "$LIVE_DIR/prometheus.yml" >/dev/null
   spawn prometheus prometheus --config.file="$LIVE_DIR/prometheus.yml" --storage.tsdb.path="$LIVE_DIR/tsdb" \
     --web.listen-address=$PROM --storage.tsdb.retention.time=1d
-  for u in 19091/metrics 19092/metrics 19094/metrics 19096/metrics 19099/metrics 19090/-/ready; do
+  for u in 19093/-/ready 19091/metrics 19092/metrics 19094/metrics 19096/metrics 19099/metrics 19090/-/ready; do
     wait_http "http://127.0.0.1:$u"
   done
   echo "live-stack: up (Prometheus http://$PROM)" >&2

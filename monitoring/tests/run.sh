@@ -20,7 +20,7 @@ set -euo pipefail
 static_only=0 keep=0
 for a in "$@"; do
   case $a in
-    --help|-h) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --help|-h) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --static) static_only=1 ;;
     --keep) keep=1 ;;
     *) echo "run.sh: unknown option $a (see --help)" >&2; exit 2 ;;
@@ -45,6 +45,9 @@ scripts/ci/apt.sh prometheus prometheus-alertmanager prometheus-node-exporter pr
   shellcheck python3-venv
 venv=$(scripts/ci/venv.sh monitoring "$mon/tests/requirements.txt")
 py=$venv/bin/python
+
+# A stack left running by --keep holds this area's ports: stop it first.
+"$mon/tests/live-stack.sh" stop >/dev/null 2>&1 || true
 
 passed=0 failed=0 n=0
 # Each check's full output stays here after the run (only failures are echoed).
@@ -145,7 +148,6 @@ if [[ $static_only -eq 1 ]]; then
   echo "== live checks NOT run (--static): no Prometheus/app evidence in this run"
 else
   echo "== live stack (Prometheus + exporters + zufang on loopback)"
-  "$mon/tests/live-stack.sh" stop >/dev/null 2>&1 || true
   if ! step "live stack starts" "$mon/tests/live-stack.sh" start; then
     for f in "$root"/.cache/monitoring-live/log/*.log; do [[ -f $f ]] && { echo "--- $f"; tail -5 "$f"; }; done
   else
@@ -187,10 +189,23 @@ sys.exit(1 if bad or len(rules) < 60 else 0)'
         "$py" -c 'import json,sys; print(int(float(json.load(sys.stdin)["data"]["result"][0]["value"][1])))')
       echo "certificate notAfter $want, probe says $got"; [[ $want == "$got" ]]
     }
+    quiet_and_wired() { # a healthy stack fires nothing, and Prometheus has found its Alertmanager
+      curl -fsS "$prom/api/v1/alertmanagers" | "$py" -c '
+import json, sys
+am = json.load(sys.stdin)["data"]["activeAlertmanagers"]
+print("alertmanagers:", [a["url"] for a in am]); sys.exit(0 if am else 1)' || return 1
+      curl -fsS "$prom/api/v1/alerts" | "$py" -c '
+import json, sys
+a = json.load(sys.stdin)["data"]["alerts"]
+firing = [(x["labels"]["alertname"], x["labels"].get("instance")) for x in a if x["state"] == "firing"]
+print("firing:", firing, "pending:", [x["labels"]["alertname"] for x in a if x["state"] == "pending"])
+sys.exit(1 if firing else 0)'
+    }
+    step "live: Prometheus sends to Alertmanager; no alert fires on the healthy stack" quiet_and_wired
     step "live: TLS probe reads the served certificate's expiry" tls_expiry
     step "live: every dashboard panel query returns data (allow-list: local)" \
       "$py" "$mon/tests/check_dashboards.py" --prometheus "$prom" --context local --rate-interval 1m \
-      --verify-sources process,prometheus,node,keepalived,mysql,redis,nginx,blackbox
+      --verify-sources app,process,prometheus,node,keepalived,mysql,redis,nginx,blackbox
     snapshots() {
       rm -rf "$work/png"
       scripts/snapshot-dashboards --prometheus "$prom" --out "$work/png" --range 5m
