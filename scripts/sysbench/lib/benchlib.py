@@ -17,6 +17,7 @@ import argparse
 import csv
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import re
@@ -63,11 +64,11 @@ def histogram(text):
 
 def hist_percentile(rows, pct):
     """sysbench's own rule (sb_histogram_get_pct): first bucket whose cumulative count reaches
-    pct% of all events."""
+    pct% of all events, that count rounded half up (sparse tails make the rounding visible)."""
     total = sum(c for _, c in rows)
     if total == 0:
         return None
-    need = total * pct / 100.0
+    need = math.floor(total * pct / 100.0 + 0.5)
     acc = 0
     for value, count in rows:
         acc += count
