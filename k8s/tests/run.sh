@@ -23,7 +23,9 @@ cd "$root"
 export K8S_SCHEMA_VERSION
 
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then scripts/ci/apt.sh python3 python3-venv; fi
-if ! command -v openssl >/dev/null || ! command -v git >/dev/null; then scripts/ci/apt.sh openssl git; fi
+if ! command -v openssl >/dev/null || ! command -v git >/dev/null || ! command -v shellcheck >/dev/null; then
+  scripts/ci/apt.sh openssl git shellcheck
+fi
 
 # The real binary checks the rendered configuration (`zufang check-config`); the same build the other
 # suites use (cargo's cache makes this a no-op when it is current).
