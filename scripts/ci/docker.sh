@@ -54,8 +54,9 @@ if ! docker compose version >/dev/null 2>&1; then
   mkdir -p "$plugin_dir"
   install -m 0755 "$bin" "$plugin_dir/docker-compose"
   # The Debian client (/usr/bin/docker) also looks here, so either client finds the plugin.
-  mkdir -p /usr/local/lib/docker/cli-plugins 2>/dev/null \
-    && install -m 0755 "$bin" /usr/local/lib/docker/cli-plugins/docker-compose 2>/dev/null || true
+  if mkdir -p /usr/local/lib/docker/cli-plugins 2>/dev/null; then
+    install -m 0755 "$bin" /usr/local/lib/docker/cli-plugins/docker-compose
+  fi
 fi
 
 echo "docker: client $(docker version --format '{{.Client.Version}}') / engine $(docker version --format '{{.Server.Version}}') (API $(docker version --format '{{.Server.APIVersion}}'))"

@@ -33,7 +33,7 @@ compose() { docker compose --env-file "$STACK_ENV_FILE" "$@"; }
 
 # Print state of every container, then the last logs of each that is not running+healthy.
 report() {
-  compose ps -a --format 'table {{.Service}}\t{{.State}}\t{{.Health}}\t{{.Status}}' >&2 || true
+  compose ps -a --format '{{.Service}}: {{.Status}}' >&2 || true
   local svc state health
   while IFS=$'\t' read -r svc state health; do
     [[ -z $svc ]] && continue
@@ -69,6 +69,10 @@ case $cmd in
   down) down ;;
   status) report ;;
   test)
+    # Published ports away from the defaults, so a developer's `make dev` (8080) or own stack
+    # does not collide; the tests ask `docker compose port` where things are.
+    export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-18080} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-18443}
+    export PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090} ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-19093}
     rc=0
     if up; then
       log "running the e2e tests"

@@ -18,9 +18,8 @@ pub fn repo_root() -> PathBuf {
 /// The env file the stack was started with; the tests refuse to run without one, so that a
 /// plain `cargo test --workspace` fails loudly instead of passing without a stack.
 pub fn env_file() -> String {
-    std::env::var("STACK_ENV_FILE").unwrap_or_else(|_| {
-        panic!("STACK_ENV_FILE is not set: run these tests through `scripts/ci/stack.sh test`")
-    })
+    std::env::var("STACK_ENV_FILE")
+        .unwrap_or_else(|_| panic!("STACK_ENV_FILE is not set: run these tests through `scripts/ci/stack.sh test`"))
 }
 
 /// `docker compose --env-file $STACK_ENV_FILE ARGS...`, returning stdout; fails on a non-zero exit.
@@ -32,11 +31,7 @@ pub fn compose(args: &[&str]) -> Result<String> {
         .output()
         .with_context(|| format!("Failed to run docker compose {args:?}"))?;
     if !out.status.success() {
-        bail!(
-            "docker compose {args:?} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("docker compose {args:?} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -101,8 +96,6 @@ pub fn eventually<T>(
 pub fn random_hex(n: usize) -> String {
     use std::io::Read;
     let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("/dev/urandom");
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("/dev/urandom");
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }

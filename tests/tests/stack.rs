@@ -6,15 +6,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use zufang_e2e::{
-    client, compose, edge_url, eventually, published_url, random_hex, running_services,
-};
+use zufang_e2e::{client, compose, edge_url, eventually, published_url, random_hex, running_services};
 
 fn get_json(url: &str) -> Result<Value> {
-    let resp = client()
-        .get(url)
-        .send()
-        .with_context(|| format!("GET {url}"))?;
+    let resp = client().get(url).send().with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     let body = resp.text().with_context(|| format!("body of {url}"))?;
     if !status.is_success() {
@@ -30,20 +25,12 @@ fn api_through_the_edge_returns_the_seeded_data() -> Result<()> {
         let page = get_json(&format!("{edge}/api/{resource}/?page=1&size=5"))?;
         let count = page["count"].as_u64().unwrap_or(0);
         let results = page["results"].as_array().map(Vec::len).unwrap_or(0);
-        assert!(
-            count > 0,
-            "/api/{resource}/: the seeded database has no rows: {page}"
-        );
-        assert!(
-            results > 0 && results <= 5,
-            "/api/{resource}/: page of {results} rows: {page}"
-        );
+        assert!(count > 0, "/api/{resource}/: the seeded database has no rows: {page}");
+        assert!(results > 0 && results <= 5, "/api/{resource}/: page of {results} rows: {page}");
     }
     // One object by id, taken from the list, comes back the same.
     let first = &get_json(&format!("{edge}/api/districts/"))?["results"][0];
-    let id = first["id"]
-        .as_u64()
-        .context("district without a numeric id")?;
+    let id = first["id"].as_u64().context("district without a numeric id")?;
     let one = get_json(&format!("{edge}/api/districts/{id}/"))?;
     assert_eq!(one["id"], first["id"], "district {id} by id: {one}");
     Ok(())
@@ -54,11 +41,7 @@ fn the_edge_hides_internal_endpoints() -> Result<()> {
     let edge = edge_url()?;
     for path in ["/metrics", "/readyz"] {
         let status = client().get(format!("{edge}{path}")).send()?.status();
-        assert_eq!(
-            status.as_u16(),
-            404,
-            "{path} must not be reachable through the edge"
-        );
+        assert_eq!(status.as_u16(), 404, "{path} must not be reachable through the edge");
     }
     Ok(())
 }
@@ -70,26 +53,17 @@ fn requests_are_spread_over_every_app_replica() -> Result<()> {
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
     // least_conn with sequential requests still rotates; 90 requests bound the test.
     for i in 0..90 {
-        let resp = client()
-            .get(format!("{edge}/api/districts/?page=1&size=1"))
-            .send()?;
+        let resp = client().get(format!("{edge}/api/districts/?page=1&size=1")).send()?;
         assert!(resp.status().is_success(), "request {i}: {}", resp.status());
-        let upstream = resp
-            .headers()
-            .get("x-upstream")
-            .context("the edge sent no X-Upstream header")?
-            .to_str()?
-            .to_string();
+        let upstream =
+            resp.headers().get("x-upstream").context("the edge sent no X-Upstream header")?.to_str()?.to_string();
         *seen.entry(upstream).or_default() += 1;
         if expected.iter().all(|u| seen.contains_key(u)) && i >= 29 {
             break;
         }
     }
     let got: BTreeSet<String> = seen.keys().cloned().collect();
-    assert_eq!(
-        got, expected,
-        "replicas that answered (with counts): {seen:?}"
-    );
+    assert_eq!(got, expected, "replicas that answered (with counts): {seen:?}");
     Ok(())
 }
 
@@ -100,70 +74,44 @@ fn every_prometheus_target_is_up() -> Result<()> {
     // Targets of services that are not part of this stack (a profile left off, e.g. Grafana
     // offline) cannot be up; they are listed, not silently dropped.
     let missing_service = |instance: &str| -> Option<String> {
-        let host = instance
-            .split("://")
-            .last()?
-            .split([':', '/'])
-            .next()?
-            .to_string();
-        let is_service_name = host
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let host = instance.split("://").last()?.split([':', '/']).next()?.to_string();
+        let is_service_name = host.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         (is_service_name && host != "localhost" && !running.contains(&host)).then_some(host)
     };
     let mut excluded = BTreeSet::new();
-    let summary = eventually(
-        "every Prometheus target up",
-        Duration::from_secs(150),
-        Duration::from_secs(5),
-        || {
-            let targets = get_json(&format!("{prom}/api/v1/targets?state=active"))?;
-            let active = targets["data"]["activeTargets"]
-                .as_array()
-                .context("no activeTargets")?
-                .clone();
-            if active.is_empty() {
-                bail!("Prometheus has no active targets");
+    let summary = eventually("every Prometheus target up", Duration::from_secs(150), Duration::from_secs(5), || {
+        let targets = get_json(&format!("{prom}/api/v1/targets?state=active"))?;
+        let active = targets["data"]["activeTargets"].as_array().context("no activeTargets")?.clone();
+        if active.is_empty() {
+            bail!("Prometheus has no active targets");
+        }
+        let mut down = Vec::new();
+        let mut up = 0;
+        for t in &active {
+            let job = t["labels"]["job"].as_str().unwrap_or("?");
+            let instance = t["labels"]["instance"].as_str().unwrap_or("?");
+            if let Some(svc) = missing_service(instance) {
+                excluded.insert(format!("{job}/{instance} (service {svc} not running)"));
+                continue;
             }
-            let mut down = Vec::new();
-            let mut up = 0;
-            for t in &active {
-                let job = t["labels"]["job"].as_str().unwrap_or("?");
-                let instance = t["labels"]["instance"].as_str().unwrap_or("?");
-                if let Some(svc) = missing_service(instance) {
-                    excluded.insert(format!("{job}/{instance} (service {svc} not running)"));
-                    continue;
-                }
-                match t["health"].as_str() {
-                    Some("up") => up += 1,
-                    h => down.push(format!(
-                        "{job}/{instance}: {} {}",
-                        h.unwrap_or("?"),
-                        t["lastError"]
-                    )),
-                }
+            match t["health"].as_str() {
+                Some("up") => up += 1,
+                h => down.push(format!("{job}/{instance}: {} {}", h.unwrap_or("?"), t["lastError"])),
             }
-            if down.is_empty() {
-                Ok(Some(format!("{up} targets up")))
-            } else {
-                bail!("not up: {down:?}")
-            }
-        },
-    )?;
+        }
+        if down.is_empty() {
+            Ok(Some(format!("{up} targets up")))
+        } else {
+            bail!("not up: {down:?}")
+        }
+    })?;
     eprintln!("{summary}; excluded: {excluded:?}");
     let jobs = get_json(&format!("{prom}/api/v1/targets?state=active"))?["data"]["activeTargets"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t["labels"]["job"].as_str().map(String::from))
-                .collect::<BTreeSet<_>>()
-        })
+        .map(|a| a.iter().filter_map(|t| t["labels"]["job"].as_str().map(String::from)).collect::<BTreeSet<_>>())
         .unwrap_or_default();
     for job in ["app", "nginx", "mysql", "redis", "node"] {
-        assert!(
-            jobs.contains(job),
-            "Prometheus scrapes no `{job}` job: {jobs:?}"
-        );
+        assert!(jobs.contains(job), "Prometheus scrapes no `{job}` job: {jobs:?}");
     }
     Ok(())
 }
@@ -173,28 +121,15 @@ fn a_request_with_traceparent_is_traced_to_the_collector() -> Result<()> {
     let edge = edge_url()?;
     let trace_id = random_hex(16);
     let traceparent = format!("00-{trace_id}-{}-01", random_hex(8));
-    let resp = client()
-        .get(format!("{edge}/api/districts/?page=1&size=1"))
-        .header("traceparent", &traceparent)
-        .send()?;
-    assert!(
-        resp.status().is_success(),
-        "traced request: {}",
-        resp.status()
-    );
+    let resp =
+        client().get(format!("{edge}/api/districts/?page=1&size=1")).header("traceparent", &traceparent).send()?;
+    assert!(resp.status().is_success(), "traced request: {}", resp.status());
     // The apps batch spans (a few seconds); the collector prints each one it receives.
-    let line = eventually(
-        "the trace in the collector's output",
-        Duration::from_secs(60),
-        Duration::from_secs(3),
-        || {
+    let line =
+        eventually("the trace in the collector's output", Duration::from_secs(60), Duration::from_secs(3), || {
             let logs = compose(&["logs", "--no-color", "--no-log-prefix", "otel-collector"])?;
-            Ok(logs
-                .lines()
-                .find(|l| l.contains(&trace_id))
-                .map(String::from))
-        },
-    )?;
+            Ok(logs.lines().find(|l| l.contains(&trace_id)).map(String::from))
+        })?;
     eprintln!("collector saw trace {trace_id}: {line}");
     Ok(())
 }

@@ -46,7 +46,10 @@ if [[ ${1:-} == mariadbd || ${1:-} == mysqld ]]; then
     export MYSQL_PWD=$MARIADB_ROOT_PASSWORD
     for f in /docker-entrypoint-initdb.d/*; do
       case $f in
-        *.sh) echo "entrypoint: running $f"; . "$f" ;;
+        *.sh)
+          echo "entrypoint: running $f"
+          # shellcheck disable=SC1090 # the user's init scripts, sourced like the official image does
+          . "$f" ;;
         *.sql) echo "entrypoint: running $f"; sql < "$f" ;;
         *.sql.gz) echo "entrypoint: running $f"; gunzip -c "$f" | sql ;;
       esac

@@ -16,7 +16,7 @@ rand() { # N -> N random characters of [A-Za-z0-9]
   printf '%s' "${out:0:$1}"
 }
 # put FILE CONTENT: write once (an existing secret is never replaced).
-put() { [[ -s $dir/$1 ]] || { mkdir -p "$(dirname "$dir/$1")"; printf '%s\n' "$2" > "$dir/$1"; echo "secrets-init: created $1"; }; }
+put() { [[ -s $dir/$1 ]] || { mkdir -p "$(dirname "$dir/$1")"; printf '%s\n' "$2" > "$dir/$1"; echo "secrets-init: created $1" >&2; }; }
 # shared NAME LEN: one value used by several consumers (kept in root-only _shared/).
 shared() { put "_shared/$1" "$(rand "$2")"; head -n 1 "$dir/_shared/$1"; }
 
