@@ -220,7 +220,8 @@ stop_all() {
   for p in nginx agent2 frontend server; do
     if [[ -s $RUN_DIR/$p.pid ]]; then
       # php -S with PHP_CLI_SERVER_WORKERS forks workers that outlive their parent: children first.
-      pkill -P "$(cat "$RUN_DIR/$p.pid")" 2>/dev/null || true
+      # (zabbix_server stops its own workers on SIGTERM.)
+      if [[ $p == frontend ]]; then pkill -P "$(cat "$RUN_DIR/$p.pid")" 2>/dev/null || true; fi
       kill "$(cat "$RUN_DIR/$p.pid")" 2>/dev/null || true
     fi
   done

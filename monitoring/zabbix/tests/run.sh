@@ -68,7 +68,7 @@ up_scripts_exist() {
   done < <(grep -o '/usr/local/lib/zufang-zabbix/[a-z-]*\.sh' "$HERE/../agent2/zabbix_agent2.d/zufang.conf")
 }
 check "UserParameter scripts exist" up_scripts_exist
-no_inline_password() { ! grep -rqiE '^[^#]*Password=.' "$HERE/../agent2"; }
+no_inline_password() { ! grep -rqiE --include='*.conf' '^[^#]*Password=.' "$HERE/../agent2"; }
 check "no password inline in the agent config" no_inline_password
 
 # --- agent 2, directly ---------------------------------------------------------------------
@@ -144,7 +144,7 @@ tpl_names='["zufang by HTTP","zufang app by Zabbix agent 2","zufang data by Zabb
 tpls=$(api template.get "$(jq -n --argjson h "$tpl_names" '{output:["host"],filter:{host:$h},selectItems:"count",selectTriggers:"count",selectGraphs:"count",selectDashboards:"count",selectDiscoveries:"count"}')")
 check "all 5 templates exist after import" test "$(jq length <<<"$tpls")" = 5
 check "zufang by HTTP has items, triggers, graphs, a dashboard and the bucket discovery" \
-  jq -e '.[] | select(.host=="zufang by HTTP") | (.items|tonumber) >= 15 and (.triggers|tonumber) >= 6 and (.graphs|tonumber) >= 4 and (.dashboards|tonumber) >= 1 and (.discoveries|tonumber) == 1' <<<"$tpls"
+  jq -e '.[] | select(.host=="zufang by HTTP") | (.items|tonumber) >= 15 and (.triggers|tonumber) >= 6 and (.graphs|tonumber) >= 4 and (.dashboards|tonumber) >= 1 and (.discoveries|tonumber) == 1' <<<"$tpls" >/dev/null
 tid() { jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls"; }
 
 # --- hosts -----------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ edge_group="zufang-ci/lb"
 app_macros=$(jq -n --arg u "$app_url" '{"ZUFANG.METRICS.URL":($u+"/metrics"),"ZUFANG.METRICS.INTERVAL":"5s",
   "ZUFANG.DOWN.NODATA":"30s","ZUFANG.P99.WINDOW":"1m","ZUFANG.HEALTHZ.URL":($u+"/healthz"),
   "ZUFANG.READYZ.URL":($u+"/readyz"),"ZUFANG.PROBE.INTERVAL":"5s","ZUFANG.PROBE.PERIOD":"15s"}')
-lb_macros=$(jq -n --arg p "$ZBX_NGINX_PORT" --arg d "$st" '{"NGINX.STUB_STATUS.URL":("http://{HOST.CONN}:"+$p+"/stub_status"),
+lb_macros=$(jq -n --arg p "$ZBX_NGINX_PORT" --arg d "$st" '{"NGINX.STUB_STATUS.URL":("http://127.0.0.1:"+$p+"/stub_status"),
   "NGINX.STUB_STATUS.INTERVAL":"5s","NGINX.DOWN.NODATA":"30s","KEEPALIVED.STATE.DIR":$d,"KEEPALIVED.INTERVAL":"5s"}')
 hosts_ok=1
 mkhost zci-app1 zufang-ci/app "zufang by HTTP;zufang app by Zabbix agent 2" "$app_macros" 1 >/dev/null || hosts_ok=0
@@ -233,14 +233,16 @@ traffic() {
 }
 if [[ $app_started == 1 ]]; then traffic & traffic_pid=$!; fi
 
+# Item keys as stored on the host: macros unexpanded.
+ka_key='zufang.keepalived.state[{HOST.HOST},{$KEEPALIVED.STATE.DIR}]'
 log "waiting for values (up to ${ZBX_WAIT}s per item)"
 check "edge node lb1: stub_status active connections received" wait_value zci-lb1 nginx.connections.active '($v|tonumber) >= 1'
-check "edge node lb1: keepalived state MASTER" wait_value zci-lb1 "zufang.keepalived.state[zci-lb1,$st]" '$v == "MASTER"'
-check "edge node lb2: keepalived state BACKUP" wait_value zci-lb2 "zufang.keepalived.state[zci-lb2,$st]" '$v == "BACKUP"'
+check "edge node lb1: keepalived state MASTER" wait_value zci-lb1 "$ka_key" '$v == "MASTER"'
+check "edge node lb2: keepalived state BACKUP" wait_value zci-lb2 "$ka_key" '$v == "BACKUP"'
 check "edge node lb1: Is MASTER = 1" wait_value zci-lb1 keepalived.vrrp.master '$v == "1"'
 check "edge pair: nodes in MASTER state = 1" wait_value zci-edge keepalived.vrrp.masters '($v|tonumber) == 1'
-check "data: MariaDB ping = 1" wait_value zci-data 'mysql.ping["zufang"]' '$v == "1"'
-check "data: Redis ping = 1" wait_value zci-data 'redis.ping["zufang"]' '$v == "1"'
+check "data: MariaDB ping = 1" wait_value zci-data 'mysql.ping["{$ZUFANG.MYSQL.SESSION}"]' '$v == "1"'
+check "data: Redis ping = 1" wait_value zci-data 'redis.ping["{$ZUFANG.REDIS.SESSION}"]' '$v == "1"'
 check "data: MariaDB threads connected > 0" wait_value zci-data mysql.threads_connected '($v|tonumber) > 0'
 if [[ $app_started == 1 ]]; then
   check "app1: up = 1" wait_value zci-app1 zufang.up '$v == "1"'
@@ -254,8 +256,8 @@ if [[ $app_started == 1 ]]; then
   check "app1: rate-limit rejections received" wait_value zci-app1 zufang.ratelimit.rejections.rate '($v|tonumber) >= 0'
   check "app1: latency bucket le=+Inf discovered and counting" wait_value zci-app1 'zufang.http.duration.bucket[+Inf]' '($v|tonumber) > 0'
   check "app1: p99 latency computed from the buckets" wait_value zci-app1 zufang.http.duration.p99 '($v|tonumber) > 0'
-  check "app1: liveness probe (agent) = 1" wait_value zci-app1 "zufang.app.healthz[$app_url/healthz]" '$v == "1"'
-  check "app1: readiness probe (agent) = 2 or 1" wait_value zci-app1 "zufang.app.readyz[$app_url/readyz]" '$v == "2" or $v == "1"'
+  check "app1: liveness probe (agent) = 1" wait_value zci-app1 'zufang.app.healthz[{$ZUFANG.HEALTHZ.URL}]' '$v == "1"'
+  check "app1: readiness probe (agent) = 2 or 1" wait_value zci-app1 'zufang.app.readyz[{$ZUFANG.READYZ.URL}]' '$v == "2" or $v == "1"'
 fi
 
 # --- triggers --------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ if [[ ! $node =~ ^[A-Za-z0-9_.-]+$ || $node == .* ]]; then
   echo UNKNOWN; exit 0
 fi
 f="$dir/$node.state"
-state=$(tr -d '[:space:]' < "$f" 2>/dev/null) || state=
+state=
+# Agent 2 returns stderr with stdout: test readability first rather than let `<` complain.
+if [[ -f $f && -r $f ]]; then state=$(tr -d '[:space:]' < "$f"); fi
 case $state in
   MASTER | BACKUP | FAULT) echo "$state" ;;
   *) echo UNKNOWN ;;
