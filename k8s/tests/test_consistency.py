@@ -397,27 +397,73 @@ def test_dev_data_stores_accept_only_zufang_pods(rendered):
 
 # --- ingress: the edge inside the cluster -------------------------------------------------------
 
+NGINX = REPO / "nginx"
+
+
+def nginx_directive(name: str) -> list[str]:
+    """Arguments of every `name ...;` in nginx/**/*.conf (comments ignored)."""
+    found = []
+    for conf in sorted(NGINX.rglob("*.conf")):
+        for line in conf.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith(name + " ") and line.endswith(";"):
+                found.append(line[len(name):-1].strip())
+    assert found, f"nginx/: no {name} directive"
+    return found
+
+
+def seconds(value: str) -> int:
+    m = re.fullmatch(r"(\d+)(ms|s|m)?", value)
+    n, unit = int(m.group(1)), m.group(2) or "s"
+    return {"ms": n // 1000, "s": n, "m": n * 60}[unit]
+
+
 @pytest.mark.parametrize("target", TARGETS)
-def test_ingress_matches_the_edge(rendered, default_config, target):
-    ing = one(rendered[target], "Ingress", "app")
-    ann = ing["metadata"]["annotations"]
+def test_ingresses_route_only_the_api(rendered, target):
+    ingresses = find(rendered[target], "Ingress")
+    assert {i["metadata"]["name"] for i in ingresses} == {"app", "app-login", "app-sms"}
+    paths = sorted(p["path"] for i in ingresses for r in i["spec"]["rules"] for p in r["http"]["paths"])
+    # Trust boundary: /metrics, /readyz, /healthz answer 404 at the edge; only the API is routed.
+    assert paths == ["/api/", "/api/mobile-codes/", "/api/tokens/"]
+    for ing in ingresses:
+        assert ing["spec"]["ingressClassName"] == "nginx"
+        tls = ing["spec"].get("tls")
+        if target == "dev":
+            assert tls is None and ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] == "false"
+        else:
+            assert tls and tls[0]["hosts"] == [r["host"] for r in ing["spec"]["rules"]]
+            assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    issuers = [i["metadata"]["name"] for i in ingresses if "cert-manager.io/cluster-issuer" in i["metadata"]["annotations"]]
+    # One Ingress asks cert-manager for the certificate; the others share its Secret (two would fight).
+    assert issuers == (["app"] if target == "prod" else [])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ingress_annotations_match_the_edge(rendered, default_config, target):
     prefix = "nginx.ingress.kubernetes.io/"
-    assert ing["spec"]["ingressClassName"] == "nginx"
-    size = ann[prefix + "proxy-body-size"]
-    assert size.endswith("k") and int(size[:-1]) * 1024 == default_config["application"]["max_body_bytes"]
-    for key in ("proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "limit-rps", "limit-connections"):
-        assert int(ann[prefix + key]) > 0, key
-    # The app's keep-alive outlives the proxy's read timeout: nginx never reuses a socket the app closed.
-    assert default_config["application"]["keep_alive_seconds"] > int(ann[prefix + "proxy-read-timeout"])
-    # Trust boundary: only /api/ is routed; /metrics, /readyz, /healthz answer 404 at the edge.
-    paths = [p["path"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
-    assert paths == ["/api/"]
-    if target == "prod":
-        assert ann["cert-manager.io/cluster-issuer"] and ing["spec"]["tls"][0]["secretName"]
-        assert ann[prefix + "force-ssl-redirect"] == "true"
-        assert ing["spec"]["tls"][0]["hosts"] == [r["host"] for r in ing["spec"]["rules"]]
-    if target == "dev":
-        assert "tls" not in ing["spec"]
+    body = nginx_directive("client_max_body_size")[0]
+    rates = {z.split("zone=")[1].split(":")[0]: z.split("rate=")[1] for z in nginx_directive("limit_req_zone")}
+    conn = max(int(v.split()[-1]) for v in nginx_directive("limit_conn"))
+    for ing in find(rendered[target], "Ingress"):
+        ann = {k[len(prefix):]: v for k, v in ing["metadata"]["annotations"].items() if k.startswith(prefix)}
+        name = ing["metadata"]["name"]
+        assert ann["proxy-body-size"] == body
+        assert int(body.rstrip("k")) * 1024 == default_config["application"]["max_body_bytes"]
+        for key in ("connect", "send", "read"):
+            assert int(ann[f"proxy-{key}-timeout"]) == seconds(nginx_directive(f"proxy_{key}_timeout")[0]), (name, key)
+        assert int(ann["limit-connections"]) == conn
+        if name == "app":
+            # proxy.conf's setting; edge-locations.conf turns it "off" for writes, like app-login/app-sms.
+            assert ann["proxy-next-upstream"] in [v for v in nginx_directive("proxy_next_upstream") if v != "off"]
+            assert ann["proxy-next-upstream-tries"] == nginx_directive("proxy_next_upstream_tries")[0]
+            assert int(ann["proxy-next-upstream-timeout"]) == seconds(nginx_directive("proxy_next_upstream_timeout")[0])
+            assert "limit-rpm" not in ann and "limit-rps" not in ann
+        else:
+            zone = {"app-login": "login", "app-sms": "sms"}[name]
+            assert rates[zone] == f"{ann['limit-rpm']}r/m", (name, rates[zone])
+            assert ann["proxy-next-upstream"] == "off", "writes are never replayed"
+    # The app keeps idle connections longer than the proxies' read timeout and upstream keep-alive.
+    assert default_config["application"]["keep_alive_seconds"] > seconds(nginx_directive("proxy_read_timeout")[0])
 
 
 # --- the image ----------------------------------------------------------------------------------
