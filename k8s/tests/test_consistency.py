@@ -178,6 +178,9 @@ def test_probe_paths_exist_in_the_app(rendered, openapi_paths):
     assert c["startupProbe"]["httpGet"]["path"] in {"/healthz", "/readyz"}
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert c[probe]["httpGet"]["path"] in openapi_paths, f"{probe} path not served by the app"
+    for sm in find(rendered["prod"], "ServiceMonitor"):
+        for ep in sm["spec"]["endpoints"]:
+            assert ep["path"] in openapi_paths, "scrape path not served by the app"
 
 
 @pytest.mark.parametrize("target", TARGETS)
