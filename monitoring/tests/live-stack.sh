@@ -113,6 +113,11 @@ http {
     listen 127.0.0.1:19098 ssl;
     ssl_certificate $LIVE_DIR/nginx/cert.pem;
     ssl_certificate_key $LIVE_DIR/nginx/key.pem;
+    location /api/ {
+      proxy_pass http://zufang_app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
     location / { return 200 "ok\n"; }
   }
 }
