@@ -3,7 +3,7 @@
 
 Each check prints one line, "ok   - NAME" or "FAIL - NAME: why"; run.sh counts them.
 Groups (--group): static (nginx only), app (two app instances behind nginx), retry (one of them
-stopped), browser (headless Chromium through nginx). Ports come from the command line; every
+stopped), recover (it restarted), browser (headless Chromium through nginx). Ports come from the command line; every
 request goes to 127.0.0.1.
 """
 import argparse
@@ -349,6 +349,28 @@ def retry_checks():
     run_check("retry: GETs succeed, retried from the dead replica to the live one", get_retried)
 
 
+# --------------------------------------------------------------------------------------- recover
+def recover_checks():
+    back = f"127.0.0.1:{ARGS.app_ports[1]}"
+
+    def replica_used_again():
+        # The restarted replica has the same address: nginx uses it again once fail_timeout (5 s)
+        # has passed, without a reload (run.sh checks that the master pid did not change).
+        start = time.time()
+        seen = []
+        while time.time() - start < 15:
+            r = get("/api/districts/")
+            seen.append((round(time.time() - start, 1), r.status, r.h("x-upstream")))
+            assert r.status == 200, f"GET failed while the replica came back: {seen[-3:]}"
+            if r.h("x-upstream") == back:
+                print(f"       replica {back} served again {seen[-1][0]} s after its restart", flush=True)
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"{back} did not serve within 15 s: {seen[-4:]}")
+
+    run_check("recover: a restarted replica serves again without an nginx reload", replica_used_again)
+
+
 # --------------------------------------------------------------------------------------- browser
 class CDP:
     """A minimal Chrome DevTools Protocol client over one websocket (websocket-client)."""
@@ -613,7 +635,7 @@ def browser_checks():
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--group", required=True, choices=["static", "app", "retry", "browser"])
+    ap.add_argument("--group", required=True, choices=["static", "app", "retry", "recover", "browser"])
     ap.add_argument("--http-port", type=int, default=18080)
     ap.add_argument("--https-port", type=int, default=18081)
     ap.add_argument("--status-port", type=int, default=18082)
@@ -625,7 +647,8 @@ def main():
     ap.add_argument("--access-log", default="")
     ap.add_argument("--screenshot", default="artifacts/edge/frontpage.png")
     ARGS = ap.parse_args()
-    {"static": static_checks, "app": app_checks, "retry": retry_checks, "browser": browser_checks}[ARGS.group]()
+    {"static": static_checks, "app": app_checks, "retry": retry_checks, "recover": recover_checks,
+     "browser": browser_checks}[ARGS.group]()
     return 0 if all(RESULTS) else 1
 
 

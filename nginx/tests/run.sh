@@ -46,8 +46,9 @@ refute() {
 }
 
 echo "== edge: installing prerequisites"
-scripts/ci/apt.sh nginx keepalived shellcheck chromium fonts-dejavu-core curl openssl iproute2 \
-  python3-venv ca-certificates
+# fonts: DejaVu for Latin text, WenQuanYi Micro Hei for the seeded Chinese place names (screenshot).
+scripts/ci/apt.sh nginx keepalived shellcheck chromium fonts-dejavu-core fonts-wqy-microhei curl openssl \
+  iproute2 procps python3-venv ca-certificates
 venv=$(scripts/ci/venv.sh edge nginx/tests/requirements.txt)
 py="$venv/bin/python"
 
@@ -68,7 +69,8 @@ trap cleanup EXIT
 
 # ------------------------------------------------------------------------------------ scripts
 echo "== edge: scripts"
-scripts=(nginx/docker-entrypoint.sh nginx/hash-assets.sh nginx/keepalived/*.sh scripts/tls/make-dev-cert.sh nginx/tests/run.sh)
+scripts=(nginx/docker-entrypoint.sh nginx/hash-assets.sh nginx/keepalived/*.sh scripts/tls/make-dev-cert.sh
+  nginx/tests/run.sh nginx/tests/failover-netns.sh)
 check "shellcheck: ${#scripts[@]} scripts" shellcheck "${scripts[@]}"
 help_ok() { local s; for s in "$@"; do "$s" --help | grep -qi usage || { echo "$s --help"; return 1; }; done; }
 check "every script answers --help" help_ok "${scripts[@]}"
@@ -269,6 +271,17 @@ py_group() {
 }
 py_group static
 
+# -------------------------------------------------------------------- keepalived failover
+echo "== edge: keepalived failover between two network namespaces (failover-netns.sh)"
+while IFS= read -r line; do
+  echo "$line"
+  case $line in
+    "ok   - "*) passed=$((passed + 1)) ;;
+    "FAIL - "*) failed=$((failed + 1)) ;;
+  esac
+done < <(FAILOVER_OUT="$artifacts/failover.json" nginx/tests/failover-netns.sh 2>&1 \
+          | sed -E 's/^([0-9]+ passed, [0-9]+ failed)$/failover-netns: \1/' || true)
+
 # ------------------------------------------------------------------------------ with the app
 echo "== edge: through nginx to real zufang instances on $APP1 and $APP2"
 if [[ ! -x scripts/ci/app-instance.sh ]]; then
@@ -278,7 +291,10 @@ else
   for pair in "edge:$APP1" "edge2:$APP2"; do
     name=${pair%%:*} port=${pair##*:}
     app_started+=("$name")
-    if out=$(scripts/ci/app-instance.sh start "$name" "$port" 2>&1); then
+    # The second instance reuses the binary the first one built (no second build of a tree
+    # that may be changing under a developer).
+    bin_env=(); [[ $name == edge2 && -x target/debug/zufang ]] && bin_env=(ZUFANG_BIN="$root/target/debug/zufang")
+    if out=$(env "${bin_env[@]}" scripts/ci/app-instance.sh start "$name" "$port" 2>&1); then
       ok "app instance $name on 127.0.0.1:$port"
     else
       bad "app instance $name on 127.0.0.1:$port" "$out"; app_ok=0
@@ -294,6 +310,14 @@ else
     else
       ok "replica on $APP2 stopped"
       py_group retry
+      master_before=$(cat "${main}run/nginx.pid")
+      if out=$(ZUFANG_BIN="$root/target/debug/zufang" scripts/ci/app-instance.sh start edge2 "$APP2" 2>&1); then
+        py_group recover
+        check "no nginx reload happened (same master pid, no reconfiguration logged)" \
+          bash -c "[[ \$(cat '${main}run/nginx.pid') == $master_before ]] && ! grep -q reconfiguring '${main}error.log'"
+      else
+        bad "replica on $APP2 restarted" "$out"
+      fi
     fi
   fi
 fi
