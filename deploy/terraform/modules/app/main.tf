@@ -1,6 +1,6 @@
 # The app tier: an auto scaling group of app servers in the private subnets, each running the zufang
 # image under systemd. Configuration is the app's own key set (app/config/default.toml) given as
-# ZUFANG__SECTION__KEY variables; secrets are files in /run/secrets fetched from Secrets Manager at
+# ZUFANG__<SECTION>__<KEY> variables; secrets are files in /run/secrets fetched from Secrets Manager at
 # every start. The edge proxies discover the group's instances themselves (edge-upstreams.sh).
 data "aws_region" "current" {}
 data "aws_partition" "current" {}

@@ -11,6 +11,7 @@ usage: edge-upstreams.sh [--no-reload]
   Lists the running instances of APP_ASG_NAME, renders /etc/nginx/generated/ with
   APP_UPSTREAMS="ip:APP_PORT ...", reloads nginx when the pool changed (not with --no-reload).
 Reads EDGE_ENV_FILE (default /etc/zufang/edge.env): AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE
+Environment: NGINX_PREFIX=/etc/nginx/  RENDER=/usr/local/sbin/zufang-nginx-render (nginx/docker-entrypoint.sh)
 An empty group renders a placeholder server that answers nothing (nginx then returns 502).
 USAGE
 }
@@ -24,6 +25,7 @@ esac
 
 : "${EDGE_ENV_FILE:=/etc/zufang/edge.env}"
 : "${RENDER:=/usr/local/sbin/zufang-nginx-render}"
+: "${NGINX_PREFIX:=/etc/nginx/}"
 set -a
 # shellcheck source=/dev/null
 . "$EDGE_ENV_FILE"
@@ -44,13 +46,13 @@ if [[ -z $upstreams ]]; then
   upstreams="127.0.0.2:$APP_PORT"
 fi
 
-gen=/etc/nginx/generated/upstream-servers.conf
+gen="${NGINX_PREFIX%/}/generated/upstream-servers.conf"
 before=$(cat "$gen" 2>/dev/null || true)
-APP_UPSTREAMS=$upstreams NGINX_PREFIX=/etc/nginx/ TLS_SELF_SIGNED=never "$RENDER" render
+APP_UPSTREAMS=$upstreams NGINX_PREFIX=$NGINX_PREFIX TLS_SELF_SIGNED=never "$RENDER" render
 after=$(cat "$gen")
 if [[ $before != "$after" ]]; then
   echo "edge-upstreams: pool is now: $upstreams" >&2
   if (( reload )) && systemctl is-active --quiet nginx; then
-    nginx -p /etc/nginx/ -c /etc/nginx/nginx.conf -t -q && systemctl reload nginx
+    nginx -p "$NGINX_PREFIX" -c "${NGINX_PREFIX%/}/nginx.conf" -t -q && systemctl reload nginx
   fi
 fi

@@ -1,0 +1,349 @@
+"""The user data: files it references exist in the repository, the edge delivers the repository's
+nginx/keepalived configuration completely, the app sets only configuration keys the app reads, and the
+boot scripts work (run here against stand-ins for the AWS CLI; EC2 itself cannot run in CI)."""
+
+from __future__ import annotations
+
+import glob as globmod
+import ipaddress
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TF_ROOT, which
+
+NGINX = REPO / "nginx"
+EDGE = TF_ROOT / "modules" / "edge"
+APP = TF_ROOT / "modules" / "app"
+SCRIPTS = sorted((TF_ROOT / "modules").glob("*/files/*.sh")) + [TF_ROOT / "tests" / "run.sh"]
+
+FILE_CALL = re.compile(r'\b(file|filebase64|filemd5|templatefile)\("\$\{path\.module\}/([^"]+)"')
+
+
+# --- referenced files exist ------------------------------------------------------------------------------
+def test_every_path_module_file_reference_exists(modules):
+    refs = [(name, m.group(2)) for name, cfg in modules.items() for m in FILE_CALL.finditer(cfg.text)]
+    assert len(refs) >= 6, refs  # edge: 4 boot files; app: 2 boot files (nginx/ files: tests below)
+    missing = [f"modules/{name}: {rel}" for name, rel in refs
+               if "${" not in rel and not (TF_ROOT / "modules" / name / rel).is_file()]
+    assert missing == []
+
+
+def test_edge_nginx_dir_is_the_repositories_nginx_folder(modules):
+    nginx_dir = modules["edge"].locals["nginx_dir"]
+    assert nginx_dir == "${path.module}/../../../../nginx"
+    assert (EDGE / "../../../../nginx").resolve() == NGINX.resolve()
+
+
+def edge_file_list(modules) -> tuple[list[str], list[str]]:
+    """(explicit files, fileset patterns) of local.nginx_files."""
+    expr = modules["edge"].locals["nginx_files"]
+    patterns = re.findall(r'fileset\(local\.nginx_dir, "([^"]+)"\)', expr)
+    without_filesets = re.sub(r"fileset\([^)]*\)", "", expr)
+    explicit = re.findall(r'"([^"]+)"', without_filesets)
+    return explicit, patterns
+
+
+def terraform_fileset(root: Path, pattern: str) -> list[str]:
+    """fileset() semantics: files only, relative paths, ** crosses directories."""
+    return sorted(os.path.relpath(p, root) for p in globmod.glob(str(root / pattern), recursive=True) if os.path.isfile(p))
+
+
+def delivered(modules) -> set[str]:
+    explicit, patterns = edge_file_list(modules)
+    files = set(explicit)
+    for p in patterns:
+        files.update(terraform_fileset(NGINX, p))
+    return files
+
+
+def test_edge_user_data_files_exist_in_the_repository(modules):
+    explicit, patterns = edge_file_list(modules)
+    assert {"nginx.conf", "docker-entrypoint.sh", "keepalived/keepalived.conf.tmpl", "keepalived/notify.sh",
+            "keepalived/check_nginx.sh", "keepalived/notify-eip-aws.sh", "keepalived/render.sh"} <= set(explicit)
+    assert set(patterns) == {"conf.d/*.conf", "snippets/*.conf", "html/**"}
+    missing = [f for f in explicit if not (NGINX / f).is_file()]
+    assert missing == [], f"nginx/ lacks {missing}"
+    empty = [p for p in patterns if not terraform_fileset(NGINX, p)]
+    assert empty == [], f"these patterns match nothing under nginx/: {empty}"
+
+
+def nginx_includes(path: Path) -> list[str]:
+    text = re.sub(r"#.*", "", path.read_text())
+    return re.findall(r"\binclude\s+([^;\s]+)\s*;", text)
+
+
+def test_edge_delivers_every_file_the_nginx_configuration_includes(modules):
+    files = delivered(modules)
+    missing = []
+    for conf in [f for f in files if f.endswith(".conf")]:
+        for inc in nginx_includes(NGINX / conf):
+            if inc.startswith("generated/"):
+                continue  # written on the proxy by docker-entrypoint.sh render
+            if inc == "mime.types":
+                continue  # shipped by Debian's nginx package in /etc/nginx
+            matches = [f for f in files if Path(f).match(inc) and f.count("/") == inc.count("/")]
+            if not matches:
+                missing.append(f"{conf} includes {inc}")
+    assert missing == []
+
+
+def test_edge_serves_the_static_site(modules):
+    assert "html/index.html" in delivered(modules)
+
+
+def test_edge_bootstrap_installs_only_delivered_files(modules):
+    script = (EDGE / "files" / "edge-bootstrap.sh").read_text()
+    files = delivered(modules)
+    loop = re.search(r"for f in ([^;]+); do\n\s+install -o root -g root -m 0755 \"\$SRC_DIR/keepalived/\$f\"", script)
+    assert loop, "the keepalived install loop moved; update this test"
+    used = {f"keepalived/{f}" for f in loop.group(1).split()} | {"keepalived/keepalived.conf.tmpl", "docker-entrypoint.sh", "nginx.conf"}
+    assert used <= files, used - files
+    for d in ("conf.d", "snippets", "html"):
+        assert f'"$SRC_DIR/{d}"' in script and any(f.startswith(d + "/") for f in files)
+
+
+def edge_env_keys() -> list[str]:
+    text = (EDGE / "main.tf").read_text()
+    body = re.search(r"edge_env = \{\n\s+for node, n in local\.nodes : node => \{\n(.*?)\n\s+\}\n\s+\}", text, re.S)
+    assert body, "local.edge_env moved; update this test"
+    return re.findall(r"^\s+([A-Z_]+)\s+=", body.group(1), re.M)
+
+
+def test_edge_env_gives_the_bootstrap_every_variable_it_requires():
+    script = (EDGE / "files" / "edge-bootstrap.sh").read_text()
+    required = re.search(r"for v in ([A-Z_ \\\n]+); do\n\s+\[\[ -n \$\{!v:-\} \]\]", script)
+    assert required, "the bootstrap's required-variable loop moved; update this test"
+    needed = set(required.group(1).replace("\\", " ").split())
+    assert len(needed) >= 10
+    assert needed <= set(edge_env_keys()), needed - set(edge_env_keys())
+
+
+def test_edge_env_and_bootstrap_cover_what_render_sh_requires():
+    render = (NGINX / "keepalived" / "render.sh").read_text()
+    required = set(re.search(r"for v in ([A-Z_ ]+); do\n\s+\[\[ -n \$\{!v:-\} \]\] \|\| die", render).group(1).split())
+    from_bootstrap = {"VRRP_AUTH_PASS", "INTERFACE"}  # secret fetched and interface found at boot
+    assert required - from_bootstrap <= set(edge_env_keys())
+    assert "export INTERFACE VRRP_AUTH_PASS" in (EDGE / "files" / "edge-bootstrap.sh").read_text()
+
+
+def staging_edge_addresses() -> tuple[str, str]:
+    """What cidrhost(cidrsubnet(10.20.0.0/16, 8, i), 11 + i) gives for lb1 and lb2 in staging."""
+    vpc = ipaddress.ip_network("10.20.0.0/16")
+    subnets = list(vpc.subnets(new_prefix=24))
+    return str(subnets[0].network_address + 11), str(subnets[1].network_address + 12)
+
+
+@pytest.mark.parametrize("node, priority", [("lb1", 150), ("lb2", 100)])
+def test_keepalived_config_renders_from_the_values_terraform_gives(modules, tmp_path, node, priority):
+    lb1, lb2 = staging_edge_addresses()
+    self_ip, peer_ip = (lb1, lb2) if node == "lb1" else (lb2, lb1)
+    nodes = modules["edge"].locals["nodes"]
+    assert nodes[node]["priority"] == priority
+    env = {
+        "PATH": os.environ["PATH"], "NODE_NAME": node, "STATE": "BACKUP", "PRIORITY": str(priority),
+        "SELF_IP": self_ip, "PEER_IP": peer_ip, "VIP": "203.0.113.10", "VIP_PREFIX": "32", "VRID": "51",
+        "INTERFACE": "ens5", "KEEPALIVED_DIR": "/etc/keepalived", "EIP_ALLOCATION_ID": "eipalloc-0a1b2c3d4e5f60718",
+        "VRRP_AUTH_PASS": secrets.token_hex(4),
+    }
+    out = subprocess.run(["bash", str(NGINX / "keepalived" / "render.sh")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    conf = out.stdout
+    assert f"unicast_src_ip {self_ip}" in conf
+    assert re.search(r"unicast_peer \{\s+" + re.escape(peer_ip) + r"\s+\}", conf)
+    assert f"priority {priority}" in conf
+    assert 'notify_master "/etc/keepalived/notify-eip-aws.sh eipalloc-0a1b2c3d4e5f60718"' in conf
+    assert "@" not in re.sub(r"#.*", "", conf), "unrendered placeholder"
+
+
+def test_edge_private_addresses_match_the_compose_hosts(modules):
+    nodes = modules["edge"].locals["nodes"]
+    assert nodes["lb1"]["private_ip"] == "${cidrhost(var.subnet_cidrs[0], 11)}"
+    assert nodes["lb2"]["private_ip"] == "${cidrhost(var.subnet_cidrs[1], 12)}"
+
+
+# --- the boot scripts, run against a stand-in for the AWS CLI ---------------------------------------------
+def fake_aws(tmp_path: Path, body: str) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    aws = bindir / "aws"
+    aws.write_text("#!/usr/bin/env bash\n# stand-in for the AWS CLI (no AWS account in CI)\n" + body)
+    aws.chmod(0o755)
+    return bindir
+
+
+def nginx_prefix(tmp_path: Path, modules) -> Path:
+    prefix = tmp_path / "nginx"
+    for rel in delivered(modules):
+        dst = prefix / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(NGINX / rel, dst)
+    # mime.types comes from Debian's nginx package on the proxy, as here.
+    mime = Path("/etc/nginx/mime.types")
+    assert mime.is_file(), "Debian's nginx package provides /etc/nginx/mime.types (run.sh installs it)"
+    shutil.copy2(mime, prefix / "mime.types")
+    (prefix / "tls").mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+                    "-keyout", str(prefix / "tls" / "tls.key"), "-out", str(prefix / "tls" / "tls.crt")],
+                   check=True, capture_output=True)
+    return prefix
+
+
+def run_upstreams(tmp_path, modules, instances: str):
+    bindir = fake_aws(tmp_path, f"""
+case "$*" in
+  *"ec2 describe-instances"*"Name=tag:aws:autoscaling:groupName,Values=zufang-staging-app-1"*"Name=instance-state-name,Values=running"*)
+     printf '{instances}\\n' ;;
+  *) echo "unexpected aws call: $*" >&2; exit 1 ;;
+esac
+""")
+    env_file = tmp_path / "edge.env"
+    env_file.write_text("AWS_REGION=ap-east-1\nAPP_ASG_NAME=zufang-staging-app-1\nAPP_PORT=8080\nEDGE_HTTP_MODE=serve\n")
+    prefix = tmp_path / "nginx"
+    if not prefix.exists():
+        prefix = nginx_prefix(tmp_path, modules)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "EDGE_ENV_FILE": str(env_file), "NGINX_PREFIX": f"{prefix}/",
+           "RENDER": str(prefix / "docker-entrypoint.sh")}
+    out = subprocess.run(["bash", str(EDGE / "files" / "edge-upstreams.sh"), "--no-reload"], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return prefix, (prefix / "generated" / "upstream-servers.conf").read_text()
+
+
+def test_upstream_refresh_renders_the_running_app_instances(tmp_path, modules):
+    prefix, servers = run_upstreams(tmp_path, modules, r"10.20.11.7\t10.20.10.5")
+    lines = [l for l in servers.splitlines() if l.startswith("server ")]
+    assert [l.split()[1] for l in lines] == ["10.20.10.5:8080", "10.20.11.7:8080"]
+
+
+def test_upstream_refresh_falls_back_to_a_placeholder_when_the_group_is_empty(tmp_path, modules):
+    _, servers = run_upstreams(tmp_path, modules, "")
+    assert [l.split()[1] for l in servers.splitlines() if l.startswith("server ")] == ["127.0.0.2:8080"]
+
+
+def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):
+    nginx = which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    assert nginx, "nginx is required (run.sh installs it)"
+    prefix, _ = run_upstreams(tmp_path, modules, r"10.20.10.5\t10.20.11.7")
+    out = subprocess.run([nginx, "-t", "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "syntax is ok" in out.stderr
+
+
+def test_fetch_secrets_writes_one_private_file_per_secret(tmp_path):
+    bindir = fake_aws(tmp_path, r"""
+[[ "$1 $2" == "secretsmanager get-secret-value" ]] || { echo "unexpected: $*" >&2; exit 1; }
+while (( $# )); do [[ $1 == --secret-id ]] && id=$2; shift; done
+printf 'value-of-%s\n' "${id##*:}"
+""")
+    uid = os.getuid()
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(
+        f"AWS_REGION=ap-east-1\nCONTAINER_UID={uid}\n"
+        "SECRET_database_password=arn:aws:secretsmanager:ap-east-1:1:secret:db\n"
+        "SECRET_jwt_secret=arn:aws:secretsmanager:ap-east-1:1:secret:jwt\n")
+    out_dir = tmp_path / "run" / "secrets"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "SECRETS_ENV_FILE": str(env_file), "SECRETS_DIR": str(out_dir)}
+    out = subprocess.run(["bash", str(APP / "files" / "fetch-secrets.sh")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["database_password", "jwt_secret"]
+    assert (out_dir / "database_password").read_text() == "value-of-db\n"
+    for p in out_dir.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o400 and p.stat().st_uid == uid
+    assert stat.S_IMODE(out_dir.stat().st_mode) == 0o700
+
+
+def test_fetch_secrets_refuses_an_unknown_line(tmp_path):
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("AWS_REGION=ap-east-1\nCONTAINER_UID=1\nPASSWORD=oops\n")
+    bindir = fake_aws(tmp_path, "exit 1\n")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "SECRETS_ENV_FILE": str(env_file), "SECRETS_DIR": str(tmp_path / "s")}
+    out = subprocess.run(["bash", str(APP / "files" / "fetch-secrets.sh")], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "unknown line PASSWORD" in out.stderr
+
+
+# --- the app's configuration keys ----------------------------------------------------------------------------
+def default_toml() -> dict:
+    path = REPO / "app" / "config" / "default.toml"
+    assert path.is_file(), "app/config/default.toml is the authoritative key list"
+    return tomllib.loads(path.read_text())
+
+
+def test_every_zufang_key_in_the_app_user_data_exists_in_default_toml():
+    config = default_toml()
+    # What reaches an instance: the module's .tf files and its boot files (not the README's prose).
+    text = "\n".join(p.read_text() for p in [*APP.glob("*.tf"), *APP.glob("files/*")])
+    keys = sorted(set(re.findall(r"\bZUFANG__([A-Z0-9_]+?)__([A-Z0-9_]+)\b", text)))
+    assert len(keys) >= 10, keys
+    unknown = [f"ZUFANG__{s}__{k}" for s, k in keys if k.lower() not in config.get(s.lower(), {})]
+    assert unknown == []
+
+
+def test_app_user_data_points_the_app_at_the_data_tier(modules):
+    env = modules["app"].locals["app_env_base"]
+    assert env["ZUFANG_ENV"] == "production"
+    assert env["ZUFANG__DATABASE__HOST"] == "${var.db_host}"
+    assert env["ZUFANG__REDIS__HOST"] == "${var.redis_host}"
+    assert env["ZUFANG__APPLICATION__HOST"] == "0.0.0.0"
+    assert env["ZUFANG__APPLICATION__TRUSTED_PROXIES"] == '${join(",", var.trusted_proxy_cidrs)}'
+
+
+def test_secret_files_are_ones_the_app_reads(modules):
+    config = default_toml()
+    names = set(modules["app"].locals["secret_arns"])
+    assert names == {"database_password", "redis_password", "jwt_secret"}
+    for name in names:
+        section, key = name.split("_", 1)
+        assert key in config[section], f"{name} is not {section}.{key} of default.toml"
+
+
+def test_container_uid_matches_the_image_user(modules):
+    dockerfile = (REPO / "app" / "Dockerfile").read_text()
+    user = re.findall(r"^USER\s+(\d+)", dockerfile, re.M)
+    assert user, "app/Dockerfile has no numeric USER"
+    assert modules["app"].variables["container_uid"]["default"] == int(user[-1])
+
+
+def test_app_unit_uses_only_variables_the_user_data_defines(modules):
+    unit = (APP / "files" / "zufang.service").read_text()
+    used = set(re.findall(r"\$\{([A-Z_]+)\}", unit))
+    runtime = re.search(r'content\s+= "APP_IMAGE=[^"]*"', (APP / "main.tf").read_text()).group(0)
+    defined = set(re.findall(r"([A-Z_]+)=", runtime))
+    assert used and used <= defined, used - defined
+    assert "EnvironmentFile=/etc/zufang/runtime.env" in unit
+    assert "--env-file /etc/zufang/zufang.env" in unit and "-v /run/zufang/secrets:/run/secrets:ro" in unit
+
+
+# --- size and hygiene ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("module, files", [
+    ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
+    ("app", ["fetch-secrets.sh", "zufang.service"]),
+])
+def test_user_data_stays_under_the_ec2_limit(module, files):
+    embedded = sum((TF_ROOT / "modules" / module / "files" / f).stat().st_size for f in files)
+    # + YAML framing and the env files (well under 3 KiB); EC2 rejects more than 16 KiB.
+    assert embedded + 3072 < 16384, embedded
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(TF_ROOT)))
+def test_scripts_have_help_and_strict_mode(script):
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+    out = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr
+
+
+def test_scripts_are_shellcheck_clean():
+    shellcheck = which("shellcheck")
+    assert shellcheck, "shellcheck is required (run.sh installs it)"
+    out = subprocess.run([shellcheck, *map(str, SCRIPTS)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
