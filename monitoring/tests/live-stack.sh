@@ -5,6 +5,7 @@
 # edge proxy (lb1: proxy to the app, /healthz, stub_status, TLS with a throw-away self-signed
 # certificate). keepalived does not run here: its textfile metrics are written by the edge's real
 # notify script (nginx/keepalived/notify.sh), called as keepalived calls it (lb1 MASTER, lb2 BACKUP).
+# Rules: the real files, except TargetDown's `for:` (10 s instead of 2 m, test-only).
 #
 #   live-stack.sh start     start everything (idempotent: stops a previous run first)
 #   live-stack.sh traffic   requests to the app directly and through the nginx (incl. 4xx, 429)
@@ -155,7 +156,13 @@ EOF
   spawn alertmanager prometheus-alertmanager --config.file="$LIVE_DIR/alertmanager.yml" \
     --storage.path="$LIVE_DIR/am-data" --web.listen-address=127.0.0.1:19093 --cluster.listen-address=
 
-  sed "s#@RULES@#$root/monitoring/prometheus/rules#g" "$root/monitoring/tests/prometheus-live.yml.in" \
+  # The real rule files, with one test-only override: TargetDown waits 10 s instead of 2 m, so the
+  # "stop a replica, see the alert in Alertmanager" check stays short.
+  rm -rf "$LIVE_DIR/rules"; cp -r "$root/monitoring/prometheus/rules" "$LIVE_DIR/rules"
+  awk '/- alert: TargetDown/ { t = 1 } t && /^ +for: / { sub(/for: .*/, "for: 10s"); t = 0 } { print }' \
+    "$root/monitoring/prometheus/rules/prometheus.alerts.yaml" >"$LIVE_DIR/rules/prometheus.alerts.yaml"
+  grep -q 'for: 10s' "$LIVE_DIR/rules/prometheus.alerts.yaml"
+  sed "s#@RULES@#$LIVE_DIR/rules#g" "$root/monitoring/tests/prometheus-live.yml.in" \
     >"$LIVE_DIR/prometheus.yml"
   promtool check config "$LIVE_DIR/prometheus.yml" >/dev/null
   spawn prometheus prometheus --config.file="$LIVE_DIR/prometheus.yml" --storage.tsdb.path="$LIVE_DIR/tsdb" \

@@ -10,7 +10,8 @@
 #           a real Prometheus + exporters + a zufang instance (live-stack.sh): every panel query
 #           returns data (allow-list: live-allowlist.yaml, context "local"), the catalog's exporter
 #           metrics exist, every rule evaluates without error, every target is up, the TLS probe
-#           reads the real certificate's expiry, and scripts/snapshot-dashboards renders PNGs.
+#           reads the real certificate's expiry, scripts/snapshot-dashboards renders PNGs, and
+#           stopping the replica gets TargetDown into Alertmanager's API (for: shortened, test-only).
 # Usage: monitoring/tests/run.sh [--static] [--keep]
 #   --static  skip the live part (no app instance needed); the summary says so
 #   --keep    leave the live stack running afterwards (stop: monitoring/tests/live-stack.sh stop)
@@ -216,6 +217,21 @@ sys.exit(1 if firing else 0)'
       echo "$count PNG files"; [[ $count -ge 42 ]]
     }
     step "live: scripts/snapshot-dashboards renders panels and dashboards to PNG" snapshots
+    target_down_reaches_am() { # last: it stops the app. TargetDown's for: is 10 s here (test-only).
+      scripts/ci/app-instance.sh stop monitoring
+      local i
+      for ((i = 0; i < 90; i++)); do
+        if curl -fsS http://127.0.0.1:19093/api/v2/alerts | "$py" -c '
+import json, sys
+a = [x for x in json.load(sys.stdin) if x["labels"].get("alertname") == "TargetDown" and x["labels"].get("job") == "app"]
+print(a[0]["labels"] if a else "not yet"); sys.exit(0 if a else 1)'; then
+          echo "TargetDown for the stopped replica is in Alertmanager after ~${i}s"; return 0
+        fi
+        sleep 1
+      done
+      return 1
+    }
+    step "live: a stopped replica's TargetDown reaches Alertmanager within 90 s" target_down_reaches_am
   fi
 fi
 
