@@ -10,8 +10,9 @@ usage() {
 usage: docker-entrypoint.sh [render | nginx | edge | COMMAND...]
   render   write $NGINX_PREFIX/generated/*.conf (+ run/, temp/, certificate if needed) and exit
   nginx    render, then run nginx in the foreground (default when no argument is given)
-  edge     render, start nginx in the background, render keepalived's config, run keepalived in the
-           foreground (nginx may die while keepalived lives: its track script then moves the VIP)
+  edge     render, then supervise nginx and keepalived (VRRP only). Any stop signal stops keepalived
+           first (the peer takes the VIP at once), then nginx gracefully. nginx may die while
+           keepalived lives (its track script then moves the VIP); keepalived's exit ends the container
   COMMAND  render, then exec COMMAND
 Environment (defaults): NGINX_PREFIX=/etc/nginx/
   APP_UPSTREAMS="172.28.20.21:8080 172.28.20.22:8080 172.28.20.23:8080"
@@ -20,7 +21,8 @@ Environment (defaults): NGINX_PREFIX=/etc/nginx/
   EDGE_HTTP_MODE=serve|redirect  EDGE_REDIRECT_HTTPS_PORT=$EDGE_HTTPS_PORT
   TLS_CERT_FILE=$NGINX_PREFIX/tls/tls.crt TLS_KEY_FILE=$NGINX_PREFIX/tls/tls.key
   TLS_SELF_SIGNED=auto|never  MAKE_DEV_CERT=/usr/local/bin/make-dev-cert.sh
-  KEEPALIVED_DIR=/etc/keepalived (edge mode; see keepalived/render.sh for its variables)
+  KEEPALIVED_DIR=/etc/keepalived KEEPALIVED_CONF=$KEEPALIVED_DIR/keepalived.conf
+  KEEPALIVED_RUN_DIR=/run/keepalived (edge mode; see keepalived/render.sh for its variables)
 USAGE
 }
 
@@ -42,6 +44,8 @@ NGINX_PREFIX="${NGINX_PREFIX%/}/"
 : "${TLS_SELF_SIGNED:=auto}"
 : "${MAKE_DEV_CERT:=/usr/local/bin/make-dev-cert.sh}"
 : "${KEEPALIVED_DIR:=/etc/keepalived}"
+: "${KEEPALIVED_CONF:=$KEEPALIVED_DIR/keepalived.conf}"
+: "${KEEPALIVED_RUN_DIR:=/run/keepalived}"
 
 is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && (( $1 > 0 && $1 < 65536 )); }
 
@@ -103,18 +107,44 @@ render() {
 
 nginx_cmd=(nginx -p "$NGINX_PREFIX" -c "${NGINX_PREFIX}nginx.conf" -e stderr)
 
+# edge: this shell stays PID 1 and supervises both daemons, so that
+#   - any stop signal (docker's SIGTERM, or SIGQUIT from the image's STOPSIGNAL) first stops
+#     keepalived with SIGTERM: it sends a priority-0 advert and the peer takes the VIP at once
+#     (a keepalived killed by an unhandled SIGQUIT would leave the peer waiting 3 adverts);
+#     then nginx gets SIGQUIT and finishes its in-flight requests;
+#   - nginx may die while keepalived lives (check_nginx.sh then moves the VIP), and is reaped;
+#   - the container exits when keepalived exits.
+edge() {
+  mkdir -p "$KEEPALIVED_RUN_DIR"
+  "$KEEPALIVED_DIR/render.sh" "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_CONF"
+  # Not daemonized: a daemon's stdout is /dev/null after a reload, and the access log is stdout.
+  "${nginx_cmd[@]}" -g 'daemon off;' &
+  local nginx_pid=$!
+  keepalived --dont-fork --log-console --vrrp --use-file "$KEEPALIVED_CONF" \
+    --pid "$KEEPALIVED_RUN_DIR/keepalived.pid" --vrrp_pid "$KEEPALIVED_RUN_DIR/vrrp.pid" &
+  local ka_pid=$!
+  # shellcheck disable=SC2317 # invoked by the traps
+  stop() {
+    echo "docker-entrypoint: stopping keepalived (VIP to the peer), then nginx (graceful)" >&2
+    kill -TERM "$ka_pid" 2>/dev/null || true
+    wait "$ka_pid" 2>/dev/null || true
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    exit 0
+  }
+  trap stop TERM INT QUIT
+  # `wait` returns on a trapped signal too (the trap then runs); loop while keepalived lives.
+  while kill -0 "$ka_pid" 2>/dev/null; do wait "$ka_pid" || true; done
+  echo "docker-entrypoint: keepalived exited; stopping nginx" >&2
+  kill -QUIT "$nginx_pid" 2>/dev/null || true
+  wait "$nginx_pid" 2>/dev/null || true
+  exit 1
+}
+
 case "${1:-nginx}" in
   -h|--help) usage; exit 0 ;;
   render) render ;;
   nginx) render; exec "${nginx_cmd[@]}" -g 'daemon off;' ;;
-  edge)
-    render
-    # Not daemonized: a daemon's stdout is /dev/null after a reload, and the access log is stdout.
-    # nginx runs as a background child; when it dies keepalived's check_nginx.sh notices.
-    "${nginx_cmd[@]}" -g 'daemon off;' &
-    "$KEEPALIVED_DIR/render.sh" \
-      "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_DIR/keepalived.conf"
-    exec keepalived --dont-fork --log-console --use-file "$KEEPALIVED_DIR/keepalived.conf"
-    ;;
+  edge) render; edge ;;
   *) render; exec "$@" ;;
 esac

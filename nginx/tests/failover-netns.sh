@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # failover-netns.sh: keepalived failover between two edge nodes, measured on one machine without
-# containers. Network namespaces stand in for the hosts: zfedge-lb1 and zfedge-lb2 (each runs this
-# repository's nginx configuration and keepalived rendered from the template), zfedge-cl (a client
+# containers. Network namespaces stand in for the hosts: zfedge-lb1 and zfedge-lb2 (each runs
+# nginx/docker-entrypoint.sh edge: this repository's nginx configuration and keepalived rendered
+# from the template, as the image does), zfedge-cl (a client
 # that requests the VIP every 50 ms), joined by a bridge in zfedge-sw. All traffic stays inside
 # these namespaces. Prints one ok/FAIL line per assertion, the measured figures, and writes them
 # to $FAILOVER_OUT (JSON). Called by nginx/tests/run.sh; usable alone as root.
@@ -12,9 +13,10 @@ usage() {
 usage: nginx/tests/failover-netns.sh [--help]
   Scenarios (VIP 10.231.0.100, lb1 .11 priority 200, lb2 .12 priority 180, advert_int 1 s):
     1. steady state: exactly one node holds the VIP (lb1, the higher priority)
-    2. graceful: SIGTERM keepalived on the master -> VIP on the backup (bound 1 s)
+    2. graceful: SIGQUIT (docker stop with the image's STOPSIGNAL) to the master's entrypoint
+       -> VIP on the backup (bound 1 s)
     3. recovery: the old master restarts and stays BACKUP (nopreempt), one VIP holder
-    4. hard: SIGKILL keepalived + link down on the master (a killed container) -> VIP moves (bound 4 s)
+    4. hard: link down + SIGKILL of every process of the master (docker kill) -> VIP moves (bound 4 s)
     5. nginx dies, keepalived lives on the master -> track script FAULT -> VIP moves (bound 4 s)
   Environment: FAILOVER_OUT=artifacts/edge/failover.json  KEEP=1 (leave namespaces for inspection)
   Needs root, iproute2, nginx, keepalived, curl, openssl.
@@ -45,10 +47,9 @@ cleanup() {
   local n f
   if [[ -n ${client_pid:-} ]]; then kill "$client_pid" 2>/dev/null || true; fi
   for n in lb1 lb2; do
-    for f in ka.pid ka-main.pid ka-vrrp.pid; do
+    for f in edge.pid run/keepalived.pid run/vrrp.pid nginx/run/nginx.pid; do
       if [[ -f $work/$n/$f ]]; then kill "$(cat "$work/$n/$f")" 2>/dev/null || true; fi
     done
-    if [[ -f $work/$n/nginx/run/nginx.pid ]]; then kill "$(cat "$work/$n/nginx/run/nginx.pid")" 2>/dev/null || true; fi
   done
   for _ in $(seq 30); do  # up to 3 s for keepalived to say goodbye and nginx to stop
     pgrep -f "$work/" >/dev/null || break
@@ -79,40 +80,49 @@ done
 # ------------------------------------------------------------------------------------ nodes
 "$root/scripts/tls/make-dev-cert.sh" --cert "$work/tls/tls.crt" --key "$work/tls/tls.key" >/dev/null
 auth=$(openssl rand -hex 4)
-start_nginx() {
-  local n=$1 p="$work/$1/nginx/"
-  ip netns exec "zfedge-$n" nginx -p "$p" -c "${p}nginx.conf" -e stderr -g 'daemon off;' >>"$work/$n/nginx.out" 2>&1 &
+# start_edge NODE: the image's own entrypoint in `edge` mode (renders nginx and keepalived from
+# the environment, supervises both), inside the node's namespace. `ip netns exec` and `env` exec
+# in place, so $! is the entrypoint's shell: what docker stop/kill would signal as PID 1.
+start_edge() {
+  local n=$1 d="$work/$1" peer=lb2
+  [[ $n == lb2 ]] && peer=lb1
+  mkdir -p "$d/nginx"
+  cp -r "$root"/nginx/{nginx.conf,conf.d,snippets,html} "$d/nginx/"
+  cp /etc/nginx/mime.types "$d/nginx/"
+  # Port 80 serves the static site; nothing is proxied here (the upstream is never used).
+  # keepalived hands its environment to the scripts it runs: the hooks find this node's files.
+  # Job control on while starting it: otherwise bash starts background commands with SIGINT and
+  # SIGQUIT ignored, and the entrypoint could not trap the SIGQUIT that docker stop sends it.
+  set -m
+  ip netns exec "zfedge-$n" env NGINX_PREFIX="$d/nginx/" APP_UPSTREAMS=127.0.0.1:9 \
+    TLS_CERT_FILE="$work/tls/tls.crt" TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never \
+    KEEPALIVED_DIR="$root/nginx/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
+    NODE_NAME="$n" STATE=BACKUP PRIORITY="${PRIO[$n]}" SELF_IP="${IP[$n]}" PEER_IP="${IP[$peer]}" VIP="$VIP" \
+    VRRP_AUTH_PASS="$auth" INTERFACE=eth0 \
+    STATE_DIR="$d/state" TEXTFILE_DIR="$d/textfile" NGINX_PID_FILE="$d/nginx/run/nginx.pid" \
+    "$root/nginx/docker-entrypoint.sh" edge >>"$d/edge.log" 2>&1 &
+  echo $! > "$d/edge.pid"
   disown
+  set +m
   for _ in $(seq 50); do
-    ns "$n" curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:8081/healthz 2>/dev/null && return 0
+    ip netns exec "zfedge-$n" curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:8081/healthz 2>/dev/null && return 0
     sleep 0.1
   done
+  echo "failover-netns: nginx did not start in $n:" >&2; tail -5 "$d/edge.log" >&2
   return 1
 }
-start_keepalived() {
-  local n=$1 d="$work/$1"
-  # keepalived hands its environment to the scripts it runs: the hooks find this node's files.
-  # `ip netns exec` and `env` exec in place: $! is keepalived's parent process itself.
-  ip netns exec "zfedge-$n" env STATE_DIR="$d/state" TEXTFILE_DIR="$d/textfile" \
-    NGINX_PID_FILE="$d/nginx/run/nginx.pid" \
-    keepalived --dont-fork --log-console --log-detail --vrrp --use-file "$d/keepalived.conf" \
-    --pid "$d/ka-main.pid" --vrrp_pid "$d/ka-vrrp.pid" >>"$d/keepalived.log" 2>&1 &
-  echo $! > "$d/ka.pid"
-  disown
+# kill_all NODE: what `docker kill -s KILL` does to a container: every process at once.
+kill_all() {
+  local d="$work/$1" pids=() f
+  for f in edge.pid run/keepalived.pid run/vrrp.pid nginx/run/nginx.pid; do
+    [[ -s $d/$f ]] && pids+=("$(cat "$d/$f")")
+  done
+  if [[ -s $d/nginx/run/nginx.pid ]]; then
+    mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$(cat "$d/nginx/run/nginx.pid")")
+  fi
+  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
-for n in lb1 lb2; do
-  mkdir -p "$work/$n/nginx"
-  cp -r "$root"/nginx/{nginx.conf,conf.d,snippets,html} "$work/$n/nginx/"
-  cp /etc/nginx/mime.types "$work/$n/nginx/"
-  # Port 80 serves the static site; the upstream is never needed here (nothing is proxied).
-  NGINX_PREFIX="$work/$n/nginx/" APP_UPSTREAMS=127.0.0.1:9 TLS_CERT_FILE="$work/tls/tls.crt" \
-    TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never "$root/nginx/docker-entrypoint.sh" render
-  peer=lb2; [[ $n == lb2 ]] && peer=lb1
-  NODE_NAME=$n STATE=BACKUP PRIORITY=${PRIO[$n]} SELF_IP=${IP[$n]} PEER_IP=${IP[$peer]} VIP=$VIP \
-    VRRP_AUTH_PASS=$auth INTERFACE=eth0 KEEPALIVED_DIR="$root/nginx/keepalived" \
-    "$root/nginx/keepalived/render.sh" > "$work/$n/keepalived.conf"
-  start_nginx "$n" || { bad "nginx starts in $n"; exit 1; }
-done
+gone() { ! kill -0 "$(cat "$work/$1/edge.pid")" 2>/dev/null; }
 
 has_vip() { ip -n "zfedge-$1" -4 -o addr show dev eth0 2>/dev/null | grep -q " $VIP/"; }
 holders() { # -> space-separated nodes that have the VIP configured on eth0
@@ -157,9 +167,9 @@ declare -A RESULT
 # With nopreempt both nodes start BACKUP and the first to time out (3 x advert + skew) becomes
 # MASTER; started together, the start order decides more than the 78 ms skew difference. Start
 # lb1 first, as an operator does, then lb2 must join as BACKUP and leave the VIP alone.
-start_keepalived lb1
+start_edge lb1 || { bad "edge starts in lb1"; exit 1; }
 wait_vip lb1 8 || true
-start_keepalived lb2
+start_edge lb2 || { bad "edge starts in lb2"; exit 1; }
 sleep 4.5
 expect "steady: lb1 holds the VIP alone after lb2 joined (holders: $(holders))" test "$(holders)" == lb1
 expect "steady: notify.sh state files lb1=$(state_of lb1) lb2=$(state_of lb2)" \
@@ -174,31 +184,34 @@ expect "steady: the client reaches the VIP ($(requests_between 0 "$(now)") reque
 
 # ---------------------------------------------------------------------------------- 2: graceful
 expect "graceful: precondition, lb1 alone holds the VIP ($(holders))" test "$(holders)" == lb1
+# docker stop: the image's STOPSIGNAL (SIGQUIT) to PID 1, the entrypoint.
 t0=$(now)
-kill -TERM "$(cat "$work/lb1/ka.pid")"
+kill -QUIT "$(cat "$work/lb1/edge.pid")"
 ms=-1; if wait_vip lb2 5; then ms=$(ms_since "$t0"); fi
 RESULT[graceful_ms]=$ms
 expect "graceful: VIP on lb2 after ${ms} ms (bound 1000)" within "$ms" 1000
 sleep 1
 expect "graceful: lb1 released the VIP (holders: $(holders))" test "$(holders)" == lb2
+for _ in $(seq 50); do gone lb1 && break; sleep 0.1; done
+expect "graceful: lb1's entrypoint stopped keepalived and nginx and exited" gone lb1
 RESULT[graceful_failed]=$(failures_between "$t0" "$(now)")
 RESULT[graceful_requests]=$(requests_between "$t0" "$(now)")
 echo "       graceful: ${RESULT[graceful_failed]} of ${RESULT[graceful_requests]} requests failed"
 
 # ---------------------------------------------------------------------------------- 3: recovery
-start_keepalived lb1
+start_edge lb1 || bad "edge restarts in lb1"
 sleep 5
 expect "recovery: restarted lb1 stays BACKUP ($(state_of lb1)), lb2 keeps the VIP alone ($(holders))" \
   test "$(holders)/$(state_of lb1)" == lb2/BACKUP
 
 # -------------------------------------------------------------------------------------- 4: hard
 # A killed container sends nothing more and takes its interface with it: cut the link first (no
-# goodbye advert can leave), then SIGKILL the VRRP child and the parent. lb2's VIP stays
+# goodbye advert can leave), then SIGKILL every process of the node. lb2's VIP stays
 # configured on its dead interface, unreachable, as in a dead container.
 expect "hard: precondition, lb2 alone holds the VIP ($(holders))" test "$(holders)" == lb2
 t0=$(now)
 ns lb2 ip link set eth0 down
-kill -KILL "$(cat "$work/lb2/ka-vrrp.pid")" "$(cat "$work/lb2/ka.pid")" 2>/dev/null || true
+kill_all lb2
 ms=-1; if wait_vip lb1 8; then ms=$(ms_since "$t0"); fi
 RESULT[hard_ms]=$ms
 expect "hard: VIP on lb1 after ${ms} ms (bound 4000 = 3 x advert + skew)" within "$ms" 4000
@@ -209,7 +222,7 @@ echo "       hard: ${RESULT[hard_failed]} of ${RESULT[hard_requests]} requests f
 # lb2 comes back: its stale VIP goes with keepalived's restart, it becomes BACKUP.
 ns lb2 ip addr del "$VIP/24" dev eth0 2>/dev/null || true
 ns lb2 ip link set eth0 up
-start_keepalived lb2
+start_edge lb2 || bad "edge restarts in lb2"
 sleep 5
 expect "hard recovery: lb2 back as BACKUP ($(state_of lb2)), lb1 keeps the VIP alone ($(holders))" \
   test "$(holders)/$(state_of lb2)" == lb1/BACKUP
@@ -230,6 +243,8 @@ RESULT[nginx_death_requests]=$(requests_between "$t0" "$(now)")
 echo "       nginx death: ${RESULT[nginx_death_failed]} of ${RESULT[nginx_death_requests]} requests failed"
 expect "nginx death: lb1 reports FAULT ($(state_of lb1)) and released the VIP ($(holders))" \
   test "$(state_of lb1)/$(holders)" == FAULT/lb2
+expect "nginx death: lb1's entrypoint and keepalived live on" kill -0 "$(cat "$work/lb1/edge.pid")" \
+  "$(cat "$work/lb1/run/keepalived.pid")"
 
 mkdir -p "$(dirname "$FAILOVER_OUT")"
 {
