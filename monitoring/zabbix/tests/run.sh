@@ -52,6 +52,17 @@ cleanup() {
 trap cleanup EXIT
 started=$(date +%s)
 
+# The app instance may need a cargo build: start it now, in the background, and collect it
+# after the server is up.
+app_url="http://127.0.0.1:$ZBX_APP_PORT"
+app_start_pid=
+if [[ -x $ROOT/scripts/ci/app-instance.sh ]]; then
+  log "starting a zufang instance on 127.0.0.1:$ZBX_APP_PORT in the background (scripts/ci/app-instance.sh)"
+  "$ROOT/scripts/ci/app-instance.sh" start zabbix "$ZBX_APP_PORT" >"$RUN_DIR/app-start.log" 2>&1 &
+  app_start_pid=$!
+  app_started=1   # so that cleanup stops it even if the start is still under way
+fi
+
 # --- static --------------------------------------------------------------------------------
 log "static checks"
 check "shellcheck: agent scripts and test scripts" \
@@ -110,20 +121,6 @@ check "redis.ping through session zufang -> 1" expect_t 'redis.ping["zufang"]' 1
 check "mysql.ping of a closed port -> 0" expect_t "mysql.ping[tcp://127.0.0.1:$ZBX_DEAD_PORT]" 0
 check "redis.ping of a closed port -> 0" expect_t "redis.ping[tcp://127.0.0.1:$ZBX_DEAD_PORT]" 0
 
-# --- the real app ----------------------------------------------------------------------------
-log "starting a zufang instance on 127.0.0.1:$ZBX_APP_PORT (scripts/ci/app-instance.sh)"
-app_url="http://127.0.0.1:$ZBX_APP_PORT"
-if [[ -x $ROOT/scripts/ci/app-instance.sh ]] && "$ROOT/scripts/ci/app-instance.sh" start zabbix "$ZBX_APP_PORT" >&2; then
-  app_started=1; ok "zufang instance started"
-else
-  nok "zufang instance started (scripts/ci/app-instance.sh missing or failed; see .cache/app-zabbix.log)"
-fi
-if [[ $app_started == 1 ]]; then
-  check "app healthz of the real replica -> 1" expect_t "zufang.app.healthz[$app_url/healthz]" 1
-  readyz_ok() { local v; v=$(agent_t "zufang.app.readyz[$app_url/readyz]"); [[ $v == 2 || $v == 1 ]]; }
-  check "app readyz of the real replica -> 2 (ready) or 1 (degraded)" readyz_ok
-fi
-
 # --- server, front end, API -----------------------------------------------------------------
 log "Zabbix server + front end"
 db_prepare
@@ -145,6 +142,18 @@ tpls=$(api template.get "$(jq -n --argjson h "$tpl_names" '{output:["host"],filt
 check "all 5 templates exist after import" test "$(jq length <<<"$tpls")" = 5
 check "zufang by HTTP has items, triggers, graphs, a dashboard and the bucket discovery" \
   jq -e '.[] | select(.host=="zufang by HTTP") | (.items|tonumber) >= 15 and (.triggers|tonumber) >= 6 and (.graphs|tonumber) >= 4 and (.dashboards|tonumber) >= 1 and (.discoveries|tonumber) == 1' <<<"$tpls" >/dev/null
+if [[ -n $app_start_pid ]] && wait "$app_start_pid"; then
+  ok "zufang instance started"; cat "$RUN_DIR/app-start.log" >&2
+else
+  app_started=0
+  nok "zufang instance started (scripts/ci/app-instance.sh missing or failed; .cache/app-zabbix.log)"
+  cat "$RUN_DIR/app-start.log" >&2 2>/dev/null || true
+fi
+if [[ $app_started == 1 ]]; then
+  check "app healthz of the real replica -> 1" expect_t "zufang.app.healthz[$app_url/healthz]" 1
+  readyz_ok() { local v; v=$(agent_t "zufang.app.readyz[$app_url/readyz]"); [[ $v == 2 || $v == 1 ]]; }
+  check "app readyz of the real replica -> 2 (ready) or 1 (degraded)" readyz_ok
+fi
 tid() { jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls"; }
 
 # --- hosts -----------------------------------------------------------------------------------
@@ -172,9 +181,12 @@ echo BACKUP > "$st/zci-lb2.state"
 edge_group="zufang-ci/lb"
 app_macros=$(jq -n --arg u "$app_url" '{"ZUFANG.METRICS.URL":($u+"/metrics"),"ZUFANG.METRICS.INTERVAL":"5s",
   "ZUFANG.DOWN.NODATA":"30s","ZUFANG.P99.WINDOW":"1m","ZUFANG.HEALTHZ.URL":($u+"/healthz"),
-  "ZUFANG.READYZ.URL":($u+"/readyz"),"ZUFANG.PROBE.INTERVAL":"5s","ZUFANG.PROBE.PERIOD":"15s"}')
+  "ZUFANG.READYZ.URL":($u+"/readyz"),"ZUFANG.PROBE.INTERVAL":"5s","ZUFANG.PROBE.PERIOD":"15s",
+  "ZUFANG.P99.MAX.WARN":"0.0000001","ZUFANG.P99.PERIOD.WARN":"15s"}')
+# (The p99 warning threshold is lowered below any real latency so that its trigger must fire
+# from real traffic; the high-severity one keeps its 1 s.)
 lb_macros=$(jq -n --arg p "$ZBX_NGINX_PORT" --arg d "$st" '{"NGINX.STUB_STATUS.URL":("http://127.0.0.1:"+$p+"/stub_status"),
-  "NGINX.STUB_STATUS.INTERVAL":"5s","NGINX.DOWN.NODATA":"30s","KEEPALIVED.STATE.DIR":$d,"KEEPALIVED.INTERVAL":"5s"}')
+  "NGINX.STUB_STATUS.INTERVAL":"5s","NGINX.DOWN.NODATA":"30s","KEEPALIVED.STATE.DIR":$d,"KEEPALIVED.INTERVAL":"5s","KEEPALIVED.FAULT.PERIOD":"10s"}')
 hosts_ok=1
 mkhost zci-app1 zufang-ci/app "zufang by HTTP;zufang app by Zabbix agent 2" "$app_macros" 1 >/dev/null || hosts_ok=0
 mkhost zci-lb1 "$edge_group" "zufang edge by Zabbix agent 2" "$lb_macros" 1 >/dev/null || hosts_ok=0
@@ -275,8 +287,11 @@ check "KeepalivedNoMaster fires when no node reports MASTER" wait_trigger zci-ed
 check "KeepalivedSplitBrain resolves" wait_trigger zci-edge 'keepalived: More than one node holds the VIP' 0
 echo FAULT > "$st/zci-lb1.state"; rm -f "$st/zci-lb2.state"
 check "state file missing -> 'State file missing or invalid' fires on lb2" wait_trigger zci-lb2 'keepalived: State file missing or invalid' 1
+check "KeepalivedFault fires for a node in FAULT" wait_trigger zci-lb1 'keepalived: Node is in FAULT' 1
 if [[ $app_started == 1 ]]; then
   check "ZufangReplicaDown OK while the replica answers" wait_trigger zci-app1 'zufang: Replica is down' 0 5
+  check "ZufangHighLatencyP99 (warning, threshold lowered) fires from the real p99" \
+    wait_trigger zci-app1 'zufang: High p99 latency (over {$ZUFANG.P99.MAX.WARN}s)' 1
   kill "$traffic_pid" 2>/dev/null || true
   log "stopping the zufang instance and nginx"
   "$ROOT/scripts/ci/app-instance.sh" stop zabbix >&2 && app_started=0
