@@ -21,7 +21,7 @@ def checkov_report() -> dict:
     assert binary and os.access(binary, os.X_OK), "CHECKOV_BIN must point at checkov (run.sh sets it)"
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "WARNING"}
     out = subprocess.run(
-        [binary, "-d", str(TF_ROOT), "--framework", "terraform", "--skip-download", "--quiet", "-o", "json"],
+        [binary, "-d", str(TF_ROOT), "--framework", "terraform", "--skip-download", "-o", "json"],
         capture_output=True, text=True, env=env, timeout=900,
     )
     assert out.stdout.strip(), f"checkov printed nothing: {out.stderr[-2000:]}"

@@ -11,6 +11,7 @@ import hclfmt
 from conftest import ENVIRONMENTS, MODULES, TF_ROOT, parse_file, tf_files
 
 ALL_TF = tf_files()
+TFVARS_EXAMPLES = sorted(TF_ROOT.glob("environments/*/terraform.tfvars.example"))
 
 
 def test_there_is_terraform_to_check():
@@ -24,7 +25,7 @@ def test_every_tf_file_parses(path):
     assert isinstance(doc, dict) and doc, f"{path} parsed to nothing"
 
 
-@pytest.mark.parametrize("path", ALL_TF, ids=lambda p: str(p.relative_to(TF_ROOT)))
+@pytest.mark.parametrize("path", ALL_TF + TFVARS_EXAMPLES, ids=lambda p: str(p.relative_to(TF_ROOT)))
 def test_every_tf_file_is_laid_out_like_terraform_fmt(path):
     problems = hclfmt.check(path.read_text(encoding="utf-8"), str(path.relative_to(TF_ROOT)))
     assert problems == []

@@ -269,7 +269,8 @@ def test_kms_keys_rotate(modules):
 
 
 # --- IAM ---------------------------------------------------------------------------------------------------
-READ_ONLY_WILDCARD_OK = re.compile(r"^ec2:Describe\w+$")
+# Actions without resource-level permissions, for which "*" is the only valid resource.
+READ_ONLY_WILDCARD_OK = re.compile(r"^(ec2:Describe\w+|ecr:GetAuthorizationToken)$")
 
 
 def test_iam_policies_grant_no_wildcards_beyond_describe_calls(modules):

@@ -78,6 +78,12 @@ variable "app_image" {
   type        = string
 }
 
+variable "ecr_repository_arn" {
+  description = "ECR repository of app_image, if it is in ECR (the app servers then pull with their role); null otherwise."
+  type        = string
+  default     = null
+}
+
 variable "app_instance_type" {
   description = "Instance type of the app servers."
   type        = string

@@ -65,6 +65,7 @@ module "app" {
   data_subnet_cidrs         = module.network.isolated_subnet_cidrs
   trusted_proxy_cidrs       = module.network.public_subnet_cidrs
   app_image                 = var.app_image
+  ecr_repository_arn        = var.ecr_repository_arn
   instance_type             = var.app_instance_type
   key_name                  = var.key_name
   min_size                  = var.app_min_size

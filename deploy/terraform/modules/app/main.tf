@@ -46,10 +46,18 @@ locals {
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
 
+  # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
+  ecr_registry = var.ecr_repository_arn == null ? null : split("/", var.app_image)[0]
+  docker_config = local.ecr_registry == null ? [] : [{
+    path        = "/root/.docker/config.json"
+    permissions = "0600"
+    content     = jsonencode({ credHelpers = { (local.ecr_registry) = "ecr-login" } })
+  }]
+
   user_data = join("\n", ["#cloud-config", yamlencode({
     package_update = true
-    packages       = ["docker"]
-    write_files = [
+    packages       = local.ecr_registry == null ? ["docker"] : ["docker", "amazon-ecr-credential-helper"]
+    write_files = concat(local.docker_config, [
       {
         path        = "/etc/zufang/zufang.env"
         permissions = "0644"
@@ -78,7 +86,7 @@ locals {
         permissions = "0644"
         content     = file("${path.module}/files/zufang.service")
       },
-    ]
+    ])
     runcmd = [
       ["systemctl", "enable", "--now", "docker"],
       ["systemctl", "daemon-reload"],
@@ -210,6 +218,32 @@ resource "aws_iam_role_policy" "app" {
   policy = data.aws_iam_policy_document.app.json
 }
 
+# Pulling from ECR: the token call has no resource-level permissions ("*" is its only valid resource);
+# the layer reads are limited to the one repository.
+data "aws_iam_policy_document" "ecr" {
+  count = var.ecr_repository_arn == null ? 0 : 1
+
+  statement {
+    sid       = "GetRegistryToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullAppImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [var.ecr_repository_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "ecr" {
+  count = var.ecr_repository_arn == null ? 0 : 1
+
+  name   = "pull-app-image"
+  role   = aws_iam_role.app.id
+  policy = data.aws_iam_policy_document.ecr[0].json
+}
+
 resource "aws_iam_role_policy_attachment" "ssm" {
   count = var.enable_ssm ? 1 : 0
 
@@ -321,5 +355,5 @@ resource "aws_autoscaling_group" "app" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.app, aws_secretsmanager_secret_version.jwt]
+  depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
 }

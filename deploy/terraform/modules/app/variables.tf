@@ -73,6 +73,17 @@ variable "app_image" {
   }
 }
 
+variable "ecr_repository_arn" {
+  description = "ARN of the ECR repository app_image comes from; the servers then pull with their instance role (ECR credential helper). null when the image is in a registry that needs no login."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ecr_repository_arn == null || can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/.+$", var.ecr_repository_arn))
+    error_message = "ecr_repository_arn must be an ECR repository ARN (arn:aws:ecr:REGION:ACCOUNT:repository/NAME) or null."
+  }
+}
+
 variable "app_port" {
   description = "Port the app listens on (application.port)."
   type        = number

@@ -78,6 +78,9 @@ elif [[ ! -s /etc/nginx/tls/tls.crt ]]; then
 fi
 
 log "4/6 nginx under systemd with the repository's prefix"
+# The package started nginx with Debian's own configuration and pid file: stop it under the old
+# unit definition before the drop-in changes where systemd looks for the pid.
+systemctl stop nginx || true
 install -d /etc/systemd/system/nginx.service.d /var/log/nginx
 cat > /etc/systemd/system/nginx.service.d/zufang.conf <<'UNIT'
 # The repository's nginx.conf resolves pid, temp and html against the prefix (-p /etc/nginx/).
