@@ -19,8 +19,11 @@ output "bastion_instance_id" {
 }
 
 output "ssh_config" {
-  description = "Append to ~/.ssh/config: private hosts are reached only through the bastion (ProxyJump)."
-  value       = module.bastion.ssh_config
+  description = "Append to ~/.ssh/config: private hosts are reached only through the bastion (ProxyJump); `ssh <name>-lb1` for the proxies."
+  value = join("\n", concat([module.bastion.ssh_config], [
+    for node, ip in module.edge.private_ips :
+    "Host ${var.name}-${node}\n  HostName ${ip}\n  User ${module.edge.ssh_user}\n  ProxyJump ${var.name}-bastion\n"
+  ]))
 }
 
 output "nat_public_ips" {

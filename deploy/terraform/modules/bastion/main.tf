@@ -7,6 +7,8 @@ data "aws_ssm_parameter" "al2023" {
 
 locals {
   ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  # "10.20.*" for 10.20.0.0/16: every private address of the VPC, for the ProxyJump entry.
+  private_host_pattern = "${join(".", slice(split(".", cidrhost(var.vpc_cidr, 0)), 0, 2))}.*"
 }
 
 resource "aws_security_group" "bastion" {

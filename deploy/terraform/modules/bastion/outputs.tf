@@ -33,7 +33,7 @@ output "ssh_config" {
       ServerAliveInterval 30
 
     # Every private address of the VPC is reached only through the bastion.
-    Host ${join(" ", [for c in [var.vpc_cidr] : "${join(".", slice(split(".", cidrhost(c, 0)), 0, 2))}.*"])}
+    Host ${local.private_host_pattern}
       User ${var.ssh_user}
       ProxyJump ${var.name}-bastion
   EOT

@@ -438,7 +438,10 @@ resource "aws_instance" "edge" {
   volume_tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 
   lifecycle {
-    ignore_changes = [ami]
+    # A changed user data would stop and start both proxies at once: an outage of the pair. Roll a
+    # change one node at a time instead: terraform apply -replace='module.edge.aws_instance.edge["lb2"]',
+    # then lb1 (see README).
+    ignore_changes = [ami, user_data]
   }
 
   # The bootstrap reads the bucket and the secret, and moves the address, at first boot.
