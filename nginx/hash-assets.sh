@@ -9,9 +9,10 @@ if [[ "${1:-}" == "--help" ]]; then
 fi
 html="$(cd "$(dirname "$0")" && pwd)/html"
 for ext in css js; do
-  shopt -s nullglob
-  files=("$html"/assets/app.*."$ext" "$html"/assets/app."$ext")
-  shopt -u nullglob
+  files=()
+  for f in "$html"/assets/app.*."$ext" "$html"/assets/app."$ext"; do
+    if [[ -f $f ]]; then files+=("$f"); fi
+  done
   (( ${#files[@]} == 1 )) || { echo "hash-assets: expected exactly one app.*.$ext, found ${#files[@]}" >&2; exit 1; }
   src=${files[0]}
   hash=$(sha256sum "$src" | cut -c1-10)

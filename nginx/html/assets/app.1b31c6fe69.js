@@ -4,7 +4,9 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  const state = { district: null, estatesUrl: null };
+  // Requests can finish out of order (a city's estates after its district's): each view keeps a
+  // sequence number and ignores answers to anything but its latest request.
+  const state = { district: null, estatesUrl: null, navSeq: 0, estatesSeq: 0 };
 
   // Pages of /api/ answer {count,next,previous,results}; a plain array is accepted too.
   const rows = (data) => (Array.isArray(data) ? data : (data && data.results) || []);
@@ -105,8 +107,10 @@
   async function openDistrict(item, level) {
     clearError();
     setTrail(level, item.name);
+    const seq = ++state.navSeq;
     try {
       const detail = await api("/api/districts/" + encodeURIComponent(item.id) + "/");
+      if (seq !== state.navSeq) return;
       const intro = $("intro");
       intro.textContent = detail.intro || "";
       intro.hidden = !detail.intro;
@@ -123,7 +127,7 @@
         await loadEstates(estatesQuery());
       }
     } catch (e) {
-      showError(e.message);
+      if (seq === state.navSeq) showError(e.message);
     }
   }
 
@@ -144,8 +148,10 @@
     clearError();
     const body = $("estates-results");
     $("estate-count").textContent = "Loading…";
+    const seq = ++state.estatesSeq;
     try {
       const page = await api(url);
+      if (seq !== state.estatesSeq) return;
       state.estatesUrl = url;
       const list = rows(page);
       body.replaceChildren(...list.map((estate) => {
@@ -167,6 +173,7 @@
       $("next").dataset.url = next || "";
       $("prev").dataset.url = previous || "";
     } catch (e) {
+      if (seq !== state.estatesSeq) return;
       $("estate-count").textContent = "";
       body.replaceChildren();
       $("estates").dataset.loaded = "error";
