@@ -95,6 +95,34 @@ else
 fi
 base=${TAG[debian]}
 
+# The Rust builder (Debian's rustc + crates vendored on the host) and the app: the long,
+# CPU-bound chain. It runs in the background while the service images (mostly downloads) build.
+app_pid=""
+if (( ! no_app )); then
+  rust_hash=$(hash_inputs "$base" -- "$here/rust" Cargo.lock)
+  if (( ! list )) && ! have_image "$OFFLINE_PREFIX/rust:$rust_hash"; then
+    command -v cargo >/dev/null || { echo "build.sh: cargo is needed on the host to vendor crates" >&2; exit 1; }
+    log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
+    rm -rf .cache/vendor
+    cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
+      || { tail -n 20 .cache/vendor.log >&2; exit 1; }
+  fi
+  rust_tag="$OFFLINE_PREFIX/rust:$rust_hash"
+  app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
+  if (( list )); then
+    build rust "$rust_hash"; build app "$app_hash"
+  else
+    TAG[rust]=$rust_tag TAG[app]="$OFFLINE_PREFIX/app:$app_hash"
+    (
+      build rust "$rust_hash" --build-arg "BASE_IMAGE=$base" -f "$here/rust/Dockerfile" .cache/vendor
+      build app "$app_hash" --build-arg "RUST_IMAGE=$rust_tag" --build-arg "BASE_IMAGE=$base" \
+        --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+        --build-arg "GIT_SHA=$(git rev-parse HEAD 2>/dev/null || echo unknown)" -f app/Dockerfile .
+    ) &
+    app_pid=$!
+  fi
+fi
+
 # 2) Services from Debian packages, same environment/volume contract as the official images.
 for svc in mariadb redis prometheus alertmanager otel-collector; do
   build "$svc" "$(hash_inputs "$base" -- "$here/$svc")" \
@@ -110,25 +138,14 @@ done
 build edge "$(hash_inputs "$base" -- nginx scripts/tls/make-dev-cert.sh .dockerignore)" \
   --build-arg "BASE_IMAGE=$base" -f nginx/Dockerfile .
 
-# 4) The Rust builder (Debian's rustc + crates vendored on the host) and the app.
-if (( ! no_app )); then
-  rust_hash=$(hash_inputs "$base" -- "$here/rust" Cargo.lock)
-  if (( ! list )) && ! have_image "$OFFLINE_PREFIX/rust:$rust_hash"; then
-    command -v cargo >/dev/null || { echo "build.sh: cargo is needed on the host to vendor crates" >&2; exit 1; }
-    log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
-    rm -rf .cache/vendor
-    cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
-      || { tail -n 20 .cache/vendor.log >&2; exit 1; }
-  fi
-  build rust "$rust_hash" --build-arg "BASE_IMAGE=$base" -f "$here/rust/Dockerfile" .cache/vendor
-  app_hash=$(hash_inputs "${TAG[rust]}" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
-  build app "$app_hash" --build-arg "RUST_IMAGE=${TAG[rust]}" --build-arg "BASE_IMAGE=$base" \
-    --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
-    --build-arg "GIT_SHA=$(git rev-parse HEAD 2>/dev/null || echo unknown)" -f app/Dockerfile .
+if [[ -n $app_pid ]]; then
+  have_image "${TAG[app]}" || log "waiting for the app image (log: .cache/images/app.log)"
+  wait "$app_pid" || { log "the Rust builder/app build failed"; exit 1; }
+  have_image "${TAG[app]}" || { log "no ${TAG[app]} after the build"; exit 1; }
 fi
 (( list )) && exit 0
 
-# 5) .env.offline: .env with every image variable pointing at the offline tags, and the
+# 4) .env.offline: .env with every image variable pointing at the offline tags, and the
 #    profiles that need images Debian does not package (Grafana, Jaeger) left out.
 declare -A VAR=(
   [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [REDIS_IMAGE]=redis [PROMETHEUS_IMAGE]=prometheus
@@ -155,3 +172,12 @@ tmp=$(mktemp)
 } > "$tmp"
 mv "$tmp" "$ENV_OFFLINE"
 log "built: ${built[*]:-none}; reused: ${reused[*]:-none}; wrote $ENV_OFFLINE"
+
+# Older tags of the same images only take disk space: drop them (an image a container still
+# uses stays, docker refuses to remove it).
+current=" ${TAG[*]} "
+docker image ls --format '{{.Repository}}:{{.Tag}}' "$OFFLINE_PREFIX/*" | while read -r old; do
+  name=${old#"$OFFLINE_PREFIX/"}; name=${name%%:*}
+  [[ -n ${TAG[$name]:-} && $current != *" $old "* ]] || continue
+  docker image rm "$old" >/dev/null 2>&1 || true
+done
