@@ -248,7 +248,13 @@ def test_pods_meet_the_restricted_pod_security_standard(rendered, target):
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
         assert spec.get("automountServiceAccountToken") is False, where
         assert not spec.get("hostNetwork") and not spec.get("hostPID") and not spec.get("hostIPC"), where
-        assert all("hostPath" not in v for v in spec.get("volumes", [])), where
+        # The restricted profile's volume types (PVCs come from volumeClaimTemplates).
+        allowed = {"name", "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                   "projected", "secret"}
+        for v in spec.get("volumes", []):
+            assert set(v) <= allowed, (where, v["name"])
+        for c in all_containers(template):
+            assert not c.get("ports") or all("hostPort" not in p for p in c["ports"]), where
         for c in all_containers(template):
             sc = c["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, (where, c["name"])
