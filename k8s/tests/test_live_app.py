@@ -40,12 +40,13 @@ def instance(prod_app):
     env = dict(os.environ)
     env["ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS"] = str(prod_app["shutdown_drain_seconds"])
     env["ZUFANG__APPLICATION__SHUTDOWN_TIMEOUT_SECONDS"] = str(prod_app["shutdown_timeout_seconds"])
-    proc = subprocess.run([str(APP_INSTANCE), "start", NAME, str(PORT)], env=env, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     try:
+        proc = subprocess.run([str(APP_INSTANCE), "start", NAME, str(PORT)], env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
         yield f"http://127.0.0.1:{PORT}"
     finally:
+        # Also after a failed start: app-instance leaves a process that did not become ready running.
         subprocess.run([str(APP_INSTANCE), "stop", NAME], capture_output=True, timeout=120)
 
 
