@@ -8,7 +8,7 @@ usage: render.sh [TEMPLATE] > keepalived.conf      (TEMPLATE defaults to keepali
 Environment (required unless a default is shown):
   NODE_NAME       lb1 | lb2 (router_id, state file and metric label)
   STATE           BACKUP (MASTER is accepted and rendered as BACKUP: nopreempt needs BACKUP; PRIORITY elects)
-  PRIORITY        1..254, e.g. 200 on lb1 and 180 on lb2 (skew (256-p)/256 s: a high backup priority fails over faster)
+  PRIORITY        1..254, e.g. 250 on lb1 and 240 on lb2 (skew (256-p)/256 s: a high backup priority fails over faster)
   SELF_IP         this node's address on INTERFACE (unicast source)
   PEER_IP         the other node's address
   VIP             the virtual address, e.g. 172.28.10.100

@@ -11,7 +11,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: nginx/tests/failover-netns.sh [--help]
-  Scenarios (VIP 10.231.0.100, lb1 .11 priority 200, lb2 .12 priority 180, advert_int 1 s):
+  Scenarios (VIP 10.231.0.100, lb1 .11 priority 250, lb2 .12 priority 240, advert_int 1 s):
     1. steady state: exactly one node holds the VIP (lb1, the higher priority)
     2. graceful: SIGQUIT (docker stop with the image's STOPSIGNAL) to the master's entrypoint
        -> VIP on the backup (bound 1 s)
@@ -33,7 +33,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 : "${KEEP:=0}"
 VIP=10.231.0.100
 declare -A IP=([lb1]=10.231.0.11 [lb2]=10.231.0.12 [cl]=10.231.0.50)
-declare -A PRIO=([lb1]=200 [lb2]=180)
+declare -A PRIO=([lb1]=250 [lb2]=240)
 work=$(mktemp -d /tmp/edge-failover.XXXXXX)
 chmod 755 "$work"
 passed=0 failed=0
@@ -79,6 +79,11 @@ done
 
 # ------------------------------------------------------------------------------------ nodes
 "$root/scripts/tls/make-dev-cert.sh" --cert "$work/tls/tls.crt" --key "$work/tls/tls.key" >/dev/null
+# keepalived's enable_script_security refuses scripts under a path that is not root-owned or is
+# writable by others: run copies from this root-owned temporary folder, wherever the clone lives.
+cp -r "$root/nginx/keepalived" "$work/keepalived"
+chown -R root:root "$work/keepalived"
+chmod -R go-w "$work/keepalived"
 auth=$(openssl rand -hex 4)
 # start_edge NODE: the image's own entrypoint in `edge` mode (renders nginx and keepalived from
 # the environment, supervises both), inside the node's namespace. `ip netns exec` and `env` exec
@@ -96,7 +101,7 @@ start_edge() {
   set -m
   ip netns exec "zfedge-$n" env NGINX_PREFIX="$d/nginx/" APP_UPSTREAMS=127.0.0.1:9 \
     TLS_CERT_FILE="$work/tls/tls.crt" TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never \
-    KEEPALIVED_DIR="$root/nginx/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
+    KEEPALIVED_DIR="$work/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
     NODE_NAME="$n" STATE=BACKUP PRIORITY="${PRIO[$n]}" SELF_IP="${IP[$n]}" PEER_IP="${IP[$peer]}" VIP="$VIP" \
     VRRP_AUTH_PASS="$auth" INTERFACE=eth0 \
     STATE_DIR="$d/state" TEXTFILE_DIR="$d/textfile" NGINX_PID_FILE="$d/nginx/run/nginx.pid" \
