@@ -310,3 +310,15 @@ def test_app_role_reads_exactly_its_three_secrets(modules):
     read = [st for st in doc["statement"] if "secretsmanager:GetSecretValue" in st["actions"]]
     assert len(read) == 1 and read[0]["resources"] == "${values(local.secret_arns)}"
     assert set(modules["app"].locals["secret_arns"]) == {"database_password", "redis_password", "jwt_secret"}
+
+
+def test_generated_credentials_fit_what_rds_and_elasticache_accept(modules):
+    db = modules["data"].resources["random_password", "db"]
+    redis = modules["data"].resources["random_password", "redis"]
+    assert not set(db["override_special"]) & set('/"@ '), "RDS rejects / \" @ and spaces"
+    assert set(redis["override_special"]) <= set("!&#$^<>-"), "ElastiCache AUTH allows only ! & # $ ^ < > -"
+    assert 16 <= redis["length"] <= 128
+    vrrp = modules["edge"].resources["random_password", "vrrp"]
+    assert vrrp["length"] == 8 and vrrp["special"] is False  # render.sh accepts [A-Za-z0-9._-]{1,8}
+    jwt = modules["app"].resources["random_password", "jwt"]
+    assert jwt["length"] >= 32  # production refuses a shorter jwt_secret

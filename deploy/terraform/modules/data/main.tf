@@ -5,6 +5,12 @@
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
+locals {
+  # RDS offers no Performance Insights for MariaDB on the micro and small burstable classes; asking
+  # for it there fails the apply.
+  performance_insights = !can(regex("^db\\.(t2|t3|t4g)\\.(micro|small)$", var.db_instance_class))
+}
+
 # --- one customer-managed key for everything at rest in this tier (and the app/edge secrets) -------
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_109:a key policy's "*" resource is the key itself; the root principal must administer it or the key becomes unmanageable
@@ -35,8 +41,9 @@ resource "aws_kms_alias" "data" {
 }
 
 # --- credentials -------------------------------------------------------------------------------------
-# RDS rejects / " @ and spaces in passwords; ElastiCache AUTH tokens accept only printable ASCII
-# without @ " / and need 16..128 characters.
+# RDS rejects / " @ and spaces in passwords; ElastiCache AUTH tokens take 16..128 characters and no
+# special characters beyond ! & # $ ^ < > -. (zufang passes both as separate fields, never in a URL,
+# so no character needs escaping on its side.)
 resource "random_password" "db" {
   length           = 40
   special          = true
@@ -46,7 +53,7 @@ resource "random_password" "db" {
 resource "random_password" "redis" {
   length           = 64
   special          = true
-  override_special = "!#$%^&*()-_=+[]{}<>:?"
+  override_special = "!&#$^<>-"
 }
 
 resource "aws_secretsmanager_secret" "db_password" {
@@ -213,8 +220,8 @@ resource "aws_db_instance" "mariadb" {
   enabled_cloudwatch_logs_exports     = ["audit", "error", "general", "slowquery"]
   monitoring_interval                 = 60
   monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
-  performance_insights_enabled        = true
-  performance_insights_kms_key_id     = aws_kms_key.data.arn
+  performance_insights_enabled        = local.performance_insights
+  performance_insights_kms_key_id     = local.performance_insights ? aws_kms_key.data.arn : null
 
   tags = merge(var.tags, { Name = "${var.name}-mariadb" })
 
