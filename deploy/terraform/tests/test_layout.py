@@ -212,6 +212,7 @@ def test_no_state_or_real_tfvars_in_the_tree():
 
 
 def test_every_folder_has_a_readme():
-    folders = [TF_ROOT, TF_ROOT / "tests", TF_ROOT / "modules", TF_ROOT / "environments"]
+    folders = [TF_ROOT, *(p for p in TF_ROOT.rglob("*") if p.is_dir() and not ({".terraform", "__pycache__"} & set(p.parts)))]
+    assert len(folders) >= 13  # root, tests, modules + 5 + 2 files/, environments + 2
     missing = [str(f.relative_to(TF_ROOT.parent.parent)) for f in folders if not (f / "README.md").is_file()]
     assert missing == []
