@@ -59,3 +59,10 @@ def test_alibaba_table_names_the_products_the_issue_lists():
     text = (DOCS / "alibaba-cloud.md").read_text()
     for product in ["VPC", "vSwitch", "NAT Gateway", "EIP", "ECS", "SLB", "RDS", "Tair"]:
         assert product in text, product
+
+
+def test_terraform_readme_covers_usage_access_and_cost():
+    text = (REPO / "deploy" / "terraform" / "README.md").read_text()
+    for needle in ["terraform init && terraform apply", "ProxyJump", "aws ssm start-session", "single_nat_gateway",
+                   "Cost note", "tests/run.sh"]:
+        assert needle in text, needle
