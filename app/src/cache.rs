@@ -35,17 +35,11 @@ struct Inner {
 }
 
 impl Cache {
-    pub fn new(
-        redis: deadpool_redis::Pool,
-        settings: &crate::configuration::Settings,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(redis: deadpool_redis::Pool, settings: &crate::configuration::Settings, metrics: Metrics) -> Self {
         let c = &settings.cache;
         Cache {
             inner: Arc::new(Inner {
-                local: Mutex::new(LruCache::new(
-                    NonZeroUsize::new(c.local_capacity.max(1)).expect("capacity >= 1"),
-                )),
+                local: Mutex::new(LruCache::new(NonZeroUsize::new(c.local_capacity.max(1)).expect("capacity >= 1"))),
                 local_ttl: Duration::from_secs(c.local_ttl_seconds),
                 redis_ttl: c.redis_ttl_seconds.max(1),
                 redis,
@@ -99,17 +93,9 @@ impl Cache {
                 local.pop(k);
             }
         }
-        let full: Vec<String> = keys
-            .iter()
-            .map(|k| format!("{}{}", self.inner.prefix, k))
-            .collect();
+        let full: Vec<String> = keys.iter().map(|k| format!("{}{}", self.inner.prefix, k)).collect();
         let res = tokio::time::timeout(self.inner.timeout, async {
-            let mut conn = self
-                .inner
-                .redis
-                .get()
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let mut conn = self.inner.redis.get().await.map_err(|e| anyhow::anyhow!(e))?;
             let _: () = conn.del(full).await.map_err(|e| anyhow::anyhow!(e))?;
             Ok::<_, anyhow::Error>(())
         })
@@ -158,13 +144,7 @@ impl Cache {
         let span = tracing::info_span!("redis.set", otel.kind = "client", db.system = "redis");
         let fut = async {
             let mut conn = self.inner.redis.get().await?;
-            let _: () = conn
-                .set_ex(
-                    format!("{}{}", self.inner.prefix, key),
-                    v,
-                    self.inner.redis_ttl,
-                )
-                .await?;
+            let _: () = conn.set_ex(format!("{}{}", self.inner.prefix, key), v, self.inner.redis_ttl).await?;
             Ok::<_, anyhow::Error>(())
         };
         use tracing::Instrument;
@@ -175,14 +155,8 @@ impl Cache {
 
     fn redis_failed(&self, op: &str, e: anyhow::Error) {
         self.inner.metrics.cache("redis", "error");
-        let mut last = self
-            .inner
-            .last_error_log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let due = last
-            .map(|t| t.elapsed() >= self.inner.error_log_interval)
-            .unwrap_or(true);
+        let mut last = self.inner.last_error_log.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.map(|t| t.elapsed() >= self.inner.error_log_interval).unwrap_or(true);
         if due {
             *last = Some(Instant::now());
             tracing::warn!(operation = op, error = %format!("{e:#}"), "Redis unavailable; serving from the database (logged once per interval)");

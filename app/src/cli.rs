@@ -42,10 +42,7 @@ pub enum Command {
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     crate::storage::ensure_database(&settings.database).await?;
     let pool = crate::storage::pool(&settings.database);
-    crate::storage::MIGRATOR
-        .run(&pool)
-        .await
-        .context("Failed to apply migrations")?;
+    crate::storage::MIGRATOR.run(&pool).await.context("Failed to apply migrations")?;
     pool.close().await;
     Ok(())
 }
@@ -54,10 +51,7 @@ pub async fn seed(settings: &Settings, scale: Scale) -> anyhow::Result<()> {
     let pool = crate::storage::pool(&settings.database);
     let started = std::time::Instant::now();
     if crate::seed::run(&pool, scale.counts(), false).await? {
-        eprintln!(
-            "seed: {scale:?} done in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("seed: {scale:?} done in {:.1}s", started.elapsed().as_secs_f64());
     }
     pool.close().await;
     Ok(())
@@ -65,30 +59,17 @@ pub async fn seed(settings: &Settings, scale: Scale) -> anyhow::Result<()> {
 
 /// A minimal HTTP/1.0 GET over std (the runtime image has no curl).
 pub fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("http://")
-        .context("healthcheck: only http:// URLs are supported")?;
+    let rest = url.strip_prefix("http://").context("healthcheck: only http:// URLs are supported")?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let hostport = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let addr = hostport
-        .to_socket_addrs()?
-        .next()
-        .context("healthcheck: cannot resolve host")?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).context("healthcheck: connection failed")?;
+    let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
+    let addr = hostport.to_socket_addrs()?.next().context("healthcheck: cannot resolve host")?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).context("healthcheck: connection failed")?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: zufang-healthcheck\r\n\r\n"
-    )?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: zufang-healthcheck\r\n\r\n")?;
     let mut buf = [0u8; 64];
     let n = stream.read(&mut buf)?;
     let head = String::from_utf8_lossy(&buf[..n]);
@@ -96,9 +77,6 @@ pub fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
     if status == "200" {
         Ok(())
     } else {
-        anyhow::bail!(
-            "healthcheck: {url} answered {:?}",
-            head.lines().next().unwrap_or("")
-        )
+        anyhow::bail!("healthcheck: {url} answered {:?}", head.lines().next().unwrap_or(""))
     }
 }

@@ -16,26 +16,17 @@ pub fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
 
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     }
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn peer_trusted(req: &HttpRequest, trusted: &[IpNet]) -> bool {
-    peer_ip(req)
-        .map(|ip| is_trusted(ip, trusted))
-        .unwrap_or(false)
+    peer_ip(req).map(|ip| is_trusted(ip, trusted)).unwrap_or(false)
 }
 
 /// The client address: from `X-Forwarded-For` when the peer is a trusted proxy (the right-most
@@ -66,22 +57,13 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
 
 /// The request id: the trusted proxy's `X-Request-ID` when it is sane, else a new one.
 pub fn request_id(req: &actix_web::dev::ServiceRequest, trusted: &[IpNet]) -> String {
-    let trusted_peer = req
-        .peer_addr()
-        .map(|a| is_trusted(a.ip(), trusted))
-        .unwrap_or(false);
+    let trusted_peer = req.peer_addr().map(|a| is_trusted(a.ip(), trusted)).unwrap_or(false);
     if trusted_peer {
-        if let Some(id) = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(id) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
             let id = id.trim();
             if !id.is_empty()
                 && id.len() <= 128
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
             {
                 return id.to_string();
             }
@@ -109,10 +91,7 @@ pub fn external_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
             host = h.split(',').next().unwrap_or(h).trim().to_string();
         }
     }
-    if !host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-    {
+    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
         host = "localhost".into();
     }
     format!("{scheme}://{host}")

@@ -24,11 +24,7 @@ pub const SECRET_FILES: &[(&str, &str)] = &[
 ];
 
 /// Configuration keys holding lists, which an environment variable gives comma-separated.
-const LIST_KEYS: &[&str] = &[
-    "application.trusted_proxies",
-    "admin.allow_cidrs",
-    "admin.deny_cidrs",
-];
+const LIST_KEYS: &[&str] = &["application.trusted_proxies", "admin.allow_cidrs", "admin.deny_cidrs"];
 
 /// A secret value: redacted in `Debug` and when the effective configuration is printed.
 #[derive(Clone, Deserialize)]
@@ -50,11 +46,7 @@ impl From<String> for Secret {
 }
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_empty() {
-            "\"\""
-        } else {
-            "[REDACTED]"
-        })
+        f.write_str(if self.is_empty() { "\"\"" } else { "[REDACTED]" })
     }
 }
 impl Serialize for Secret {
@@ -227,9 +219,7 @@ pub struct Sources {
 
 impl Sources {
     pub fn from_env() -> Self {
-        let config_dir = std::env::var_os("ZUFANG_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_config_dir);
+        let config_dir = std::env::var_os("ZUFANG_CONFIG_DIR").map(PathBuf::from).unwrap_or_else(default_config_dir);
         Sources {
             config_dir,
             environment: std::env::var("ZUFANG_ENV").unwrap_or_else(|_| "development".into()),
@@ -261,16 +251,10 @@ pub fn load(sources: &Sources) -> anyhow::Result<Settings> {
 }
 
 /// Like [`load`], with extra `(key, value)` overrides applied after the environment (tests use this).
-pub fn load_with_overrides(
-    sources: &Sources,
-    overrides: &[(&str, &str)],
-) -> anyhow::Result<Settings> {
+pub fn load_with_overrides(sources: &Sources, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
     let env = sources.environment.as_str();
     if !ENVIRONMENTS.contains(&env) {
-        anyhow::bail!(
-            "ZUFANG_ENV: unknown environment {env:?}; valid environments are: {}",
-            ENVIRONMENTS.join(", ")
-        );
+        anyhow::bail!("ZUFANG_ENV: unknown environment {env:?}; valid environments are: {}", ENVIRONMENTS.join(", "));
     }
     let default_file = sources.config_dir.join("default.toml");
     if !default_file.is_file() {
@@ -281,9 +265,7 @@ pub fn load_with_overrides(
     }
     let mut builder = config::Config::builder()
         .add_source(config::File::from(default_file))
-        .add_source(
-            config::File::from(sources.config_dir.join(format!("{env}.toml"))).required(false),
-        );
+        .add_source(config::File::from(sources.config_dir.join(format!("{env}.toml"))).required(false));
     if sources.use_env_vars {
         let mut environment = config::Environment::with_prefix("ZUFANG")
             .prefix_separator("__")
@@ -301,14 +283,14 @@ pub fn load_with_overrides(
         }
     }
     for (key, value) in overrides {
-        builder = builder.set_override(*key, *value)?;
+        // A value written as a JSON array of strings overrides a list key.
+        builder = match serde_json::from_str::<Vec<String>>(value) {
+            Ok(list) if value.starts_with('[') => builder.set_override(*key, list)?,
+            _ => builder.set_override(*key, *value)?,
+        };
     }
-    let raw = builder
-        .build()
-        .context("Failed to read the configuration layers")?;
-    let mut settings: Settings = raw
-        .try_deserialize()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let raw = builder.build().context("Failed to read the configuration layers")?;
+    let mut settings: Settings = raw.try_deserialize().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     settings.environment = env.to_string();
     settings.validate()?;
     Ok(settings)
@@ -338,52 +320,28 @@ impl Settings {
             }
         };
         let d = &self.database;
-        check(
-            d.max_connections >= 1,
-            "database.max_connections: must be at least 1".into(),
-        );
+        check(d.max_connections >= 1, "database.max_connections: must be at least 1".into());
         check(
             d.min_connections <= d.max_connections,
             "database.min_connections: must not exceed database.max_connections".into(),
         );
-        check(
-            !d.name.is_empty(),
-            "database.name: must not be empty".into(),
-        );
-        check(
-            self.redis.pool_size >= 1,
-            "redis.pool_size: must be at least 1".into(),
-        );
-        check(
-            self.redis.timeout_ms >= 1,
-            "redis.timeout_ms: must be at least 1".into(),
-        );
-        check(
-            self.cache.local_capacity >= 1,
-            "cache.local_capacity: must be at least 1".into(),
-        );
-        check(
-            (0.0..=1.0).contains(&self.otel.sample_ratio),
-            "otel.sample_ratio: must be between 0.0 and 1.0".into(),
-        );
+        check(!d.name.is_empty(), "database.name: must not be empty".into());
+        check(self.redis.pool_size >= 1, "redis.pool_size: must be at least 1".into());
+        check(self.redis.timeout_ms >= 1, "redis.timeout_ms: must be at least 1".into());
+        check(self.cache.local_capacity >= 1, "cache.local_capacity: must be at least 1".into());
+        check((0.0..=1.0).contains(&self.otel.sample_ratio), "otel.sample_ratio: must be between 0.0 and 1.0".into());
         check(
             self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),
             "otel.endpoint: must be an http(s):// URL or empty".into(),
         );
-        check(
-            self.application.max_body_bytes >= 1024,
-            "application.max_body_bytes: must be at least 1024".into(),
-        );
+        check(self.application.max_body_bytes >= 1024, "application.max_body_bytes: must be at least 1024".into());
         check(
             self.sms.sender != SmsSenderKind::Http || self.sms.webhook_url.starts_with("http"),
             "sms.webhook_url: required (an http(s):// URL) when sms.sender = \"http\"".into(),
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
-            format!(
-                "log.level: {:?} is not a valid level or filter",
-                self.log.level
-            ),
+            format!("log.level: {:?} is not a valid level or filter", self.log.level),
         );
         match self.jwt.algorithm {
             JwtAlgorithm::HS256 => {
@@ -398,8 +356,7 @@ impl Settings {
             JwtAlgorithm::RS256 | JwtAlgorithm::EdDSA => {
                 check(
                     !self.jwt.private_key_file.is_empty() && !self.jwt.public_key_file.is_empty(),
-                    "jwt.private_key_file / jwt.public_key_file: required for RS256 and EdDSA"
-                        .into(),
+                    "jwt.private_key_file / jwt.public_key_file: required for RS256 and EdDSA".into(),
                 );
             }
         }
@@ -408,10 +365,7 @@ impl Settings {
                 !self.database.password.is_empty(),
                 "database.password: required in production (secrets directory file database_password)".into(),
             );
-            check(
-                self.log.format == LogFormat::Json,
-                "log.format: must be \"json\" in production".into(),
-            );
+            check(self.log.format == LogFormat::Json, "log.format: must be \"json\" in production".into());
         }
         if problems.is_empty() {
             Ok(())

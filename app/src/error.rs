@@ -15,10 +15,7 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    Validation {
-        message: String,
-        fields: FieldErrors,
-    },
+    Validation { message: String, fields: FieldErrors },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -30,10 +27,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} not allowed")]
-    MethodNotAllowed {
-        method: String,
-        allowed: Vec<&'static str>,
-    },
+    MethodNotAllowed { method: String, allowed: Vec<&'static str> },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -43,15 +37,9 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
-    Unprocessable {
-        message: String,
-        fields: FieldErrors,
-    },
+    Unprocessable { message: String, fields: FieldErrors },
     #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_seconds: u64,
-    },
+    TooManyRequests { message: String, retry_after_seconds: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error(transparent)]
@@ -77,10 +65,7 @@ impl ApiError {
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let mut fields = FieldErrors::new();
         fields.insert(field.to_string(), vec![message.into()]);
-        ApiError::Validation {
-            message: "Invalid input.".into(),
-            fields,
-        }
+        ApiError::Validation { message: "Invalid input.".into(), fields }
     }
 
     /// A 400 from collected field errors, or Ok when there are none.
@@ -88,10 +73,7 @@ impl ApiError {
         if fields.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation {
-                message: "Invalid input.".into(),
-                fields,
-            })
+            Err(ApiError::Validation { message: "Invalid input.".into(), fields })
         }
     }
 
@@ -157,10 +139,7 @@ impl ResponseError for ApiError {
         };
         let mut builder = HttpResponse::build(self.status_code());
         match self {
-            ApiError::TooManyRequests {
-                retry_after_seconds,
-                ..
-            } => {
+            ApiError::TooManyRequests { retry_after_seconds, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
             ApiError::MethodNotAllowed { allowed, .. } => {
@@ -174,13 +153,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        builder.json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message,
-                fields: self.fields(),
-            },
-        })
+        builder.json(ErrorBody { error: ErrorDetail { code: self.code(), message, fields: self.fields() } })
     }
 }
 

@@ -17,14 +17,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Command::Healthcheck {
-        url,
-        timeout_seconds,
-    } = &command
-    {
-        let url = url
-            .clone()
-            .unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.application.port));
+    if let Command::Healthcheck { url, timeout_seconds } = &command {
+        let url = url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.application.port));
         return match zufang::cli::healthcheck(&url, Duration::from_secs(*timeout_seconds)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -34,16 +28,10 @@ fn main() -> ExitCode {
         };
     }
     if let Command::CheckConfig = command {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&settings.redacted_json()).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&settings.redacted_json()).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("zufang: cannot start the runtime: {e}");

@@ -4,18 +4,14 @@
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Request latency buckets: sub-millisecond (cached reads) to seconds (timeouts). 0.25 is the
 /// latency SLO threshold, so it must be a bucket boundary.
-pub const HTTP_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-const DB_BUCKETS: &[f64] = &[
-    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+pub const HTTP_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DB_BUCKETS: &[f64] = &[0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -36,37 +32,23 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new();
         let http_requests_total = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests served, by method, route pattern and status.",
-            ),
+            Opts::new("http_requests_total", "HTTP requests served, by method, route pattern and status."),
             &["method", "route", "status"],
         )?;
         let http_request_duration_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency in seconds.",
-            )
-            .buckets(HTTP_BUCKETS.to_vec()),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency in seconds.")
+                .buckets(HTTP_BUCKETS.to_vec()),
             &["method", "route"],
         )?;
-        let http_requests_in_flight = IntGauge::new(
-            "http_requests_in_flight",
-            "HTTP requests being served right now.",
-        )?;
+        let http_requests_in_flight =
+            IntGauge::new("http_requests_in_flight", "HTTP requests being served right now.")?;
         let db_pool_connections = IntGaugeVec::new(
-            Opts::new(
-                "db_pool_connections",
-                "Database pool connections by state (idle, active, max).",
-            ),
+            Opts::new("db_pool_connections", "Database pool connections by state (idle, active, max)."),
             &["state"],
         )?;
         let db_query_duration_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "db_query_duration_seconds",
-                "Database query latency in seconds, by query name.",
-            )
-            .buckets(DB_BUCKETS.to_vec()),
+            HistogramOpts::new("db_query_duration_seconds", "Database query latency in seconds, by query name.")
+                .buckets(DB_BUCKETS.to_vec()),
             &["query"],
         )?;
         let cache_requests_total = IntCounterVec::new(
@@ -77,29 +59,19 @@ impl Metrics {
             &["cache", "result"],
         )?;
         let rate_limit_rejections_total = IntCounterVec::new(
-            Opts::new(
-                "rate_limit_rejections_total",
-                "Requests rejected by a rate limiter.",
-            ),
+            Opts::new("rate_limit_rejections_total", "Requests rejected by a rate limiter."),
             &["limiter"],
         )?;
         let sms_codes_sent_total = IntCounterVec::new(
-            Opts::new(
-                "sms_codes_sent_total",
-                "SMS verification codes handed to a sender, by sender and result.",
-            ),
+            Opts::new("sms_codes_sent_total", "SMS verification codes handed to a sender, by sender and result."),
             &["sender", "result"],
         )?;
         let auth_logins_total = IntCounterVec::new(
-            Opts::new(
-                "auth_logins_total",
-                "Login attempts by result (success, failure, throttled).",
-            ),
+            Opts::new("auth_logins_total", "Login attempts by result (success, failure, throttled)."),
             &["result"],
         )?;
         let build_info = IntGaugeVec::new(
-            Opts::new("build_info", "Build information; the value is always 1.")
-                .namespace("zufang"),
+            Opts::new("build_info", "Build information; the value is always 1.").namespace("zufang"),
             &["version", "git_sha"],
         )?;
         registry.register(Box::new(http_requests_total.clone()))?;
@@ -113,23 +85,14 @@ impl Metrics {
         registry.register(Box::new(auth_logins_total.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("ZUFANG_GIT_SHA").unwrap_or("unknown"),
-            ])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("ZUFANG_GIT_SHA").unwrap_or("unknown")])
             .set(1);
         // Pre-create the label sets dashboards and alerts expect, so they read 0 rather than "no data".
-        for (tier, result) in [
-            ("local", "hit"),
-            ("local", "miss"),
-            ("redis", "hit"),
-            ("redis", "miss"),
-            ("redis", "error"),
-        ] {
+        for (tier, result) in
+            [("local", "hit"), ("local", "miss"), ("redis", "hit"), ("redis", "miss"), ("redis", "error")]
+        {
             cache_requests_total.with_label_values(&[tier, result]);
         }
         for limiter in ["sms_interval", "sms_daily", "sms_ip", "login"] {
@@ -154,9 +117,7 @@ impl Metrics {
     }
 
     pub fn cache(&self, tier: &str, result: &str) {
-        self.cache_requests_total
-            .with_label_values(&[tier, result])
-            .inc();
+        self.cache_requests_total.with_label_values(&[tier, result]).inc();
     }
 
     pub fn encode(&self) -> anyhow::Result<String> {
@@ -172,16 +133,9 @@ impl Metrics {
     {
         use tracing::Instrument;
         let start = Instant::now();
-        let span = tracing::info_span!(
-            "db.query",
-            otel.kind = "client",
-            db.system = "mysql",
-            db.operation = name
-        );
+        let span = tracing::info_span!("db.query", otel.kind = "client", db.system = "mysql", db.operation = name);
         let out = fut.instrument(span).await;
-        self.db_query_duration_seconds
-            .with_label_values(&[name])
-            .observe(start.elapsed().as_secs_f64());
+        self.db_query_duration_seconds.with_label_values(&[name]).observe(start.elapsed().as_secs_f64());
         out
     }
 }

@@ -37,9 +37,7 @@ pub async fn observe(
     let trusted = &state.settings.application.trusted_proxies;
     let request_id = client_ip::request_id(&req, trusted);
     // The matched pattern keeps the label set bounded; unknown paths share one label.
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().as_str().to_string();
     let span = tracing::info_span!(
         "http.request",
@@ -54,14 +52,9 @@ pub async fn observe(
         trace_id = Empty,
     );
     // Only a trusted proxy's traceparent is honoured: anyone else could pin traces.
-    let peer_trusted = req
-        .peer_addr()
-        .map(|a| client_ip::is_trusted(a.ip(), trusted))
-        .unwrap_or(false);
+    let peer_trusted = req.peer_addr().map(|a| client_ip::is_trusted(a.ip(), trusted)).unwrap_or(false);
     if peer_trusted || trusted.is_empty() {
-        let parent = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract(&HeaderExtractor(req.headers()))
-        });
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
         if parent.span().span_context().is_valid() {
             span.set_parent(parent);
         }
@@ -79,12 +72,8 @@ pub async fn observe(
         Ok(r) => r.status(),
         Err(e) => e.as_response_error().status_code(),
     };
-    m.http_requests_total
-        .with_label_values(&[&method, &route, status.as_str()])
-        .inc();
-    m.http_request_duration_seconds
-        .with_label_values(&[&method, &route])
-        .observe(elapsed.as_secs_f64());
+    m.http_requests_total.with_label_values(&[&method, &route, status.as_str()]).inc();
+    m.http_request_duration_seconds.with_label_values(&[&method, &route]).observe(elapsed.as_secs_f64());
     span.record("http.response.status_code", status.as_u16());
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     if status.is_server_error() {
@@ -93,10 +82,15 @@ pub async fn observe(
     } else {
         tracing::info!(parent: &span, status = status.as_u16(), "request completed");
     }
+    let trace_id = trace_id.to_string();
     res.map(|mut r| {
+        let headers = r.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            r.headers_mut()
-                .insert(HeaderName::from_static("x-request-id"), v);
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        // Lets a client (or the proxy's log) quote the trace to look up in the trace UI.
+        if let Ok(v) = HeaderValue::from_str(&trace_id) {
+            headers.insert(HeaderName::from_static("x-trace-id"), v);
         }
         r
     })

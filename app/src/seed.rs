@@ -14,10 +14,7 @@ use rand::{Rng, SeedableRng};
 use sqlx::{Executor, MySql, MySqlPool, QueryBuilder};
 
 /// (province, [(city, is_hot, [districts])])
-type Tree = &'static [(
-    &'static str,
-    &'static [(&'static str, bool, &'static [&'static str])],
-)];
+type Tree = &'static [(&'static str, &'static [(&'static str, bool, &'static [&'static str])])];
 
 pub const DISTRICT_TREE: Tree = &[
     (
@@ -47,148 +44,54 @@ pub const DISTRICT_TREE: Tree = &[
     (
         "广东省",
         &[
-            (
-                "广州市",
-                true,
-                &[
-                    "荔湾区",
-                    "越秀区",
-                    "海珠区",
-                    "天河区",
-                    "白云区",
-                    "黄埔区",
-                    "番禺区",
-                    "花都区",
-                ],
-            ),
-            (
-                "深圳市",
-                true,
-                &[
-                    "罗湖区",
-                    "福田区",
-                    "南山区",
-                    "宝安区",
-                    "龙岗区",
-                    "盐田区",
-                    "龙华区",
-                ],
-            ),
+            ("广州市", true, &["荔湾区", "越秀区", "海珠区", "天河区", "白云区", "黄埔区", "番禺区", "花都区"]),
+            ("深圳市", true, &["罗湖区", "福田区", "南山区", "宝安区", "龙岗区", "盐田区", "龙华区"]),
             ("珠海市", false, &["香洲区", "斗门区", "金湾区"]),
         ],
     ),
     (
         "浙江省",
         &[
-            (
-                "杭州市",
-                true,
-                &["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区"],
-            ),
-            (
-                "宁波市",
-                false,
-                &["海曙区", "江北区", "北仑区", "镇海区", "鄞州区"],
-            ),
+            ("杭州市", true, &["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区"]),
+            ("宁波市", false, &["海曙区", "江北区", "北仑区", "镇海区", "鄞州区"]),
         ],
     ),
     (
         "江苏省",
         &[
-            (
-                "南京市",
-                true,
-                &[
-                    "玄武区",
-                    "秦淮区",
-                    "建邺区",
-                    "鼓楼区",
-                    "浦口区",
-                    "栖霞区",
-                    "雨花台区",
-                    "江宁区",
-                ],
-            ),
-            (
-                "苏州市",
-                true,
-                &["姑苏区", "虎丘区", "吴中区", "相城区", "吴江区"],
-            ),
-            (
-                "无锡市",
-                false,
-                &["梁溪区", "锡山区", "惠山区", "滨湖区", "新吴区"],
-            ),
+            ("南京市", true, &["玄武区", "秦淮区", "建邺区", "鼓楼区", "浦口区", "栖霞区", "雨花台区", "江宁区"]),
+            ("苏州市", true, &["姑苏区", "虎丘区", "吴中区", "相城区", "吴江区"]),
+            ("无锡市", false, &["梁溪区", "锡山区", "惠山区", "滨湖区", "新吴区"]),
         ],
     ),
     (
         "湖北省",
         &[
-            (
-                "武汉市",
-                true,
-                &[
-                    "江岸区",
-                    "江汉区",
-                    "硚口区",
-                    "汉阳区",
-                    "武昌区",
-                    "青山区",
-                    "洪山区",
-                ],
-            ),
+            ("武汉市", true, &["江岸区", "江汉区", "硚口区", "汉阳区", "武昌区", "青山区", "洪山区"]),
             ("宜昌市", false, &["西陵区", "伍家岗区", "点军区"]),
         ],
     ),
     (
         "陕西省",
         &[
-            (
-                "西安市",
-                true,
-                &["新城区", "碑林区", "莲湖区", "雁塔区", "未央区", "灞桥区"],
-            ),
+            ("西安市", true, &["新城区", "碑林区", "莲湖区", "雁塔区", "未央区", "灞桥区"]),
             ("咸阳市", false, &["秦都区", "渭城区"]),
         ],
     ),
 ];
 
-pub const HOUSE_TYPES: &[&str] = &[
-    "开间",
-    "一室一厅",
-    "两室一厅",
-    "两室两厅",
-    "三室一厅",
-    "三室两厅",
-    "四室两厅",
-    "合租单间",
-];
-pub const TAGS: &[&str] = &[
-    "近地铁",
-    "精装修",
-    "拎包入住",
-    "随时看房",
-    "押一付一",
-    "南北通透",
-    "有电梯",
-    "独立卫生间",
-    "可短租",
-    "带阳台",
-];
+pub const HOUSE_TYPES: &[&str] =
+    &["开间", "一室一厅", "两室一厅", "两室两厅", "三室一厅", "三室两厅", "四室两厅", "合租单间"];
+pub const TAGS: &[&str] =
+    &["近地铁", "精装修", "拎包入住", "随时看房", "押一付一", "南北通透", "有电梯", "独立卫生间", "可短租", "带阳台"];
 const ESTATE_PREFIXES: &[&str] = &[
-    "锦绣", "翠苑", "阳光", "金色", "碧水", "万科", "绿地", "保利", "龙湖", "华润", "天府", "滨江",
-    "凤凰", "紫荆", "东方",
+    "锦绣", "翠苑", "阳光", "金色", "碧水", "万科", "绿地", "保利", "龙湖", "华润", "天府", "滨江", "凤凰", "紫荆",
+    "东方",
 ];
-const ESTATE_SUFFIXES: &[&str] = &[
-    "花园", "公馆", "家园", "小区", "天地", "新城", "雅苑", "府邸", "广场", "名都",
-];
+const ESTATE_SUFFIXES: &[&str] = &["花园", "公馆", "家园", "小区", "天地", "新城", "雅苑", "府邸", "广场", "名都"];
 const DIRECTIONS: &[&str] = &["东", "南", "西", "北", "南北", "东西", "东南", "西南"];
-const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡",
-];
-const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超",
-];
+const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡"];
+const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scale {
@@ -207,16 +110,8 @@ pub struct Counts {
 impl Scale {
     pub fn counts(self) -> Counts {
         match self {
-            Scale::Small => Counts {
-                agents: 30,
-                estates: 300,
-                houses: 600,
-            },
-            Scale::Bench => Counts {
-                agents: 2_000,
-                estates: 100_000,
-                houses: 1_000_000,
-            },
+            Scale::Small => Counts { agents: 30, estates: 300, houses: 600 },
+            Scale::Bench => Counts { agents: 2_000, estates: 100_000, houses: 1_000_000 },
         }
     }
 }
@@ -235,14 +130,7 @@ struct Progress {
 
 impl Progress {
     fn new(what: &'static str, total: u64, quiet: bool) -> Self {
-        Progress {
-            what,
-            total,
-            done: 0,
-            every: (total / 20).max(1),
-            started: Instant::now(),
-            quiet,
-        }
+        Progress { what, total, done: 0, every: (total / 20).max(1), started: Instant::now(), quiet }
     }
     fn add(&mut self, n: u64) {
         let before = self.done / self.every;
@@ -275,13 +163,9 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
         }
         return Ok(false);
     }
-    let mut conn = db
-        .acquire()
-        .await
-        .context("Failed to get a connection for seeding")?;
+    let mut conn = db.acquire().await.context("Failed to get a connection for seeding")?;
     // Bulk load: the generator guarantees referential integrity and uniqueness itself.
-    conn.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
-        .await?;
+    conn.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0").await?;
     let mut rng = StdRng::seed_from_u64(SEED);
 
     // Districts: provinces, then cities, then districts, with explicit ids in tree order.
@@ -303,69 +187,38 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
             }
         }
     }
-    let mut qb: QueryBuilder<MySql> =
-        QueryBuilder::new("INSERT INTO districts (id, parent_id, name, is_hot, intro) ");
+    let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO districts (id, parent_id, name, is_hot, intro) ");
     qb.push_values(&rows, |mut b, (id, parent, name, hot)| {
-        b.push_bind(*id)
-            .push_bind(*parent)
-            .push_bind(name.clone())
-            .push_bind(*hot)
-            .push_bind(format!("{name}简介"));
+        b.push_bind(*id).push_bind(*parent).push_bind(name.clone()).push_bind(*hot).push_bind(format!("{name}简介"));
     });
-    qb.build()
-        .execute(&mut *conn)
-        .await
-        .context("Failed to insert districts")?;
+    qb.build().execute(&mut *conn).await.context("Failed to insert districts")?;
 
     let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_types (id, name) ");
     qb.push_values(HOUSE_TYPES.iter().enumerate(), |mut b, (i, n)| {
         b.push_bind(i as u32 + 1).push_bind(*n);
     });
-    qb.build()
-        .execute(&mut *conn)
-        .await
-        .context("Failed to insert house types")?;
+    qb.build().execute(&mut *conn).await.context("Failed to insert house types")?;
     let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO tags (id, name) ");
     qb.push_values(TAGS.iter().enumerate(), |mut b, (i, n)| {
         b.push_bind(i as u32 + 1).push_bind(*n);
     });
-    qb.build()
-        .execute(&mut *conn)
-        .await
-        .context("Failed to insert tags")?;
+    qb.build().execute(&mut *conn).await.context("Failed to insert tags")?;
 
     // Agents.
     let mut p = Progress::new("agents", counts.agents as u64, quiet);
     for chunk_start in (1..=counts.agents).step_by(BATCH) {
-        let ids: Vec<u32> =
-            (chunk_start..=(chunk_start + BATCH as u32 - 1).min(counts.agents)).collect();
+        let ids: Vec<u32> = (chunk_start..=(chunk_start + BATCH as u32 - 1).min(counts.agents)).collect();
         let data: Vec<(u32, String, String, u8, u8, u8, bool)> = ids
             .iter()
             .map(|&id| {
-                let name = format!(
-                    "{}{}",
-                    SURNAMES[rng.gen_range(0..SURNAMES.len())],
-                    GIVEN[rng.gen_range(0..GIVEN.len())]
-                );
-                let tel = format!(
-                    "1{}{:09}",
-                    rng.gen_range(3..=9),
-                    rng.gen_range(0..1_000_000_000u32)
-                );
-                (
-                    id,
-                    name,
-                    tel,
-                    rng.gen_range(1..=5),
-                    rng.gen_range(1..=5),
-                    rng.gen_range(1..=5),
-                    rng.gen_bool(0.6),
-                )
+                let name =
+                    format!("{}{}", SURNAMES[rng.gen_range(0..SURNAMES.len())], GIVEN[rng.gen_range(0..GIVEN.len())]);
+                let tel = format!("1{}{:09}", rng.gen_range(3..=9), rng.gen_range(0..1_000_000_000u32));
+                (id, name, tel, rng.gen_range(1..=5), rng.gen_range(1..=5), rng.gen_range(1..=5), rng.gen_bool(0.6))
             })
             .collect();
-        let mut qb: QueryBuilder<MySql> = QueryBuilder::new(
-            "INSERT INTO agents (id, name, tel, servstar, realstar, profstar, is_certified) ",
-        );
+        let mut qb: QueryBuilder<MySql> =
+            QueryBuilder::new("INSERT INTO agents (id, name, tel, servstar, realstar, profstar, is_certified) ");
         qb.push_values(&data, |mut b, r| {
             b.push_bind(r.0)
                 .push_bind(r.1.clone())
@@ -375,10 +228,7 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
                 .push_bind(r.5)
                 .push_bind(r.6);
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .context("Failed to insert agents")?;
+        qb.build().execute(&mut *conn).await.context("Failed to insert agents")?;
         p.add(ids.len() as u64);
     }
 
@@ -400,48 +250,29 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
                 name.push_str(&format!("{}期", rng.gen_range(1..=9)));
             }
             // Popularity is skewed: most estates are quiet, a few are hot.
-            let hot: u32 = if rng.gen_bool(0.1) {
-                rng.gen_range(1000..=20000)
-            } else {
-                rng.gen_range(0..1000)
-            };
+            let hot: u32 = if rng.gen_bool(0.1) { rng.gen_range(1000..=20000) } else { rng.gen_range(0..1000) };
             data.push((id, district, name.clone(), hot));
-            let mut agents: Vec<u32> = (0..rng.gen_range(1..=3))
-                .map(|_| rng.gen_range(1..=counts.agents))
-                .collect();
+            let mut agents: Vec<u32> = (0..rng.gen_range(1..=3)).map(|_| rng.gen_range(1..=counts.agents)).collect();
             agents.sort_unstable();
             agents.dedup();
             links.extend(agents.into_iter().map(|a| (a, id)));
             estates.push((district, city, name));
         }
-        let mut qb: QueryBuilder<MySql> =
-            QueryBuilder::new("INSERT INTO estates (id, district_id, name, hot, intro) ");
+        let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO estates (id, district_id, name, hot, intro) ");
         qb.push_values(&data, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(r.1)
-                .push_bind(r.2.clone())
-                .push_bind(r.3)
-                .push_bind("");
+            b.push_bind(r.0).push_bind(r.1).push_bind(r.2.clone()).push_bind(r.3).push_bind("");
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .context("Failed to insert estates")?;
-        let mut qb: QueryBuilder<MySql> =
-            QueryBuilder::new("INSERT INTO agent_estates (agent_id, estate_id) ");
+        qb.build().execute(&mut *conn).await.context("Failed to insert estates")?;
+        let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO agent_estates (agent_id, estate_id) ");
         qb.push_values(&links, |mut b, r| {
             b.push_bind(r.0).push_bind(r.1);
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .context("Failed to link agents to estates")?;
+        qb.build().execute(&mut *conn).await.context("Failed to link agents to estates")?;
         p.add((end - chunk_start + 1) as u64);
     }
 
     // Houses (+ 0-3 tags each), generated chunk by chunk so memory stays flat at bench scale.
-    let base = NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S")
-        .context("base date")?;
+    let base = NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").context("base date")?;
     let mut p = Progress::new("houses", counts.houses as u64, quiet);
     for chunk_start in (1..=counts.houses).step_by(BATCH) {
         let end = (chunk_start + BATCH as u32 - 1).min(counts.houses);
@@ -473,9 +304,7 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
                 city,
                 district,
             ));
-            let mut t: Vec<u32> = (0..rng.gen_range(0..=3))
-                .map(|_| rng.gen_range(1..=TAGS.len() as u32))
-                .collect();
+            let mut t: Vec<u32> = (0..rng.gen_range(0..=3)).map(|_| rng.gen_range(1..=TAGS.len() as u32)).collect();
             t.sort_unstable();
             t.dedup();
             tags.extend(t.into_iter().map(|tag| (id, tag)));
@@ -501,27 +330,18 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
                 .push_bind(r.13)
                 .push_bind("");
         });
-        qb.build()
-            .execute(&mut *conn)
-            .await
-            .context("Failed to insert houses")?;
+        qb.build().execute(&mut *conn).await.context("Failed to insert houses")?;
         if !tags.is_empty() {
-            let mut qb: QueryBuilder<MySql> =
-                QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
+            let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
             qb.push_values(&tags, |mut b, r| {
                 b.push_bind(r.0).push_bind(r.1);
             });
-            qb.build()
-                .execute(&mut *conn)
-                .await
-                .context("Failed to tag houses")?;
+            qb.build().execute(&mut *conn).await.context("Failed to tag houses")?;
         }
         p.add((end - chunk_start + 1) as u64);
     }
-    conn.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1")
-        .await?;
+    conn.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1").await?;
     // Fresh statistics so the optimizer sees the real cardinalities right away.
-    conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags")
-        .await?;
+    conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags").await?;
     Ok(true)
 }

@@ -36,10 +36,7 @@ impl ShutdownHandle {
         if self.flag.swap(true, Ordering::SeqCst) {
             return;
         }
-        tracing::info!(
-            drain_seconds = self.drain.as_secs_f64(),
-            "shutdown: readiness now 503; draining"
-        );
+        tracing::info!(drain_seconds = self.drain.as_secs_f64(), "shutdown: readiness now 503; draining");
         tokio::time::sleep(self.drain).await;
         tracing::info!("shutdown: no new connections; finishing in-flight requests");
         self.server.stop(true).await;
@@ -62,16 +59,11 @@ pub fn redis_pool(settings: &Settings) -> anyhow::Result<deadpool_redis::Pool> {
         }),
         pool: Some(deadpool_redis::PoolConfig {
             max_size: r.pool_size,
-            timeouts: deadpool_redis::Timeouts {
-                wait: timeout,
-                create: timeout,
-                recycle: timeout,
-            },
+            timeouts: deadpool_redis::Timeouts { wait: timeout, create: timeout, recycle: timeout },
             ..Default::default()
         }),
     };
-    cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .context("Failed to create the Redis pool")
+    cfg.create_pool(Some(deadpool_redis::Runtime::Tokio1)).context("Failed to create the Redis pool")
 }
 
 pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
@@ -91,24 +83,19 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
 
 fn json_config(limit: usize) -> web::JsonConfig {
     use actix_web::error::JsonPayloadError;
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(move |err, _req| {
-            let api = match &err {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::PayloadTooLarge { limit }
-                }
-                JsonPayloadError::ContentType => {
-                    ApiError::UnsupportedMediaType("Content-Type must be application/json.".into())
-                }
-                JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    ApiError::BadRequest(format!("Invalid JSON body: {e}"))
-                }
-                _ => ApiError::BadRequest("Malformed JSON body.".into()),
-            };
-            api.into()
-        })
+    web::JsonConfig::default().limit(limit).error_handler(move |err, _req| {
+        let api = match &err {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::PayloadTooLarge { limit }
+            }
+            JsonPayloadError::ContentType => {
+                ApiError::UnsupportedMediaType("Content-Type must be application/json.".into())
+            }
+            JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest(format!("Invalid JSON body: {e}")),
+            _ => ApiError::BadRequest("Malformed JSON body.".into()),
+        };
+        api.into()
+    })
 }
 
 /// The App for one worker; tests build the same thing.
@@ -137,9 +124,7 @@ impl Application {
         let state = build_state(settings)?;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(crate::middleware::observe))
-                .configure(configure_app(app_state.clone()))
+            App::new().wrap(from_fn(crate::middleware::observe)).configure(configure_app(app_state.clone()))
         })
         .keep_alive(Duration::from_secs(a.keep_alive_seconds))
         .shutdown_timeout(a.shutdown_timeout_seconds)
@@ -149,11 +134,7 @@ impl Application {
             server = server.workers(a.workers);
         }
         let server = server.listen(listener).context("Failed to listen")?.run();
-        Ok(Application {
-            port,
-            server,
-            state,
-        })
+        Ok(Application { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -193,10 +174,7 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             tracing::error!("cannot install signal handlers");
             return std::future::pending().await;
         };

@@ -36,9 +36,7 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let o = &settings.otel;
     let mut builder = TracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            o.sample_ratio,
-        ))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(o.sample_ratio))))
         .with_resource(Resource::new(vec![
             KeyValue::new("service.name", o.service_name.clone()),
             KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
@@ -56,11 +54,14 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
     let provider = builder.build();
     let tracer = provider.tracer("zufang");
     opentelemetry::global::set_tracer_provider(provider.clone());
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
-
-    let registry = tracing_subscriber::registry()
-        .with(filter(&settings.log.level))
-        .with(otel_layer);
+    // Per-layer filters: the log level (config or RUST_LOG) filters log output only, so a quiet
+    // log level never switches off the request spans that traces are made of.
+    use tracing_subscriber::Layer;
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(EnvFilter::new("info,h2=off,hyper=off,reqwest=off,tower=off,opentelemetry=off"));
+    let registry = tracing_subscriber::registry().with(otel_layer);
+    let log_filter = filter(&settings.log.level);
     match settings.log.format {
         LogFormat::Json => registry
             .with(
@@ -68,14 +69,16 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(log_filter),
             )
             .try_init(),
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .compact()
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                    .with_filter(log_filter),
             )
             .try_init(),
     }
@@ -93,21 +96,14 @@ pub fn init(settings: &Settings) -> anyhow::Result<TelemetryGuard> {
             },
         )))
     };
-    Ok(TelemetryGuard {
-        provider,
-        _sentry: sentry,
-    })
+    Ok(TelemetryGuard { provider, _sentry: sentry })
 }
 
 /// Install only a log subscriber (CLI commands other than `serve`).
 pub fn init_logs_only(level: &str) {
     let _ = tracing_subscriber::registry()
         .with(filter(level))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .compact()
-                .with_writer(std::io::stderr),
-        )
+        .with(tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr))
         .try_init();
 }
 

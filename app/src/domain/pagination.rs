@@ -71,9 +71,7 @@ impl Cursor {
         if s.len() > 200 {
             return None;
         }
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }
@@ -96,12 +94,7 @@ pub struct CursorPage<T> {
 }
 
 /// next/previous links for page-number pagination.
-pub fn links(
-    base: &str,
-    q: &QueryMap,
-    page: PageRequest,
-    count: i64,
-) -> (Option<String>, Option<String>) {
+pub fn links(base: &str, q: &QueryMap, page: PageRequest, count: i64) -> (Option<String>, Option<String>) {
     let url = |qs: String| {
         if qs.is_empty() {
             base.to_string()
@@ -109,8 +102,8 @@ pub fn links(
             format!("{base}?{qs}")
         }
     };
-    let next = ((page.page * page.size) < count.max(0) as u64)
-        .then(|| url(q.with("page", Some((page.page + 1).to_string()))));
+    let next =
+        ((page.page * page.size) < count.max(0) as u64).then(|| url(q.with("page", Some((page.page + 1).to_string()))));
     let previous = (page.page > 1).then(|| {
         // Like DRF, the link to page 1 drops the page parameter.
         let target = page.page - 1;
@@ -125,11 +118,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor {
-            o: "-price".into(),
-            k: 4200,
-            i: 17,
-        };
+        let c = Cursor { o: "-price".into(), k: 4200, i: 17 };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("not-base64!"), None);
         assert_eq!(Cursor::decode("e30"), None); // "{}"
@@ -142,20 +131,10 @@ mod tests {
         assert_eq!(n.as_deref(), Some("http://h/api/x/?size=10&page=2"));
         assert_eq!(p, None);
         let q2 = QueryMap::parse("size=10&page=2").unwrap();
-        let (_, p) = links(
-            "http://h/api/x/",
-            &q2,
-            PageRequest { page: 2, size: 10 },
-            25,
-        );
+        let (_, p) = links("http://h/api/x/", &q2, PageRequest { page: 2, size: 10 }, 25);
         assert_eq!(p.as_deref(), Some("http://h/api/x/?size=10"));
         let q3 = QueryMap::parse("size=10&page=3").unwrap();
-        let (n, p) = links(
-            "http://h/api/x/",
-            &q3,
-            PageRequest { page: 3, size: 10 },
-            25,
-        );
+        let (n, p) = links("http://h/api/x/", &q3, PageRequest { page: 3, size: 10 }, 25);
         assert_eq!(n, None);
         assert_eq!(p.as_deref(), Some("http://h/api/x/?size=10&page=2"));
     }

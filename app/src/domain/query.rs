@@ -16,12 +16,7 @@ impl QueryMap {
 
     /// The value of `key`, with empty values treated as absent (as django-filter does).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -30,12 +25,7 @@ impl QueryMap {
 
     /// All pairs with `key` replaced by `value` (or removed when `None`): for next/previous links.
     pub fn with(&self, key: &str, value: Option<String>) -> String {
-        let mut out: Vec<(String, String)> = self
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != key)
-            .cloned()
-            .collect();
+        let mut out: Vec<(String, String)> = self.pairs.iter().filter(|(k, _)| k != key).cloned().collect();
         if let Some(v) = value {
             out.push((key.to_string(), v));
         }
@@ -51,17 +41,11 @@ pub struct FieldParser<'a> {
 
 impl<'a> FieldParser<'a> {
     pub fn new(q: &'a QueryMap) -> Self {
-        FieldParser {
-            q,
-            errors: FieldErrors::new(),
-        }
+        FieldParser { q, errors: FieldErrors::new() }
     }
 
     pub fn error(&mut self, field: &str, msg: impl Into<String>) {
-        self.errors
-            .entry(field.to_string())
-            .or_default()
-            .push(msg.into());
+        self.errors.entry(field.to_string()).or_default().push(msg.into());
     }
 
     /// A non-negative integer no larger than `max`.
@@ -73,10 +57,7 @@ impl<'a> FieldParser<'a> {
                 None
             }
             Ok(v) if v > max as i128 => {
-                self.error(
-                    field,
-                    format!("Ensure this value is less than or equal to {max}."),
-                );
+                self.error(field, format!("Ensure this value is less than or equal to {max}."));
                 None
             }
             Ok(v) => Some(v as u64),
@@ -93,10 +74,7 @@ impl<'a> FieldParser<'a> {
         match raw.trim().parse::<u32>() {
             Ok(v) if v >= 1 => Some(v),
             _ => {
-                self.error(
-                    field,
-                    "Select a valid choice: a positive integer id is required.",
-                );
+                self.error(field, "Select a valid choice: a positive integer id is required.");
                 None
             }
         }
@@ -107,10 +85,7 @@ impl<'a> FieldParser<'a> {
         let raw = self.q.get(field)?;
         let value = raw.trim();
         if value.chars().count() > max_chars {
-            self.error(
-                field,
-                format!("Ensure this field has no more than {max_chars} characters."),
-            );
+            self.error(field, format!("Ensure this field has no more than {max_chars} characters."));
             return None;
         }
         if value.chars().any(char::is_control) {
@@ -142,10 +117,7 @@ pub fn like_escape(s: &str) -> String {
 
 /// Parse a path id; anything that is not a positive id is a 404, as in DRF.
 pub fn path_id(raw: &str, what: &str) -> Result<u32, ApiError> {
-    raw.parse::<u32>()
-        .ok()
-        .filter(|v| *v >= 1)
-        .ok_or_else(|| ApiError::not_found(what))
+    raw.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| ApiError::not_found(what))
 }
 
 #[cfg(test)]
@@ -180,9 +152,6 @@ mod tests {
     fn replacing_a_parameter_keeps_the_others() {
         let q = QueryMap::parse("name=%E9%94%A6&page=2&size=5").unwrap();
         let s = q.with("page", Some("3".into()));
-        assert!(
-            s.contains("size=5") && s.contains("page=3") && s.contains("name=%E9%94%A6"),
-            "{s}"
-        );
+        assert!(s.contains("size=5") && s.contains("page=3") && s.contains("name=%E9%94%A6"), "{s}");
     }
 }

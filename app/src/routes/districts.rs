@@ -10,9 +10,7 @@ use crate::storage::districts::{self, DistrictSummary};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/districts/")
-            .route(web::get().to(list))
-            .default_service(method_not_allowed(&["GET"])),
+        web::resource("/api/districts/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])),
     )
     .service(
         web::resource("/api/districts/{id}/")
@@ -43,8 +41,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let bytes = state
         .cache
         .get_or_load(&list_key(page), || async {
-            let (count, results) =
-                districts::provinces(&state.db, &state.metrics, page.size, page.offset()).await?;
+            let (count, results) = districts::provinces(&state.db, &state.metrics, page.size, page.offset()).await?;
             encode(&Counted { count, results }).map(Some)
         })
         .await?
@@ -53,10 +50,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     Ok(page_response(&req, &state, &q, page, counted))
 }
 
-async fn detail(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "District")?;
     let bytes = state
         .cache
@@ -71,17 +65,13 @@ async fn detail(
     Ok(json_bytes(&bytes))
 }
 
-async fn hot_cities(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
+async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let page = PageRequest::parse(&q)?;
     let bytes = state
         .cache
         .get_or_load(&hot_cities_key(page), || async {
-            let (count, results) =
-                districts::hot_cities(&state.db, &state.metrics, page.size, page.offset()).await?;
+            let (count, results) = districts::hot_cities(&state.db, &state.metrics, page.size, page.offset()).await?;
             encode(&Counted { count, results }).map(Some)
         })
         .await?

@@ -10,14 +10,10 @@ use crate::storage::estates;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/estates/")
-            .route(web::get().to(list))
-            .default_service(method_not_allowed(&["GET"])),
+        web::resource("/api/estates/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])),
     )
     .service(
-        web::resource("/api/estates/{id}/")
-            .route(web::get().to(detail))
-            .default_service(method_not_allowed(&["GET"])),
+        web::resource("/api/estates/{id}/").route(web::get().to(detail)).default_service(method_not_allowed(&["GET"])),
     );
 }
 
@@ -29,19 +25,10 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let q = QueryMap::parse(req.query_string())?;
     let filter = EstateFilter::parse(&q)?;
     let (count, results) = estates::list(&state.db, &state.metrics, &filter).await?;
-    Ok(page_response(
-        &req,
-        &state,
-        &q,
-        filter.page,
-        Counted { count, results },
-    ))
+    Ok(page_response(&req, &state, &q, filter.page, Counted { count, results }))
 }
 
-async fn detail(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "Estate")?;
     let bytes = state
         .cache

@@ -9,21 +9,9 @@ use super::method_not_allowed;
 use crate::state::AppState;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/healthz")
-            .route(web::get().to(healthz))
-            .default_service(method_not_allowed(&["GET"])),
-    )
-    .service(
-        web::resource("/readyz")
-            .route(web::get().to(readyz))
-            .default_service(method_not_allowed(&["GET"])),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(metrics))
-            .default_service(method_not_allowed(&["GET"])),
-    );
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(method_not_allowed(&["GET"])))
+        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(method_not_allowed(&["GET"])))
+        .service(web::resource("/metrics").route(web::get().to(metrics)).default_service(method_not_allowed(&["GET"])));
 }
 
 /// Liveness: the process serves HTTP. Touches no dependency, so a database outage never makes
@@ -41,11 +29,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .json(json!({"status": "shutting_down", "checks": {"database": "skipped", "redis": "skipped"}}));
     }
     let db_ok = matches!(
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            sqlx::query("SELECT 1").execute(&state.db)
-        )
-        .await,
+        tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(&state.db)).await,
         Ok(Ok(_))
     );
     let redis_ok = redis_ping(&state).await;
@@ -64,10 +48,7 @@ pub async fn redis_ping(state: &AppState) -> bool {
     let timeout = Duration::from_millis(state.settings.redis.timeout_ms.max(200));
     let ping = async {
         let mut conn = state.redis.get().await.ok()?;
-        deadpool_redis::redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
+        deadpool_redis::redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
     };
     matches!(tokio::time::timeout(timeout, ping).await, Ok(Some(_)))
 }
@@ -77,16 +58,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let size = state.db.size() as i64;
     let idle = state.db.num_idle() as i64;
     m.db_pool_connections.with_label_values(&["idle"]).set(idle);
-    m.db_pool_connections
-        .with_label_values(&["active"])
-        .set((size - idle).max(0));
-    m.db_pool_connections
-        .with_label_values(&["max"])
-        .set(state.settings.database.max_connections as i64);
+    m.db_pool_connections.with_label_values(&["active"]).set((size - idle).max(0));
+    m.db_pool_connections.with_label_values(&["max"]).set(state.settings.database.max_connections as i64);
     match m.encode() {
-        Ok(text) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(text),
+        Ok(text) => HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "Failed to encode metrics");
             HttpResponse::InternalServerError().finish()

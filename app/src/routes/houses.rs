@@ -10,16 +10,12 @@ use crate::state::AppState;
 use crate::storage::houses;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/houses/")
-            .route(web::get().to(list))
-            .default_service(method_not_allowed(&["GET"])),
-    )
-    .service(
-        web::resource("/api/houses/{id}/")
-            .route(web::get().to(detail))
-            .default_service(method_not_allowed(&["GET"])),
-    );
+    cfg.service(web::resource("/api/houses/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])))
+        .service(
+            web::resource("/api/houses/{id}/")
+                .route(web::get().to(detail))
+                .default_service(method_not_allowed(&["GET"])),
+        );
 }
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -34,13 +30,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             } else {
                 houses::list(&state.db, &state.metrics, &filter).await?
             };
-            Ok(page_response(
-                &req,
-                &state,
-                &q,
-                page,
-                Counted { count, results },
-            ))
+            Ok(page_response(&req, &state, &q, page, Counted { count, results }))
         }
         HousePaging::Cursor { size, .. } => {
             let results = houses::list(&state.db, &state.metrics, &filter).await?;
@@ -51,31 +41,18 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
                         k: houses::sort_key(last, filter.ordering.column),
                         i: last.id,
                     };
-                    format!(
-                        "{}?{}",
-                        base_url(&req, &state),
-                        q.with("cursor", Some(c.encode()))
-                    )
+                    format!("{}?{}", base_url(&req, &state), q.with("cursor", Some(c.encode())))
                 })
             } else {
                 None
             };
-            Ok(HttpResponse::Ok().json(CursorPage {
-                next,
-                previous: None,
-                results,
-            }))
+            Ok(HttpResponse::Ok().json(CursorPage { next, previous: None, results }))
         }
     }
 }
 
-async fn detail(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "House")?;
-    let house = houses::detail(&state.db, &state.metrics, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("House"))?;
+    let house = houses::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("House"))?;
     Ok(HttpResponse::Ok().json(house))
 }

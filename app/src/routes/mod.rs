@@ -52,8 +52,7 @@ pub fn method_not_allowed(allowed: &'static [&'static str]) -> actix_web::Route 
 /// when the slashed path exists; anything else is a JSON 404.
 pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path();
-    if (req.method() == actix_web::http::Method::GET
-        || req.method() == actix_web::http::Method::HEAD)
+    if (req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD)
         && !path.ends_with('/')
         && req.resource_map().has_resource(&format!("{path}/"))
     {
@@ -61,9 +60,7 @@ pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         if !req.query_string().is_empty() {
             location = format!("{location}?{}", req.query_string());
         }
-        return Ok(HttpResponse::MovedPermanently()
-            .insert_header((header::LOCATION, location))
-            .finish());
+        return Ok(HttpResponse::MovedPermanently().insert_header((header::LOCATION, location)).finish());
     }
     Err(ApiError::NotFound("No route matches this path.".into()))
 }
@@ -77,11 +74,7 @@ pub struct Counted<T> {
 
 /// The absolute URL of this request's path, as the client addressed it.
 pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    format!(
-        "{}{}",
-        external_origin(req, &state.settings.application.trusted_proxies),
-        req.path()
-    )
+    format!("{}{}", external_origin(req, &state.settings.application.trusted_proxies), req.path())
 }
 
 /// A DRF page response with absolute next/previous links.
@@ -93,30 +86,21 @@ pub fn page_response<T: Serialize>(
     counted: Counted<T>,
 ) -> HttpResponse {
     let (next, previous) = links(&base_url(req, state), q, page, counted.count);
-    HttpResponse::Ok().json(Page {
-        count: counted.count,
-        next,
-        previous,
-        results: counted.results,
-    })
+    HttpResponse::Ok().json(Page { count: counted.count, next, previous, results: counted.results })
 }
 
 /// Decode a cached value; a value that no longer decodes is treated as an internal error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context("Failed to decode a cached value"))
-    })
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to decode a cached value")))
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value).map_err(|e| {
-        ApiError::Internal(anyhow::Error::new(e).context("Failed to encode a value for the cache"))
-    })
+    serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to encode a value for the cache")))
 }
 
 /// Cached bytes are already the JSON body.
 pub fn json_bytes(bytes: &[u8]) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(bytes.to_vec())
+    HttpResponse::Ok().content_type("application/json").body(bytes.to_vec())
 }

@@ -7,14 +7,10 @@ pub const DOCUMENT: &str = include_str!("../../openapi.json");
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/openapi.json")
-            .route(web::get().to(document))
-            .default_service(method_not_allowed(&["GET"])),
+        web::resource("/openapi.json").route(web::get().to(document)).default_service(method_not_allowed(&["GET"])),
     );
 }
 
 async fn document() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(DOCUMENT)
+    HttpResponse::Ok().content_type("application/json").body(DOCUMENT)
 }

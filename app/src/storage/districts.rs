@@ -45,8 +45,7 @@ pub async fn provinces(
     let count: i64 = m
         .time_query(
             "districts_provinces_count",
-            sqlx::query_scalar("SELECT COUNT(*) FROM districts WHERE parent_id IS NULL")
-                .fetch_one(db),
+            sqlx::query_scalar("SELECT COUNT(*) FROM districts WHERE parent_id IS NULL").fetch_one(db),
         )
         .await
         .context_api("Failed to count provinces")?;
@@ -65,19 +64,13 @@ pub async fn provinces(
     Ok((count, rows))
 }
 
-pub async fn detail(
-    db: &MySqlPool,
-    m: &Metrics,
-    id: u32,
-) -> Result<Option<DistrictDetail>, ApiError> {
+pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<DistrictDetail>, ApiError> {
     let row = m
         .time_query(
             "districts_get",
-            sqlx::query_as::<_, DistrictRow>(
-                "SELECT id, parent_id, name, is_hot, intro FROM districts WHERE id = ?",
-            )
-            .bind(id)
-            .fetch_optional(db),
+            sqlx::query_as::<_, DistrictRow>("SELECT id, parent_id, name, is_hot, intro FROM districts WHERE id = ?")
+                .bind(id)
+                .fetch_optional(db),
         )
         .await
         .context_api("Failed to fetch district")?;
@@ -85,11 +78,9 @@ pub async fn detail(
     let children = m
         .time_query(
             "districts_children",
-            sqlx::query_as::<_, Child>(
-                "SELECT id, name FROM districts WHERE parent_id = ? ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(db),
+            sqlx::query_as::<_, Child>("SELECT id, name FROM districts WHERE parent_id = ? ORDER BY id")
+                .bind(id)
+                .fetch_all(db),
         )
         .await
         .context_api("Failed to fetch district children")?;
@@ -110,12 +101,10 @@ pub async fn hot_cities(
     limit: u64,
     offset: u64,
 ) -> Result<(i64, Vec<DistrictSummary>), ApiError> {
-    const FROM: &str = "FROM districts c JOIN districts p ON p.id = c.parent_id WHERE c.is_hot = 1 AND p.parent_id IS NULL";
+    const FROM: &str =
+        "FROM districts c JOIN districts p ON p.id = c.parent_id WHERE c.is_hot = 1 AND p.parent_id IS NULL";
     let count: i64 = m
-        .time_query(
-            "districts_hot_cities_count",
-            sqlx::query_scalar(&format!("SELECT COUNT(*) {FROM}")).fetch_one(db),
-        )
+        .time_query("districts_hot_cities_count", sqlx::query_scalar(&format!("SELECT COUNT(*) {FROM}")).fetch_one(db))
         .await
         .context_api("Failed to count hot cities")?;
     let rows = m

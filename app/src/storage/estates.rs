@@ -49,8 +49,7 @@ pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &EstateFilter) {
         qb.push(" AND district_id = ").push_bind(d);
     }
     if let Some(name) = &f.name {
-        qb.push(" AND name LIKE ")
-            .push_bind(format!("{}%", like_escape(name)));
+        qb.push(" AND name LIKE ").push_bind(format!("{}%", like_escape(name)));
     }
     if let Some(lo) = f.min_hot {
         qb.push(" AND hot >= ").push_bind(lo);
@@ -61,31 +60,33 @@ pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &EstateFilter) {
 }
 
 pub fn list_query(f: &EstateFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new("SELECT id, name, hot, district_id FROM estates");
+    list_query_prefixed("", f)
+}
+
+/// The page query behind `prefix` (tests pass "EXPLAIN ").
+pub fn list_query_prefixed(prefix: &str, f: &EstateFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT id, name, hot, district_id FROM estates"));
     push_where(&mut qb, f);
     let dir = if f.ordering.descending { "DESC" } else { "ASC" };
     qb.push(format!(" ORDER BY {} {dir}", f.ordering.column.sql()));
     if f.ordering.column.sql() != "id" {
         qb.push(format!(", id {dir}"));
     }
-    qb.push(" LIMIT ")
-        .push_bind(f.page.size)
-        .push(" OFFSET ")
-        .push_bind(f.page.offset());
+    qb.push(" LIMIT ").push_bind(f.page.size).push(" OFFSET ").push_bind(f.page.offset());
     qb
 }
 
 pub fn count_query(f: &EstateFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM estates");
+    count_query_prefixed("", f)
+}
+
+pub fn count_query_prefixed(prefix: &str, f: &EstateFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM estates"));
     push_where(&mut qb, f);
     qb
 }
 
-pub async fn list(
-    db: &MySqlPool,
-    m: &Metrics,
-    f: &EstateFilter,
-) -> Result<(i64, Vec<EstateSummary>), ApiError> {
+pub async fn list(db: &MySqlPool, m: &Metrics, f: &EstateFilter) -> Result<(i64, Vec<EstateSummary>), ApiError> {
     let mut cq = count_query(f);
     let count: i64 = m
         .time_query("estates_count", cq.build_query_scalar().fetch_one(db))
@@ -93,10 +94,7 @@ pub async fn list(
         .context_api("Failed to count estates")?;
     let mut lq = list_query(f);
     let rows = m
-        .time_query(
-            "estates_list",
-            lq.build_query_as::<EstateSummary>().fetch_all(db),
-        )
+        .time_query("estates_list", lq.build_query_as::<EstateSummary>().fetch_all(db))
         .await
         .context_api("Failed to fetch estates page")?;
     Ok((count, rows))
@@ -112,11 +110,7 @@ struct EstateRow {
     district_name: String,
 }
 
-pub async fn detail(
-    db: &MySqlPool,
-    m: &Metrics,
-    id: u32,
-) -> Result<Option<EstateDetail>, ApiError> {
+pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<EstateDetail>, ApiError> {
     let row = m
         .time_query(
             "estates_get",
@@ -148,10 +142,7 @@ pub async fn detail(
         hot: r.hot,
         intro: r.intro,
         district_id: r.district_id,
-        district: Ref {
-            id: r.district_id,
-            name: r.district_name,
-        },
+        district: Ref { id: r.district_id, name: r.district_name },
         agents,
     }))
 }

@@ -55,8 +55,7 @@ pub struct HouseDetail {
     pub tags: Vec<Ref>,
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
+const SUMMARY_COLUMNS: &str = "id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
      published_at, city_id, district_id, estate_id";
 
 pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
@@ -80,8 +79,7 @@ pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
         qb.push(" AND price <= ").push_bind(v);
     }
     if let Some(t) = &f.title {
-        qb.push(" AND title LIKE ")
-            .push_bind(format!("%{}%", like_escape(t)));
+        qb.push(" AND title LIKE ").push_bind(format!("%{}%", like_escape(t)));
     }
 }
 
@@ -95,14 +93,15 @@ pub fn sort_key(h: &HouseSummary, c: HouseColumn) -> i64 {
 }
 
 pub fn list_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM houses"));
+    list_query_prefixed("", f)
+}
+
+/// The page query behind `prefix` (tests pass "EXPLAIN ").
+pub fn list_query_prefixed(prefix: &str, f: &HouseFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {SUMMARY_COLUMNS} FROM houses"));
     push_where(&mut qb, f);
     let col = f.ordering.column.sql();
-    let (dir, cmp) = if f.ordering.descending {
-        ("DESC", "<")
-    } else {
-        ("ASC", ">")
-    };
+    let (dir, cmp) = if f.ordering.descending { ("DESC", "<") } else { ("ASC", ">") };
     let size = match &f.paging {
         HousePaging::Page(p) => p.size,
         HousePaging::Cursor { after, size } => {
@@ -118,8 +117,7 @@ pub fn list_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
             *size
         }
     };
-    qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT "))
-        .push_bind(size);
+    qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT ")).push_bind(size);
     if let HousePaging::Page(p) = &f.paging {
         qb.push(" OFFSET ").push_bind(p.offset());
     }
@@ -129,9 +127,7 @@ pub fn list_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
 fn push_key(qb: &mut QueryBuilder<'_, MySql>, c: HouseColumn, k: i64) {
     match c {
         HouseColumn::PublishedAt => {
-            let t = chrono::DateTime::from_timestamp(k, 0)
-                .map(|d| d.naive_utc())
-                .unwrap_or_default();
+            let t = chrono::DateTime::from_timestamp(k, 0).map(|d| d.naive_utc()).unwrap_or_default();
             qb.push_bind(t);
         }
         _ => {
@@ -141,30 +137,25 @@ fn push_key(qb: &mut QueryBuilder<'_, MySql>, c: HouseColumn, k: i64) {
 }
 
 pub fn count_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM houses");
+    count_query_prefixed("", f)
+}
+
+pub fn count_query_prefixed(prefix: &str, f: &HouseFilter) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM houses"));
     push_where(&mut qb, f);
     qb
 }
 
 pub async fn count(db: &MySqlPool, m: &Metrics, f: &HouseFilter) -> Result<i64, ApiError> {
     let mut cq = count_query(f);
-    m.time_query("houses_count", cq.build_query_scalar().fetch_one(db))
-        .await
-        .context_api("Failed to count houses")
+    m.time_query("houses_count", cq.build_query_scalar().fetch_one(db)).await.context_api("Failed to count houses")
 }
 
-pub async fn list(
-    db: &MySqlPool,
-    m: &Metrics,
-    f: &HouseFilter,
-) -> Result<Vec<HouseSummary>, ApiError> {
+pub async fn list(db: &MySqlPool, m: &Metrics, f: &HouseFilter) -> Result<Vec<HouseSummary>, ApiError> {
     let mut lq = list_query(f);
-    m.time_query(
-        "houses_list",
-        lq.build_query_as::<HouseSummary>().fetch_all(db),
-    )
-    .await
-    .context_api("Failed to fetch houses page")
+    m.time_query("houses_list", lq.build_query_as::<HouseSummary>().fetch_all(db))
+        .await
+        .context_api("Failed to fetch houses page")
 }
 
 #[derive(sqlx::FromRow)]
@@ -220,25 +211,16 @@ pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<House
         )
         .await
         .context_api("Failed to fetch house tags")?;
-    let estate = Ref {
-        id: r.summary.estate_id,
-        name: r.estate_name,
-    };
+    let estate = Ref { id: r.summary.estate_id, name: r.estate_name };
     Ok(Some(HouseDetail {
         summary: r.summary,
         detail: r.detail,
         street: r.street,
         has_agent_fees: r.has_agent_fees,
         version: r.version,
-        house_type: Ref {
-            id: r.type_id,
-            name: r.type_name,
-        },
+        house_type: Ref { id: r.type_id, name: r.type_name },
         estate,
         agent,
-        tags: tags
-            .into_iter()
-            .map(|(id, name)| Ref { id, name })
-            .collect(),
+        tags: tags.into_iter().map(|(id, name)| Ref { id, name }).collect(),
     }))
 }

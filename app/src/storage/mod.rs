@@ -31,10 +31,7 @@ pub fn pool(s: &DatabaseSettings) -> MySqlPool {
             Box::pin(async move {
                 // MariaDB aborts any statement running longer than this (MariaDB's
                 // max_statement_time; the default 0 means no limit).
-                conn.execute(
-                    format!("SET SESSION max_statement_time = {statement_timeout}").as_str(),
-                )
-                .await?;
+                conn.execute(format!("SET SESSION max_statement_time = {statement_timeout}").as_str()).await?;
                 Ok(())
             })
         })
@@ -47,13 +44,13 @@ pub async fn ensure_database(s: &DatabaseSettings) -> anyhow::Result<()> {
     use sqlx::Connection;
     let mut opts = connect_options(s);
     opts = opts.database("information_schema");
-    let mut conn = sqlx::MySqlConnection::connect_with(&opts)
-        .await
-        .context("Failed to connect to MariaDB")?;
+    let mut conn = sqlx::MySqlConnection::connect_with(&opts).await.context("Failed to connect to MariaDB")?;
     let name = s.name.replace('`', "``");
-    conn.execute(format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").as_str())
-        .await
-        .context("Failed to create the database")?;
+    conn.execute(
+        format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci").as_str(),
+    )
+    .await
+    .context("Failed to create the database")?;
     Ok(())
 }
 

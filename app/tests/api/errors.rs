@@ -1,0 +1,63 @@
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn unknown_routes_are_json_404() {
+    let app = spawn_app().await;
+    let body = app.get_json("/api/nothing-here/", 404).await;
+    assert_error(&body, "not_found");
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405_with_an_allow_header() {
+    let app = spawn_app().await;
+    for path in ["/api/districts/", "/api/hot-cities/", "/healthz", "/api/houses/1/"] {
+        let res = app.client.delete(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 405, "{path}");
+        assert!(res.headers()["allow"].to_str().unwrap().contains("GET"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_error(&body, "method_not_allowed");
+    }
+}
+
+#[tokio::test]
+async fn malformed_percent_encoding_is_taken_literally_never_a_500() {
+    // Like Django's QueryDict, an invalid escape is kept as text and invalid UTF-8 is replaced.
+    let app = spawn_app().await;
+    assert_eq!(app.get_json("/api/estates/?name=%ZZ", 200).await["count"], 0);
+    assert_eq!(app.get_json("/api/estates/?name=%FF%FE", 200).await["count"], 0);
+    assert_eq!(app.get_json("/api/houses/?title=%E4%B8", 200).await["count"], 0);
+}
+
+#[tokio::test]
+async fn bad_pagination_parameters_name_each_field() {
+    let app = spawn_app().await;
+    for (qs, field) in [
+        ("page=abc", "page"),
+        ("page=-1", "page"),
+        ("page=0", "page"),
+        ("size=0", "size"),
+        ("size=101", "size"),
+        ("size=1.5", "size"),
+        ("size=-3", "size"),
+    ] {
+        for base in ["/api/districts/", "/api/estates/", "/api/houses/", "/api/hot-cities/"] {
+            let body = app.get_json(&format!("{base}?{qs}"), 400).await;
+            let fields = assert_error(&body, "invalid");
+            assert!(fields.get(field).is_some(), "{base}?{qs}: {body}");
+        }
+    }
+    // The maximum size itself is fine.
+    app.get_json("/api/estates/?size=100", 200).await;
+}
+
+#[tokio::test]
+async fn errors_never_echo_sql_or_internals() {
+    let app = spawn_app().await;
+    let body = app.get_json("/api/estates/?name=%27%20OR%201%3D1%20--&ordering=id;DROP%20TABLE%20estates", 400).await;
+    let text = body.to_string();
+    assert!(!text.to_lowercase().contains("select"), "{text}");
+    assert!(!text.contains("DROP TABLE"), "input must not be echoed unbounded: {text}");
+    // The table is still there and the quote was treated as text.
+    let ok = app.get_json("/api/estates/?name=%27%20OR%201%3D1%20--", 200).await;
+    assert_eq!(ok["count"], 0);
+}

@@ -1,0 +1,12 @@
+//! Integration tests over HTTP against the real service, MariaDB and Redis.
+mod cache;
+mod config;
+mod districts;
+mod errors;
+mod estates;
+mod explain;
+mod health;
+mod helpers;
+mod houses;
+mod metrics;
+mod openapi;

@@ -1,0 +1,89 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use zufang::routes::ROUTES;
+
+use crate::helpers::spawn_app;
+
+fn doc() -> Value {
+    serde_json::from_str(zufang::routes::openapi::DOCUMENT).expect("openapi.json is JSON")
+}
+
+#[test]
+fn the_document_covers_exactly_the_routes_the_service_serves() {
+    let d = doc();
+    assert!(d["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in d["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, served);
+}
+
+#[test]
+fn every_operation_documents_its_parameters_and_error_body() {
+    let d = doc();
+    let expected: &[(&str, &[&str])] = &[
+        ("/api/estates/", &["name", "minhot", "maxhot", "dist", "ordering", "page", "size"]),
+        (
+            "/api/houses/",
+            &[
+                "title", "minprice", "maxprice", "city", "district", "type", "estate", "ordering", "page", "size",
+                "cursor",
+            ],
+        ),
+        ("/api/districts/", &["page", "size"]),
+        ("/api/hot-cities/", &["page", "size"]),
+    ];
+    let resolve = |p: &Value| -> Value {
+        match p.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let name = r.rsplit('/').next().unwrap();
+                d["components"]["parameters"][name].clone()
+            }
+            None => p.clone(),
+        }
+    };
+    for (path, params) in expected {
+        let op = &d["paths"][path]["get"];
+        let names: BTreeSet<String> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| resolve(p)["name"].as_str().unwrap().to_string())
+            .collect();
+        let want: BTreeSet<String> = params.iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, want, "{path}");
+    }
+    assert!(d["components"]["schemas"]["Error"].is_object());
+    for (path, item) in d["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap_or_else(|| panic!("{method} {path} has no responses"));
+            if path.starts_with("/api/") {
+                let errors: Vec<&String> =
+                    responses.keys().filter(|k| k.starts_with('4') || k.starts_with('5')).collect();
+                assert!(!errors.is_empty(), "{method} {path} documents no error response");
+            }
+        }
+    }
+    let text = d.to_string();
+    assert!(!text.contains("\"$ref\":\"#/components/schemas/Missing"));
+}
+
+#[tokio::test]
+async fn every_documented_route_is_actually_served() {
+    let app = spawn_app().await;
+    for (method, path) in ROUTES.iter().filter(|(m, _)| *m == "GET") {
+        let concrete = path.replace("{id}", "1");
+        let res =
+            app.client.request(method.parse().unwrap(), format!("{}{}", app.address, concrete)).send().await.unwrap();
+        assert!(res.status().is_success(), "{method} {concrete}: {}", res.status());
+    }
+    let served = app.get("/openapi.json").await;
+    assert_eq!(served.headers()["content-type"], "application/json");
+}
