@@ -167,8 +167,8 @@ ka_render() { # NODE PRIORITY SELF PEER
     VRRP_AUTH_PASS="$(openssl rand -hex 4)" INTERFACE=eth0 KEEPALIVED_DIR="$root/nginx/keepalived" \
     nginx/keepalived/render.sh
 }
-ka_render lb1 150 10.99.0.11 10.99.0.12 > "$work/lb1.conf"
-ka_render lb2 100 10.99.0.12 10.99.0.11 > "$work/lb2.conf"
+ka_render lb1 250 10.99.0.11 10.99.0.12 > "$work/lb1.conf"
+ka_render lb2 240 10.99.0.12 10.99.0.11 > "$work/lb2.conf"
 # The config test resolves the interface: give it a namespace with an eth0 of its own.
 ip netns add "$netns"
 ip -n "$netns" link add eth0 type veth peer name eth1
@@ -180,7 +180,7 @@ refute "keepalived --config-test: negative control (bad auth_type) fails" ka_t "
 check "keepalived: lb1/lb2 render as unicast peers, nopreempt, BACKUP, tracked check" \
   bash -c "grep -A1 'unicast_peer' '$work/lb1.conf' | grep -q 10.99.0.12 \
     && grep -A1 'unicast_peer' '$work/lb2.conf' | grep -q 10.99.0.11 \
-    && grep -q 'priority 150' '$work/lb1.conf' && grep -q 'priority 100' '$work/lb2.conf' \
+    && grep -q 'priority 250' '$work/lb1.conf' && grep -q 'priority 240' '$work/lb2.conf' \
     && grep -q '^ *nopreempt' '$work/lb2.conf' && grep -q '^ *state BACKUP' '$work/lb1.conf' \
     && grep -A1 track_script '$work/lb1.conf' | grep -q chk_nginx"
 refute "keepalived render: rejects a 9-character VRRP password" \
