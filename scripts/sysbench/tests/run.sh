@@ -257,6 +257,16 @@ assert r["extra"]["authenticated_share"] == 1.0
 assert s["2xx"] == 0 and s["4xx"] > 0 and r["errors"] >= s["4xx"], s
 EOF
 }
+t_http_login_failure_is_clear() {
+  # --user/--password-file log in via POST /api/tokens/ before the sweep; an unknown user (or an
+  # app without the auth endpoints) must stop the run with a clear error, not produce a sweep of 401s.
+  [[ -n $app_url ]] || { echo "no app instance: $app_error"; return 1; }
+  printf 'wrong-password\n' >"$w/pw"
+  expect_rc 1 $L/http.sh --quick --url "$app_url" --user nobody-bench --password-file "$w/pw" --out "$w/login" 2>"$w/e" || return 1
+  grep -q "login failed" "$w/e" || { cat "$w/e"; return 1; }
+  [[ ! -e $w/login ]] || { echo "a failed login still created results"; return 1; }
+  no_leftovers
+}
 t_report() {
   local inputs=("$w/host" "$w/oltp") png n=0
   [[ -f $w/http/results.json ]] && inputs+=("$w/http/results.csv")
@@ -321,6 +331,7 @@ check "host Ctrl-C mid-fileio: exit 130, files removed" t_host_ctrl_c_cleans_up
 check "http: unreachable target and token-less auth share refused" t_http_target_missing
 check "http --quick against the real app: positive results, no errors" t_http_quick
 check "http: JWT from --token-file on the requested share, 4xx counted" t_http_token_share_counted
+check "http: failed login stops the run with a clear error" t_http_login_failure_is_clear
 check "report: Markdown and non-empty PNG plots" t_report
 check "report --baseline flags regressions beyond the threshold" t_report_baseline_flags_regressions
 check "parser rejects truncated sysbench output" t_parser_rejects_truncated_output
