@@ -291,14 +291,23 @@ def app_checks():
         assert mine and mine[0]["upstream_addr"] == r.h("x-upstream"), f"log {mine}"
         assert mine[0]["upstream_connect_time"] not in ("", "-"), f"no connect time: {mine[0]}"
 
+    def traceparent_passes_through():
+        trace = os.urandom(16).hex()
+        r = get("/api/districts/", headers={"traceparent": f"00-{trace}-{os.urandom(8).hex()}-01"})
+        assert r.status == 200, f"status {r.status}"
+        assert r.h("x-trace-id") == trace, \
+            f"the app did not continue the client's trace: X-Trace-ID {r.h('x-trace-id')!r}, sent {trace}"
+        assert len(r.headers.get("x-request-id", [])) == 1, f"X-Request-ID headers: {r.headers.get('x-request-id')}"
+
     def both_replicas_serve():
         seen = {}
-        for _ in range(20):
+        for _ in range(100):
             r = get("/api/districts/")
             assert r.status == 200, f"status {r.status}"
             seen[r.h("x-upstream")] = seen.get(r.h("x-upstream"), 0) + 1
         assert set(seen) == ups, f"replicas seen {seen}, want all of {ups}"
-        assert min(seen.values()) >= 5, f"uneven under least_conn with idle replicas: {seen}"
+        fair = 100 / len(ups)
+        assert min(seen.values()) >= fair / 2, f"a replica got less than half its fair share: {seen}"
 
     def internal_endpoints_hidden():
         port = ARGS.app_ports[0]
@@ -311,7 +320,8 @@ def app_checks():
     for name, fn in [
         ("api: /api/districts/ through the edge, gzip JSON, X-Upstream", api_through_edge),
         ("api: request id echoed and logged with the upstream", request_id_reaches_log_with_upstream),
-        ("api: both replicas serve (least_conn)", both_replicas_serve),
+        ("api: traceparent reaches the app (X-Trace-ID), one X-Request-ID", traceparent_passes_through),
+        ("api: 100 GETs, each replica >= half its fair share (least_conn)", both_replicas_serve),
         ("api: app's /metrics and /readyz exist but the edge answers 404", internal_endpoints_hidden),
     ]:
         run_check(name, fn)
