@@ -149,8 +149,9 @@ def main() -> int:
         top = 1 - 0.5 / (rows * 0.32 + 0.6)
         for p, series, unit in rendered:
             g = p["gridPos"]
-            ax = fig.add_axes([g["x"] / 24 + 0.005, top - (g["y"] + g["h"]) / rows * top + 0.01,
-                               g["w"] / 24 - 0.012, g["h"] / rows * top - 0.03])
+            # Room on the left of each cell for the y tick labels, which sit outside the axes.
+            ax = fig.add_axes([g["x"] / 24 + 0.045, top - (g["y"] + g["h"]) / rows * top + 0.012,
+                               g["w"] / 24 - 0.055, g["h"] / rows * top - 0.032])
             draw(ax, p, series, unit)
         fig.savefig(os.path.join(args.out, f"{d['uid']}.png"))
         plt.close(fig)

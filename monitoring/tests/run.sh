@@ -195,14 +195,16 @@ sys.exit(1 if bad or len(rules) < 60 else 0)'
 import json, sys
 am = json.load(sys.stdin)["data"]["activeAlertmanagers"]
 print("alertmanagers:", [a["url"] for a in am]); sys.exit(0 if am else 1)' || return 1
+      # Pending counts too: most `for:` are longer than this test. NodeHighLoad is exempt: the CI
+      # machine is shared, and its load says nothing about the stack.
       curl -fsS "$prom/api/v1/alerts" | "$py" -c '
 import json, sys
-a = json.load(sys.stdin)["data"]["alerts"]
-firing = [(x["labels"]["alertname"], x["labels"].get("instance")) for x in a if x["state"] == "firing"]
-print("firing:", firing, "pending:", [x["labels"]["alertname"] for x in a if x["state"] == "pending"])
-sys.exit(1 if firing else 0)'
+a = [x for x in json.load(sys.stdin)["data"]["alerts"] if x["labels"]["alertname"] != "NodeHighLoad"]
+bad = [(x["labels"]["alertname"], x["labels"].get("instance"), x["state"]) for x in a]
+print("firing or pending:", bad)
+sys.exit(1 if bad else 0)'
     }
-    step "live: Prometheus sends to Alertmanager; no alert fires on the healthy stack" quiet_and_wired
+    step "live: Prometheus sends to Alertmanager; no alert fires or pends on the healthy stack" quiet_and_wired
     step "live: TLS probe reads the served certificate's expiry" tls_expiry
     step "live: every dashboard panel query returns data (allow-list: local)" \
       "$py" "$mon/tests/check_dashboards.py" --prometheus "$prom" --context local --rate-interval 1m \
