@@ -72,6 +72,7 @@ check "shellcheck: agent scripts and test scripts" \
 for f in "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" "$HERE"/../images/*.sh "$HERE/run.sh"; do
   check "--help works: ${f#"$ROOT"/}" bash -c "'$f' --help >/dev/null"
 done
+check "--help works: batch-inserts.py" bash -c "python3 '$HERE/batch-inserts.py' --help >/dev/null"
 # Every UserParameter points at a script that exists in the repository.
 up_scripts_exist() {
   local s
