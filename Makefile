@@ -6,11 +6,11 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app
+TEST_SUITES := test-app test-terraform test-k8s
 
-.PHONY: help test $(TEST_SUITES) dev services
+.PHONY: help test $(TEST_SUITES) dev services bench
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 test: ## run every test suite (installs and starts what the suites need)
 	@for s in $(TEST_SUITES); do echo "=== make $$s ==="; $(MAKE) --no-print-directory $$s; done
@@ -18,8 +18,17 @@ test: ## run every test suite (installs and starts what the suites need)
 test-app: ## zufang service: fmt, clippy, unit + integration tests on real MariaDB and Redis
 	scripts/ci/test-app.sh
 
+test-terraform: ## Terraform: parse, fmt layout, wiring, policy, checkov, cloud-init (no cloud)
+	deploy/terraform/tests/run.sh
+
+test-k8s: ## Kubernetes manifests: render, schema-validate, checkov, consistency, real-binary checks (no cluster)
+	k8s/tests/run.sh
+
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh
 
 dev: ## fresh clone -> running service on 127.0.0.1:8080 (MariaDB + Redis, migrations, small seed)
 	scripts/dev.sh
+
+bench: ## HTTP benchmark on loopback (bench seed); writes docs/performance.md
+	scripts/bench/http.sh
