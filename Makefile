@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s
+TEST_SUITES := test-app test-terraform test-k8s test-edge
 
 .PHONY: help test $(TEST_SUITES) dev services bench
 help: ## list targets
@@ -23,6 +23,9 @@ test-terraform: ## Terraform: parse, fmt layout, wiring, policy, checkov, cloud-
 
 test-k8s: ## Kubernetes manifests: render, schema-validate, checkov, consistency, real-binary checks (no cluster)
 	k8s/tests/run.sh
+
+test-edge: ## edge: nginx -t, gixy, keepalived, live HTTP + headless browser, netns failover
+	nginx/tests/run.sh
 
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh
