@@ -294,14 +294,14 @@ echo FAULT > "$st/zci-lb1.state"; rm -f "$st/zci-lb2.state"
 check "state file missing -> 'State file missing or invalid' fires on lb2" wait_trigger zci-lb2 'keepalived: State file missing or invalid' 1
 check "KeepalivedFault fires for a node in FAULT" wait_trigger zci-lb1 'keepalived: Node is in FAULT' 1
 if [[ $app_started == 1 ]]; then
-  check "ZufangReplicaDown OK while the replica answers" wait_trigger zci-app1 'zufang: Replica is down' 0 5
+  check "replica down (TargetDown) OK while the replica answers" wait_trigger zci-app1 'zufang: Replica is down' 0 5
   check "ZufangHighLatencyP99 (warning, threshold lowered) fires from the real p99" \
     wait_trigger zci-app1 'zufang: High p99 latency (over {$ZUFANG.P99.MAX.WARN}s)' 1
   kill "$traffic_pid" 2>/dev/null || true
   log "stopping the zufang instance and nginx"
   "$ROOT/scripts/ci/app-instance.sh" stop zabbix >&2 && app_started=0
   kill "$(cat "$RUN_DIR/nginx.pid")" 2>/dev/null || true
-  check "ZufangReplicaDown fires after the replica stops (nodata)" wait_trigger zci-app1 'zufang: Replica is down' 1
+  check "replica down (TargetDown) fires after the replica stops (nodata)" wait_trigger zci-app1 'zufang: Replica is down' 1
   check "liveness trigger (agent probe) fires after the replica stops" wait_trigger zci-app1 'zufang: Replica fails its liveness probe' 1
   check "NginxDown fires after nginx stops" wait_trigger zci-lb1 'nginx: Service is down' 1
 fi
