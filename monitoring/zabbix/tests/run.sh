@@ -26,7 +26,7 @@ source "$HERE/lib.sh"
 
 # php8.2-cli/-cgi satisfy the front end's "php" dependency, so apt does not pull in apache2.
 "$ROOT/scripts/ci/apt.sh" zabbix-server-mysql zabbix-frontend-php zabbix-agent2 \
-  php8.2-cli php8.2-cgi php8.2-mysql nginx curl jq shellcheck
+  php8.2-cli php8.2-cgi php8.2-mysql nginx curl jq shellcheck python3
 
 passed=0 failed=0
 ok() { passed=$((passed + 1)); printf 'ok   - %s\n' "$*"; }
