@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring
 
 .PHONY: help test $(TEST_SUITES) dev services bench
 help: ## list targets
@@ -26,6 +26,9 @@ test-k8s: ## Kubernetes manifests: render, schema-validate, checkov, consistency
 
 test-edge: ## edge: nginx -t, gixy, keepalived, live HTTP + headless browser, netns failover
 	nginx/tests/run.sh
+
+test-monitoring: ## monitoring: promtool/amtool tests, live Alertmanager, dashboards vs a live Prometheus
+	monitoring/tests/run.sh
 
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh
