@@ -159,6 +159,27 @@ if [[ $app_started == 1 ]]; then
   readyz_ok() { local v; v=$(agent_t "zufang.app.readyz[$app_url/readyz]"); [[ $v == 2 || $v == 1 ]]; }
   check "app readyz of the real replica -> 2 (ready) or 1 (degraded)" readyz_ok
 fi
+# The templates ship production defaults (equal to the Prometheus rules); test values live on
+# the test hosts only.
+tpl_macro() { # TEMPLATE MACRO -> value
+  api usermacro.get "$(jq -n --arg t "$(jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls")" \
+    --arg m "$2" '{output:["value"],templateids:[$t],filter:{macro:$m}}')" | jq -r '.[0].value // empty'
+}
+prod_defaults() {
+  local spec t m want got bad=0
+  for spec in "zufang by HTTP|{\$ZUFANG.DOWN.NODATA}|2m" "zufang by HTTP|{\$ZUFANG.METRICS.INTERVAL}|30s" \
+      "zufang by HTTP|{\$ZUFANG.5XX.RATIO.MAX.WARN}|1" "zufang by HTTP|{\$ZUFANG.5XX.RATIO.MAX.HIGH}|5" \
+      "zufang by HTTP|{\$ZUFANG.P99.MAX.WARN}|0.25" "zufang by HTTP|{\$ZUFANG.P99.MAX.HIGH}|1" \
+      "zufang by HTTP|{\$ZUFANG.REQUESTS.RATE.MIN}|0.2" "zufang edge pair|{\$KEEPALIVED.PAIR.PERIOD}|1m" \
+      "zufang data by Zabbix agent 2|{\$ZUFANG.DATA.DOWN.PERIOD}|1m" \
+      "zufang edge by Zabbix agent 2|{\$KEEPALIVED.STATE.DIR}|/var/lib/keepalived/state"; do
+    IFS='|' read -r t m want <<<"$spec"
+    got=$(tpl_macro "$t" "$m")
+    [[ $got == "$want" ]] || { log "$t $m = '$got', expected '$want'"; bad=1; }
+  done
+  return "$bad"
+}
+check "templates ship the production defaults (Prometheus thresholds and periods)" prod_defaults
 tid() { jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls"; }
 
 # --- hosts -----------------------------------------------------------------------------------
@@ -187,9 +208,12 @@ edge_group="zufang-ci/lb"
 app_macros=$(jq -n --arg u "$app_url" '{"ZUFANG.METRICS.URL":($u+"/metrics"),"ZUFANG.METRICS.INTERVAL":"5s",
   "ZUFANG.DOWN.NODATA":"30s","ZUFANG.P99.WINDOW":"1m","ZUFANG.HEALTHZ.URL":($u+"/healthz"),
   "ZUFANG.READYZ.URL":($u+"/readyz"),"ZUFANG.PROBE.INTERVAL":"5s","ZUFANG.PROBE.PERIOD":"15s",
-  "ZUFANG.P99.MAX.WARN":"0.0000001","ZUFANG.P99.PERIOD.WARN":"15s"}')
-# (The p99 warning threshold is lowered below any real latency so that its trigger must fire
-# from real traffic; the high-severity one keeps its 1 s.)
+  "ZUFANG.P99.MAX.WARN":"0.0000001","ZUFANG.P99.PERIOD.WARN":"15s",
+  "ZUFANG.5XX.RATIO.MAX.WARN":"-1","ZUFANG.5XX.PERIOD":"15s",
+  "ZUFANG.DB.POOL.UTIL.MAX.WARN":"-1","ZUFANG.DB.POOL.PERIOD":"15s"}')
+# The warning thresholds (p99, 5xx ratio, DB pool) are lowered below the real values so that their
+# triggers must fire from real data; the high-severity ones keep production thresholds and must
+# stay OK (the app answers no 5xx, and p99 stays under 1 s).
 lb_macros=$(jq -n --arg p "$ZBX_NGINX_PORT" --arg d "$st" '{"NGINX.STUB_STATUS.URL":("http://127.0.0.1:"+$p+"/stub_status"),
   "NGINX.STUB_STATUS.INTERVAL":"5s","NGINX.DOWN.NODATA":"30s","KEEPALIVED.STATE.DIR":$d,"KEEPALIVED.INTERVAL":"5s","KEEPALIVED.FAULT.PERIOD":"10s"}')
 hosts_ok=1
@@ -297,6 +321,14 @@ if [[ $app_started == 1 ]]; then
   check "replica down (TargetDown) OK while the replica answers" wait_trigger zci-app1 'zufang: Replica is down' 0 5
   check "ZufangHighLatencyP99 (warning, threshold lowered) fires from the real p99" \
     wait_trigger zci-app1 'zufang: High p99 latency (over {$ZUFANG.P99.MAX.WARN}s)' 1
+  check "ZufangHigh5xxRatio (warning, threshold lowered) fires from the real ratio" \
+    wait_trigger zci-app1 'zufang: High 5xx ratio (over {$ZUFANG.5XX.RATIO.MAX.WARN}%)' 1
+  check "DB pool trigger (threshold lowered) fires from the real pool use" \
+    wait_trigger zci-app1 'zufang: DB pool nearly exhausted (over {$ZUFANG.DB.POOL.UTIL.MAX.WARN}%)' 1
+  check "ZufangHigh5xxRatio (critical, 5%) stays OK: no 5xx" \
+    wait_trigger zci-app1 'zufang: High 5xx ratio (over {$ZUFANG.5XX.RATIO.MAX.HIGH}%)' 0 5
+  check "ZufangHighLatencyP99 (critical, 1 s) stays OK" \
+    wait_trigger zci-app1 'zufang: High p99 latency (over {$ZUFANG.P99.MAX.HIGH}s)' 0 5
   kill "$traffic_pid" 2>/dev/null || true
   log "stopping the zufang instance and nginx"
   "$ROOT/scripts/ci/app-instance.sh" stop zabbix >&2 && app_started=0
