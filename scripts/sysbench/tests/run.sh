@@ -207,6 +207,19 @@ t_oltp_prepare_run_cleanup() {
   ! schema_exists sbtest || { echo "cleanup left schema sbtest"; return 1; }
   no_leftovers
 }
+t_oltp_socket_auth_without_password() {
+  # The no-secret option from docs/benchmarking.md: a unix_socket-authenticated account (root of
+  # this throwaway CI server) over the socket, --no-password. No password exists anywhere.
+  local sock
+  sock=$(mariadb --protocol=socket --batch --skip-column-names -e 'SELECT @@socket') || { echo "no socket-auth root here"; return 1; }
+  env -u MARIADB_PASSWORD_FILE $S/oltp.sh --quick --socket "$sock" --user "$(id -un)" --no-password \
+    --tests oltp_point_select --threads 1 --duration 1 --out "$w/sock" || return 1
+  jcheck "$w/sock" 1 "oltp_point_select" || return 1
+  grep -q "target=$(id -un)@$sock" <(python3 -c 'import json,sys; print("target="+json.load(open(sys.argv[1]))["params"]["target"])' "$w/sock/results.json") || return 1
+  ! schema_exists sbtest || { echo "schema sbtest left behind"; return 1; }
+  expect_rc 2 env -u MARIADB_PASSWORD_FILE $S/oltp.sh --quick </dev/null 2>"$w/e" || return 1
+  grep -q "no password" "$w/e"
+}
 t_oltp_ctrl_c_cleans_up() {
   local pid rc=0
   set -m
@@ -326,6 +339,7 @@ check "oltp refuses foreign and system schemas and argv passwords" t_oltp_refuse
 check "oltp --quick: 4 tests x 2 threads, password never in argv, sbtest dropped" t_oltp_quick_and_password_not_in_argv
 check "p95 from the histogram equals sysbench's own p95" t_percentiles_match_sysbench
 check "oltp prepare / run / cleanup as separate steps" t_oltp_prepare_run_cleanup
+check "oltp over the UNIX socket, socket auth, no password; none given = refused" t_oltp_socket_auth_without_password
 check "oltp Ctrl-C mid-run: exit 130, schema removed" t_oltp_ctrl_c_cleans_up
 check "host Ctrl-C mid-fileio: exit 130, files removed" t_host_ctrl_c_cleans_up
 check "http: unreachable target and token-less auth share refused" t_http_target_missing
