@@ -161,9 +161,9 @@ if [[ $app_started == 1 ]]; then
 fi
 # The templates ship production defaults (equal to the Prometheus rules); test values live on
 # the test hosts only.
-tpl_macro() { # TEMPLATE MACRO -> value
+tpl_macro() { # TEMPLATE MACRO -> value (hostids: usermacro.get's templateids means "hosts linked to")
   api usermacro.get "$(jq -n --arg t "$(jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls")" \
-    --arg m "$2" '{output:["value"],templateids:[$t],filter:{macro:$m}}')" | jq -r '.[0].value // empty'
+    --arg m "$2" '{output:["value"],hostids:[$t],filter:{macro:$m}}')" | jq -r '.[0].value // empty'
 }
 prod_defaults() {
   local spec t m want got bad=0
