@@ -19,6 +19,9 @@ end
 local cfg, token, kinds, total_weight
 -- Globals on purpose: done() reads them per thread with thread:get(), which sees globals only.
 nreq, nauth, s2, s3, s4, s5 = 0, 0, 0, 0, 0, 0
+-- Responses per X-Upstream value (the edge names the replica that answered): shows how the
+-- proxies spread the load, and that a failover moved it. Empty when hitting a replica directly.
+upstreams = {}
 local bucket, bucket_resp, bucket_bad = nil, 0, 0
 
 local function pick(list)
@@ -107,7 +110,9 @@ function request()
   return wrk.format("GET", paths[choose(authenticated)](), headers)
 end
 
-function response(status, _, _)
+function response(status, headers, _)
+  local up = headers["X-Upstream"] or headers["x-upstream"]
+  if up then upstreams[up] = (upstreams[up] or 0) + 1 end
   if status < 300 then s2 = s2 + 1
   elseif status < 400 then s3 = s3 + 1
   elseif status < 500 then s4 = s4 + 1
@@ -127,7 +132,9 @@ end
 
 function done(summary, latency, _)
   local t = { req = 0, auth = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0 }
+  local ups = {}
   for _, th in ipairs(threads) do
+    for addr, n in pairs(th:get("upstreams") or {}) do ups[addr] = (ups[addr] or 0) + n end
     t.req = t.req + (th:get("nreq") or 0)
     t.auth = t.auth + (th:get("nauth") or 0)
     t.s2 = t.s2 + (th:get("s2") or 0)
@@ -136,13 +143,18 @@ function done(summary, latency, _)
     t.s5 = t.s5 + (th:get("s5") or 0)
   end
   local e = summary.errors
+  local up_json = {}
+  for addr, n in pairs(ups) do
+    table.insert(up_json, string.format('"%s":%d', (addr:gsub('[^%w%.:%-%[%], ]', '')), n))
+  end
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
     '"latency":{"mean_us":%.1f,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d},' ..
-    '"status":{"2xx":%d,"3xx":%d,"4xx":%d,"5xx":%d},"auth_share":%.4f}\n',
+    '"status":{"2xx":%d,"3xx":%d,"4xx":%d,"5xx":%d},"auth_share":%.4f,' ..
+    '"upstreams":{%s}}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
-    t.s2, t.s3, t.s4, t.s5, t.req > 0 and t.auth / t.req or 0))
+    t.s2, t.s3, t.s4, t.s5, t.req > 0 and t.auth / t.req or 0, table.concat(up_json, ",")))
 end

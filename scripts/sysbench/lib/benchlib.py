@@ -150,6 +150,7 @@ def parse_wrk(text):
             "lat_max_ms": s["latency"]["max_us"] / 1000.0,
             "socket_errors": errs, "status_classes": s.get("status", {}),
             "authenticated_share": s.get("auth_share"),
+            "upstreams": s.get("upstreams", {}),
         },
     }
 

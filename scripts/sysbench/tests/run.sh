@@ -3,10 +3,11 @@
 # (scripts/ci/services.sh) and a real zufang instance (scripts/ci/app-instance.sh, port 18090).
 # Installs sysbench, wrk, shellcheck, the MariaDB client and python3-venv when missing.
 #   scripts/sysbench/tests/run.sh          run everything; last line "N passed, M failed"
-# Environment: BENCH_APP_URL=http://... use an already running app instead of app-instance.sh.
+# Environment: BENCH_APP_URL=http://... use an already running app instead of app-instance.sh
+# (BENCH_APP_LOG=its log, where the development SMS sender writes sign-up codes).
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0
 fi
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
@@ -280,6 +281,49 @@ t_http_login_failure_is_clear() {
   [[ ! -e $w/login ]] || { echo "a failed login still created results"; return 1; }
   no_leftovers
 }
+t_http_authenticated_via_login() {
+  # A real account: SMS code (the development "log" sender writes it to the app's log), sign-up,
+  # then http.sh logs in with --user/--password-file and sends the JWT on half of the requests,
+  # /api/users/me/ included; all of them must succeed.
+  [[ -n $app_url ]] || { echo "no app instance: $app_error"; return 1; }
+  [[ -f $app_log ]] || { echo "app log $app_log unknown (BENCH_APP_URL given?): cannot read the SMS code"; return 1; }
+  head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$w/user-pw"
+  python3 - "$app_url" "$app_log" "$w/user-pw" >"$w/user" <<'PY' || return 1
+import json, random, re, sys, time, urllib.request
+url, log, pwfile = sys.argv[1:4]
+tel = "139" + "".join(random.choice("0123456789") for _ in range(8))
+user = "bench_" + "".join(random.choice("abcdefghijkmnpqrstuvwxyz") for _ in range(10))
+def post(path, body=None):
+    req = urllib.request.Request(url + path, data=json.dumps(body or {}).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=10).status
+post(f"/api/mobile-codes/{tel}/")
+code = None
+for _ in range(50):
+    for line in open(log, encoding="utf-8", errors="replace"):
+        if tel in line:
+            m = re.search(r'"code"\s*:\s*"?(\d{6})', line) or re.search(r"code[=:]\s*\"?(\d{6})", line)
+            if m: code = m.group(1)
+    if code: break
+    time.sleep(0.1)
+assert code, "SMS code not found in the app log"
+assert post("/api/users/", {"username": user, "password": open(pwfile).read().strip(), "tel": tel, "code": code}) in (200, 201)
+print(user)
+PY
+  $L/http.sh --quick --connections 2 --warmup 0 --url "$app_url" --user "$(cat "$w/user")" \
+    --password-file "$w/user-pw" --auth-share 0.5 --out "$w/auth" || return 1
+  python3 - "$w/auth/results.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["params"]["authenticated"] == "yes", d["params"]
+for r in d["results"]:
+    a, s = r["extra"]["authenticated_share"], r["extra"]["status_classes"]
+    print(r["connections"], r["extra"]["requests"], s, "authenticated share", a)
+    assert 0.3 < a < 0.7, a
+    assert r["errors"] == 0 and s["4xx"] == 0 and s["2xx"] > 0, (r["errors"], s)
+PY
+  no_leftovers
+}
 t_report() {
   local inputs=("$w/host" "$w/oltp") png n=0
   [[ -f $w/http/results.json ]] && inputs+=("$w/http/results.csv")
@@ -315,7 +359,7 @@ t_parser_rejects_truncated_output() {
 }
 
 # ---------------------------------------------------------------------------------------
-app_url=${BENCH_APP_URL:-} app_error=""
+app_url=${BENCH_APP_URL:-} app_error="" app_log=${BENCH_APP_LOG:-$root/.cache/app-bench.log}
 if [[ -z $app_url ]]; then
   if [[ -x scripts/ci/app-instance.sh ]]; then
     if scripts/ci/app-instance.sh start bench "$app_port" >"$w/app.log" 2>&1; then
@@ -346,6 +390,7 @@ check "http: unreachable target and token-less auth share refused" t_http_target
 check "http --quick against the real app: positive results, no errors" t_http_quick
 check "http: JWT from --token-file on the requested share, 4xx counted" t_http_token_share_counted
 check "http: failed login stops the run with a clear error" t_http_login_failure_is_clear
+check "http: login via POST /api/tokens/, JWT on half the requests, no errors" t_http_authenticated_via_login
 check "report: Markdown and non-empty PNG plots" t_report
 check "report --baseline flags regressions beyond the threshold" t_report_baseline_flags_regressions
 check "parser rejects truncated sysbench output" t_parser_rejects_truncated_output
