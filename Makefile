@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix
 
 .PHONY: help test $(TEST_SUITES) dev services bench
 help: ## list targets
@@ -29,6 +29,9 @@ test-edge: ## edge: nginx -t, gixy, keepalived, live HTTP + headless browser, ne
 
 test-monitoring: ## monitoring: promtool/amtool tests, live Alertmanager, dashboards vs a live Prometheus
 	monitoring/tests/run.sh
+
+test-zabbix: ## Zabbix 6.0: template import, hosts, values and triggers on a real server
+	monitoring/zabbix/tests/run.sh
 
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh

@@ -51,6 +51,7 @@ endpoints=(
   "/api/estates/?dist=$district&minhot=100"
   "/api/houses/?district=$district&ordering=-price"
 )
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=()
 for path in "${endpoints[@]}"; do
   echo "bench: warming up $path" >&2
@@ -80,6 +81,7 @@ mariadb_version=$(mariadb --version | awk '{print $5}' | tr -d ',')
   echo
   echo "- Date: $(date -u +%Y-%m-%dT%H:%MZ); wrk -t$threads -c$connections -d${duration}s (+1 s warm-up per endpoint)"
   echo "- Machine: ${cpu}, $(nproc) cores, ${mem}, Linux $(uname -r); MariaDB ${mariadb_version}; Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2)"
+  echo "- Load average before the run: ${load_before} (anything well above 0 means other work shared the cores)"
   [[ $quick == 1 ]] && echo "- QUICK MODE (small seed, 3 s): a smoke check, not a measurement"
   echo
   echo "| endpoint | requests/s | share of /healthz | p50 | p99 | non-2xx |"
