@@ -129,6 +129,14 @@ else
   die 2 "no password: give --password-file FILE, --no-password, or run on a terminal to be prompted"
 fi
 
+# sysbench 1.0's --config-file splits an unquoted value at whitespace and strips one pair of
+# matching outer quotes (tested with sysbench 1.0.20): quote with the kind the password lacks.
+if [[ $password != *"'"* ]]; then sbpw="'$password'"
+elif [[ $password != *'"'* ]]; then sbpw="\"$password\""
+elif [[ $password =~ [[:space:]] || $password =~ ^\'.*\'$ || $password =~ ^\".*\"$ ]]; then
+  die 2 "this password (whitespace or outer quotes plus both quote kinds) cannot be passed to sysbench 1.0's config file; change it or use --socket with socket auth"
+else sbpw=$password
+fi
 # Option files written with builtins only (printf), so the password is never an argument.
 umask 077
 cnf="$secret_dir/client.cnf" sbcfg="$secret_dir/sysbench.cfg"
@@ -141,10 +149,10 @@ esc=${password//\\/\\\\}; esc=${esc//\"/\\\"}
 {
   printf 'db-driver=mysql\nmysql-user=%s\nmysql-db=%s\n' "$user" "$schema"
   if [[ -n $socket ]]; then printf 'mysql-socket=%s\n' "$socket"; else printf 'mysql-host=%s\nmysql-port=%s\n' "$host" "$port"; fi
-  ((no_password)) || printf 'mysql-password=%s\n' "$password"
+  ((no_password)) || printf 'mysql-password=%s\n' "$sbpw"
 } >"$sbcfg"
 umask 022
-unset password esc
+unset password esc sbpw
 
 sql() { "$client" --defaults-extra-file="$cnf" --batch --skip-column-names -e "$1"; }
 
@@ -182,6 +190,7 @@ do_prepare() {
   log "prepare: $tables tables x $table_size rows"
   run_tool "$BENCH_OUT/raw/prepare.log" sysbench_progress sb oltp_read_write "${sizing[@]}" --threads="$pt" prepare \
     || die 1 "sysbench prepare failed; see $BENCH_OUT/raw/prepare.log"
+  [[ $(sbtest_tables) -ge $tables ]] || die 1 "sysbench prepare created fewer than $tables tables; see $BENCH_OUT/raw/prepare.log"
   prepare_done=1
 }
 

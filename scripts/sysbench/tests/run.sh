@@ -221,6 +221,23 @@ t_oltp_socket_auth_without_password() {
   expect_rc 2 env -u MARIADB_PASSWORD_FILE $S/oltp.sh --quick </dev/null 2>"$w/e" || return 1
   grep -q "no password" "$w/e"
 }
+t_oltp_awkward_password() {
+  # sysbench's config file splits unquoted values at blanks and strips outer quotes; a password
+  # with blanks, both quote kinds in turn, '#', '=' and a backslash must still get through.
+  local pw rc=0
+  for pw in 'p"w #x=y\z' "a'b c" ' lead and trail '; do
+    printf '%s\n' "$pw" >"$w/odd-pw"
+    local esc=${pw//\\/\\\\}; esc=${esc//\'/\\\'}
+    mariadb --protocol=socket -e "CREATE OR REPLACE USER 'bench_oddpw'@'127.0.0.1' IDENTIFIED BY '$esc';
+      CREATE OR REPLACE USER 'bench_oddpw'@'localhost' IDENTIFIED BY '$esc';
+      GRANT ALL ON sbtest.* TO 'bench_oddpw'@'127.0.0.1'; GRANT ALL ON sbtest.* TO 'bench_oddpw'@'localhost';" || return 1
+    env -u MARIADB_PASSWORD_FILE $S/oltp.sh --quick --user bench_oddpw --password-file "$w/odd-pw" \
+      --tests oltp_point_select --threads 1 --duration 1 --out "$w/odd" >"$w/odd.log" 2>&1 || { echo "password [$pw] failed:"; tail -5 "$w/odd.log"; rc=1; }
+    rm -rf "$w/odd"
+  done
+  mariadb --protocol=socket -e "DROP USER IF EXISTS 'bench_oddpw'@'127.0.0.1'; DROP USER IF EXISTS 'bench_oddpw'@'localhost'; DROP DATABASE IF EXISTS sbtest"
+  return "$rc"
+}
 t_oltp_ctrl_c_cleans_up() {
   local pid rc=0
   set -m
@@ -384,6 +401,7 @@ check "oltp --quick: 4 tests x 2 threads, password never in argv, sbtest dropped
 check "p95 from the histogram equals sysbench's own p95" t_percentiles_match_sysbench
 check "oltp prepare / run / cleanup as separate steps" t_oltp_prepare_run_cleanup
 check "oltp over the UNIX socket, socket auth, no password; none given = refused" t_oltp_socket_auth_without_password
+check "oltp with a password holding blanks, quotes, # and a backslash" t_oltp_awkward_password
 check "oltp Ctrl-C mid-run: exit 130, schema removed" t_oltp_ctrl_c_cleans_up
 check "host Ctrl-C mid-fileio: exit 130, files removed" t_host_ctrl_c_cleans_up
 check "http: unreachable target and token-less auth share refused" t_http_target_missing
