@@ -1,4 +1,4 @@
-//! Command line: `zufang [serve|migrate|seed|check-config|healthcheck]`.
+//! Command line: `zufang [serve|migrate|seed|check-config|healthcheck|create-user]`.
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -29,6 +29,17 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted) and exit non-zero if it is invalid.
     CheckConfig,
+    /// Create (or re-role) an account, e.g. the first admin. The password is read from the
+    /// environment variable ZUFANG_NEW_USER_PASSWORD, never from the command line.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        tel: String,
+        /// Roles to grant (admin, agent, user); repeat the flag for several.
+        #[arg(long = "role", default_value = "user")]
+        roles: Vec<String>,
+    },
     /// Exit 0 when a running instance's /healthz answers 200 (for container health checks).
     Healthcheck {
         /// Defaults to http://127.0.0.1:{application.port}/healthz.
@@ -55,6 +66,53 @@ pub async fn seed(settings: &Settings, scale: Scale) -> anyhow::Result<()> {
     }
     pool.close().await;
     Ok(())
+}
+
+/// `password` comes from ZUFANG_NEW_USER_PASSWORD (see main.rs): argv is visible to every local user.
+pub async fn create_user(
+    settings: &Settings,
+    username: &str,
+    tel: &str,
+    password: String,
+    roles: &[String],
+) -> anyhow::Result<u32> {
+    anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+    crate::domain::accounts::Tel::parse(tel).map_err(|m| anyhow::anyhow!("--tel: {m}"))?;
+    let hash = crate::auth::password::hash(password, &settings.auth).await?;
+    let pool = crate::storage::pool(&settings.database);
+    let mut tx = pool.begin().await.context("Failed to begin a transaction")?;
+    sqlx::query(
+        "INSERT INTO users (username, password_hash, tel) VALUES (?, ?, ?) \
+         ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash)",
+    )
+    .bind(username)
+    .bind(&hash)
+    .bind(tel)
+    .execute(&mut *tx)
+    .await
+    .context("Failed to insert the user")?;
+    let id: u32 = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_one(&mut *tx)
+        .await
+        .context("Failed to read the user back")?;
+    for role in roles {
+        let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roles WHERE name = ?")
+            .bind(role)
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to look up a role")?;
+        anyhow::ensure!(known == 1, "unknown role {role:?} (seeded: admin, agent, user)");
+        sqlx::query("INSERT IGNORE INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?")
+            .bind(id)
+            .bind(role)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to grant a role")?;
+    }
+    tx.commit().await.context("Failed to commit the user")?;
+    pool.close().await;
+    Ok(id)
 }
 
 /// A minimal HTTP/1.0 GET over std (the runtime image has no curl).

@@ -198,6 +198,8 @@ pub struct SmsSettings {
 pub struct AuthSettings {
     pub max_failed_logins: u32,
     pub failed_login_window_seconds: u64,
+    pub password_hash_memory_kib: u32,
+    pub password_hash_iterations: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -326,6 +328,10 @@ impl Settings {
             "database.min_connections: must not exceed database.max_connections".into(),
         );
         check(!d.name.is_empty(), "database.name: must not be empty".into());
+        check(
+            self.auth.password_hash_memory_kib >= 8 && self.auth.password_hash_iterations >= 1,
+            "auth.password_hash_memory_kib / password_hash_iterations: at least 8 KiB and 1 pass".into(),
+        );
         check(self.redis.pool_size >= 1, "redis.pool_size: must be at least 1".into());
         check(self.redis.timeout_ms >= 1, "redis.timeout_ms: must be at least 1".into());
         check(self.cache.local_capacity >= 1, "cache.local_capacity: must be at least 1".into());

@@ -53,6 +53,17 @@ fn main() -> ExitCode {
                 zufang::telemetry::init_logs_only(&settings.log.level);
                 zufang::cli::seed(&settings, scale).await
             }
+            Command::CreateUser { username, tel, roles } => {
+                zufang::telemetry::init_logs_only(&settings.log.level);
+                let password = std::env::var("ZUFANG_NEW_USER_PASSWORD").map_err(|_| {
+                    anyhow::anyhow!(
+                        "set ZUFANG_NEW_USER_PASSWORD to the new account's password (at least 8 characters)"
+                    )
+                })?;
+                let id = zufang::cli::create_user(&settings, &username, &tel, password, &roles).await?;
+                eprintln!("create-user: {username} (id {id}) has roles {roles:?}");
+                Ok(())
+            }
             Command::CheckConfig | Command::Healthcheck { .. } => Ok(()),
         }
     });

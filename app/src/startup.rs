@@ -71,12 +71,20 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = crate::storage::pool(&settings.database);
     let redis = redis_pool(&settings)?;
     let cache = Cache::new(redis.clone(), &settings, metrics.clone());
+    let jwt = Arc::new(crate::auth::jwt::JwtKeys::from_settings(&settings.jwt)?);
+    let sms = crate::auth::sms::sender_from_settings(&settings.sms)?;
+    for result in ["success", "failure"] {
+        // Dashboards read 0 rather than "no data" before the first code.
+        metrics.sms_codes_sent_total.with_label_values(&[sms.name(), result]);
+    }
     Ok(AppState {
         settings: Arc::new(settings),
         db,
         redis,
         cache,
         metrics,
+        jwt,
+        sms,
         shutting_down: Arc::new(AtomicBool::new(false)),
     })
 }
@@ -124,7 +132,11 @@ impl Application {
         let state = build_state(settings)?;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            App::new().wrap(from_fn(crate::middleware::observe)).configure(configure_app(app_state.clone()))
+            App::new()
+                // Inner to outer: the guard runs inside observe, so denials are measured too.
+                .wrap(from_fn(crate::auth::guard::guard))
+                .wrap(from_fn(crate::middleware::observe))
+                .configure(configure_app(app_state.clone()))
         })
         .keep_alive(Duration::from_secs(a.keep_alive_seconds))
         .shutdown_timeout(a.shutdown_timeout_seconds)

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use sqlx::MySqlPool;
 
+use crate::auth::jwt::JwtKeys;
+use crate::auth::sms::SmsSender;
 use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::metrics::Metrics;
@@ -15,6 +17,10 @@ pub struct AppState {
     pub redis: deadpool_redis::Pool,
     pub cache: Cache,
     pub metrics: Metrics,
+    /// Access-token signing and validation keys.
+    pub jwt: Arc<JwtKeys>,
+    /// Where SMS codes go (`sms.sender`).
+    pub sms: Arc<dyn SmsSender>,
     /// Set at the first SIGTERM/SIGINT: `/readyz` answers 503 from then on.
     pub shutting_down: Arc<AtomicBool>,
 }

@@ -1,19 +1,30 @@
 //! `/api/estates/` (filters: name prefix, minhot/maxhot, dist; ordering) and `/api/estates/{id}/` (cached).
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
 
 use super::{encode, json_bytes, method_not_allowed, page_response, Counted};
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
+use crate::domain::writes::{etag, expected_version, Body};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::estates;
+use crate::storage::writes::{self, EstateFields};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/estates/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])),
+        web::resource("/api/estates/")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(method_not_allowed(&["GET", "POST"])),
     )
     .service(
-        web::resource("/api/estates/{id}/").route(web::get().to(detail)).default_service(method_not_allowed(&["GET"])),
+        web::resource("/api/estates/{id}/")
+            .route(web::get().to(detail))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
+            .default_service(method_not_allowed(&["GET", "PUT", "PATCH", "DELETE"])),
     );
 }
 
@@ -41,4 +52,89 @@ async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
         .await?
         .ok_or_else(|| ApiError::not_found("Estate"))?;
     Ok(json_bytes(&bytes))
+}
+
+const ESTATE_FIELDS: &[&str] = &["name", "district_id", "intro", "version"];
+
+/// `all`: POST and PUT need every required field; PATCH any non-empty subset.
+fn estate_fields(v: &Value, all: bool) -> Result<(EstateFields, Option<u64>), ApiError> {
+    let mut b = Body::new(v, ESTATE_FIELDS)?;
+    let f = EstateFields {
+        name: b.text("name", all, 1, 255),
+        district_id: b.id("district_id", all),
+        intro: b.text("intro", false, 0, 1024),
+    };
+    let version = b.uint("version", false, 1, u32::MAX as u64);
+    if !all && f.name.is_none() && f.district_id.is_none() && f.intro.is_none() && b.errors.is_empty() {
+        b.error("non_field_errors", "Nothing to change.");
+    }
+    b.finish()?;
+    Ok((f, version))
+}
+
+async fn fresh(state: &AppState, id: u32) -> Result<HttpResponse, ApiError> {
+    state.cache.invalidate(&[detail_key(id)]).await;
+    let e = estates::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("Estate"))?;
+    Ok(HttpResponse::Ok().insert_header(("ETag", etag(e.version))).json(e))
+}
+
+async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let (f, _) = estate_fields(&body, true)?;
+    let id = writes::create_estate(&state, &f).await?;
+    let e = estates::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("Estate"))?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/estates/{id}/")))
+        .insert_header(("ETag", etag(e.version)))
+        .json(e))
+}
+
+async fn write(
+    state: &AppState,
+    req: &HttpRequest,
+    id: &str,
+    body: &Value,
+    all: bool,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(id, "Estate")?;
+    let (mut f, body_version) = estate_fields(body, all)?;
+    if all && f.intro.is_none() {
+        f.intro = Some(String::new());
+    }
+    let version = expected_version(req, body_version)?;
+    writes::update_estate(state, id, version, &f).await?;
+    fresh(state, id).await
+}
+
+async fn replace(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    write(&state, &req, &path, &body, true).await
+}
+
+async fn patch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    write(&state, &req, &path, &body, false).await
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "Estate")?;
+    let version = match expected_version(&req, None) {
+        Ok(v) => Some(v),
+        Err(ApiError::PreconditionRequired(_)) => None,
+        Err(e) => return Err(e),
+    };
+    writes::delete_estate(&state, id, version).await?;
+    state.cache.invalidate(&[detail_key(id)]).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,21 +1,32 @@
 //! `/api/houses/` (filters; page-number or keyset `cursor` pagination) and `/api/houses/{id}/`.
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
 
 use super::{base_url, method_not_allowed, page_response, Counted};
+use crate::auth::guard::Principal;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::pagination::{Cursor, CursorPage};
 use crate::domain::query::{path_id, QueryMap};
+use crate::domain::writes::{etag, expected_version, Body};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::houses;
+use crate::storage::writes::{self, HouseFields};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/houses/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])))
-        .service(
-            web::resource("/api/houses/{id}/")
-                .route(web::get().to(detail))
-                .default_service(method_not_allowed(&["GET"])),
-        );
+    cfg.service(
+        web::resource("/api/houses/")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(method_not_allowed(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/api/houses/{id}/")
+            .route(web::get().to(detail))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
+            .default_service(method_not_allowed(&["GET", "PATCH", "DELETE"])),
+    );
 }
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -54,5 +65,120 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "House")?;
     let house = houses::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("House"))?;
-    Ok(HttpResponse::Ok().json(house))
+    Ok(HttpResponse::Ok().insert_header(("ETag", etag(house.version))).json(house))
+}
+
+const HOUSE_FIELDS: &[&str] = &[
+    "title",
+    "area",
+    "floor",
+    "total_floor",
+    "direction",
+    "price",
+    "type_id",
+    "estate_id",
+    "detail",
+    "street",
+    "main_photo",
+    "has_agent_fees",
+    "tags",
+    "version",
+];
+
+/// `create`: the required fields must be there; otherwise (PATCH) any non-empty subset.
+fn house_fields(v: &Value, create: bool) -> Result<(HouseFields, Option<u64>), ApiError> {
+    let mut b = Body::new(v, HOUSE_FIELDS)?;
+    let f = HouseFields {
+        title: b.text("title", create, 1, 100),
+        area: b.uint("area", create, 1, 100_000),
+        floor: b.uint("floor", create, 0, 300),
+        total_floor: b.uint("total_floor", create, 1, 300),
+        direction: b.text("direction", create, 1, 16),
+        price: b.uint("price", create, 0, 100_000_000),
+        type_id: b.id("type_id", create),
+        estate_id: if create { b.id("estate_id", true) } else { None },
+        detail: b.text("detail", false, 0, 2048),
+        street: b.text("street", false, 0, 255),
+        main_photo: b.text("main_photo", false, 0, 255),
+        has_agent_fees: b.boolean("has_agent_fees"),
+        tags: if create { b.ids("tags") } else { None },
+    };
+    if !create {
+        for moved in ["estate_id", "tags"] {
+            if v.get(moved).is_some() {
+                b.error(moved, "Cannot be changed here.");
+            }
+        }
+    }
+    if let (Some(fl), Some(total)) = (f.floor, f.total_floor) {
+        if fl > total {
+            b.error("floor", "Must not exceed total_floor.");
+        }
+    }
+    let version = b.uint("version", false, 1, u32::MAX as u64);
+    b.finish()?;
+    Ok((f, version))
+}
+
+async fn respond(state: &AppState, id: u32, created: bool) -> Result<HttpResponse, ApiError> {
+    let house = houses::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("House"))?;
+    let mut res = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    if created {
+        res.insert_header(("Location", format!("/api/houses/{id}/")));
+    }
+    Ok(res.insert_header(("ETag", etag(house.version))).json(house))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (f, _) = house_fields(&body, true)?;
+    let (id, estate_id) = writes::create_house(&state, principal.user_id, &f).await?;
+    // The estate's detail shows `hot`.
+    state.cache.invalidate(&[super::estates::detail_key(estate_id)]).await;
+    respond(&state, id, true).await
+}
+
+/// Owners edit their own houses; admins any. Agents calling on someone else's house get 403.
+async fn check_owner(state: &AppState, principal: &Principal, id: u32) -> Result<(), ApiError> {
+    let owner = writes::house_owner(state, id).await?;
+    if principal.is_admin() || owner == Some(principal.user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Only the house's owner (or an admin) may change it.".into()))
+    }
+}
+
+async fn patch(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "House")?;
+    let (f, body_version) = house_fields(&body, false)?;
+    check_owner(&state, &principal, id).await?;
+    let version = expected_version(&req, body_version)?;
+    writes::update_house(&state, id, version, &f).await?;
+    respond(&state, id, false).await
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(&path, "House")?;
+    check_owner(&state, &principal, id).await?;
+    let version = match expected_version(&req, None) {
+        Ok(v) => Some(v),
+        Err(ApiError::PreconditionRequired(_)) => None,
+        Err(e) => return Err(e),
+    };
+    writes::delete_house(&state, id, version).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

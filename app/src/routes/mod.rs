@@ -1,4 +1,6 @@
 //! HTTP routes, one module per resource, each exposing `config(cfg)`.
+pub mod accounts;
+pub mod admin;
 pub mod districts;
 pub mod estates;
 pub mod health;
@@ -25,9 +27,24 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/districts/{id}/"),
     ("GET", "/api/hot-cities/"),
     ("GET", "/api/estates/"),
+    ("POST", "/api/estates/"),
     ("GET", "/api/estates/{id}/"),
+    ("PUT", "/api/estates/{id}/"),
+    ("PATCH", "/api/estates/{id}/"),
+    ("DELETE", "/api/estates/{id}/"),
     ("GET", "/api/houses/"),
+    ("POST", "/api/houses/"),
     ("GET", "/api/houses/{id}/"),
+    ("PATCH", "/api/houses/{id}/"),
+    ("DELETE", "/api/houses/{id}/"),
+    ("POST", "/api/mobile-codes/{tel}/"),
+    ("POST", "/api/users/"),
+    ("GET", "/api/users/me/"),
+    ("POST", "/api/tokens/"),
+    ("POST", "/api/tokens/refresh/"),
+    ("GET", "/api/admin/roles/"),
+    ("POST", "/api/admin/roles/"),
+    ("PUT", "/api/admin/users/{id}/roles/"),
 ];
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -36,6 +53,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     districts::config(cfg);
     estates::config(cfg);
     houses::config(cfg);
+    accounts::config(cfg);
+    admin::config(cfg);
 }
 
 /// A resource's fallback: the method is not one of `allowed` -> 405 with an `Allow` header.

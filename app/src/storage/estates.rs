@@ -37,6 +37,8 @@ pub struct EstateDetail {
     pub name: String,
     pub hot: u32,
     pub intro: String,
+    /// For `If-Match` on PUT/PATCH/DELETE.
+    pub version: u32,
     pub district_id: u32,
     pub district: Ref,
     pub agents: Vec<AgentSummary>,
@@ -106,6 +108,7 @@ struct EstateRow {
     name: String,
     hot: u32,
     intro: String,
+    version: u32,
     district_id: u32,
     district_name: String,
 }
@@ -115,7 +118,7 @@ pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<Estat
         .time_query(
             "estates_get",
             sqlx::query_as::<_, EstateRow>(
-                "SELECT e.id, e.name, e.hot, e.intro, e.district_id, d.name AS district_name \
+                "SELECT e.id, e.name, e.hot, e.intro, e.version, e.district_id, d.name AS district_name \
                  FROM estates e JOIN districts d ON d.id = e.district_id WHERE e.id = ?",
             )
             .bind(id)
@@ -141,6 +144,7 @@ pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<Estat
         name: r.name,
         hot: r.hot,
         intro: r.intro,
+        version: r.version,
         district_id: r.district_id,
         district: Ref { id: r.district_id, name: r.district_name },
         agents,

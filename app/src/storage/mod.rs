@@ -3,6 +3,8 @@
 pub mod districts;
 pub mod estates;
 pub mod houses;
+pub mod users;
+pub mod writes;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{Executor, MySqlPool};

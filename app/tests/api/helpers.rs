@@ -48,6 +48,11 @@ pub fn test_settings(db_name: &str, prefix: &str, extra: &[(&str, &str)]) -> Set
         ("database.name", db_name),
         ("redis.key_prefix", prefix),
         ("log.level", "warn"),
+        // Shared by every instance of one test (two replicas must accept each other's tokens).
+        ("jwt.secret", TEST_JWT_SECRET),
+        // Argon2 at its production cost takes seconds in an unoptimized test build.
+        ("auth.password_hash_memory_kib", "256"),
+        ("auth.password_hash_iterations", "1"),
     ];
     overrides.extend_from_slice(extra);
     let sources = Sources {
@@ -58,6 +63,8 @@ pub fn test_settings(db_name: &str, prefix: &str, extra: &[(&str, &str)]) -> Set
     };
     configuration::load_with_overrides(&sources, &overrides).expect("test settings")
 }
+
+pub const TEST_JWT_SECRET: &str = "test-only-jwt-secret-0123456789abcdef";
 
 pub fn unique_name(tag: &str) -> String {
     let r: u64 = rand::random();
@@ -106,6 +113,21 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], seed: Option<Counts>) -> Tes
     TestApp { address: format!("http://127.0.0.1:{port}"), port, db, state, settings, shutdown, server, client }
 }
 
+/// A second replica of `app`: same database, same Redis prefix, same secrets, its own port.
+#[allow(dead_code)]
+pub async fn spawn_replica(app: &TestApp) -> TestApp {
+    let settings = app.settings.clone();
+    let db = zufang::storage::pool(&settings.database);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let replica = Application::build_with_listener(settings.clone(), listener).expect("build replica");
+    let port = replica.port();
+    let state = replica.state().clone();
+    let shutdown = replica.shutdown_handle();
+    let server = tokio::spawn(replica.run_until_stopped());
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { address: format!("http://127.0.0.1:{port}"), port, db, state, settings, shutdown, server, client }
+}
+
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{}", self.address, path)).send().await.expect("request failed")
@@ -118,6 +140,63 @@ impl TestApp {
         let body = res.text().await.unwrap();
         assert_eq!(got, status, "GET {path}: unexpected status; body: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {body}"))
+    }
+
+    /// A user with a known password and these roles, inserted directly (the sign-up flow has its own tests).
+    #[allow(dead_code)]
+    pub async fn create_user(&self, username: &str, password: &str, roles: &[&str]) -> u32 {
+        let hash = zufang::auth::password::hash(password.to_string(), &self.settings.auth).await.unwrap();
+        let tel = format!("139{:08}", rand::random::<u32>() % 100_000_000);
+        let id = sqlx::query("INSERT INTO users (username, password_hash, tel) VALUES (?, ?, ?)")
+            .bind(username)
+            .bind(hash)
+            .bind(tel)
+            .execute(&self.db)
+            .await
+            .unwrap()
+            .last_insert_id() as u32;
+        for role in roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?")
+                .bind(id)
+                .bind(role)
+                .execute(&self.db)
+                .await
+                .unwrap();
+        }
+        id
+    }
+
+    /// POST /api/tokens/ and return the response.
+    #[allow(dead_code)]
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/tokens/", self.address))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request failed")
+    }
+
+    /// Log in (asserting 200) and return the access token.
+    #[allow(dead_code)]
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let res = self.login(username, password).await;
+        assert_eq!(res.status(), 200, "login {username}");
+        let v: Value = res.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// A user with these roles, logged in: (user id, access token).
+    #[allow(dead_code)]
+    pub async fn user_with_token(&self, username: &str, roles: &[&str]) -> (u32, String) {
+        let id = self.create_user(username, "correct horse battery", roles).await;
+        (id, self.token(username, "correct horse battery").await)
+    }
+
+    /// A request with a Bearer token.
+    #[allow(dead_code)]
+    pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{}", self.address, path)).bearer_auth(token)
     }
 
     pub async fn metrics(&self) -> String {
@@ -147,4 +226,65 @@ pub fn assert_error(body: &Value, code: &str) -> Value {
 pub fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// A loopback SMS gateway for the `http` sender: records every `{"tel","code"}` it receives.
+#[allow(dead_code)]
+pub struct SmsSink {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+#[allow(dead_code)]
+impl SmsSink {
+    pub async fn start() -> SmsSink {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+        let sink = received.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            let sink = sink.clone();
+            App::new().route(
+                "/sms",
+                web::post().to(move |req: actix_web::HttpRequest, body: web::Json<Value>| {
+                    let sink = sink.clone();
+                    async move {
+                        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        if auth != "Bearer sms-gateway-token" {
+                            return HttpResponse::Unauthorized().finish();
+                        }
+                        let tel = body["tel"].as_str().unwrap_or_default().to_string();
+                        let code = body["code"].as_str().unwrap_or_default().to_string();
+                        sink.lock().unwrap().push((tel, code));
+                        HttpResponse::Ok().finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        tokio::spawn(server);
+        SmsSink { url: format!("http://127.0.0.1:{port}/sms"), received }
+    }
+
+    /// Settings overrides pointing the app's `http` sender at this sink.
+    pub fn overrides(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("sms.sender", "http".into()),
+            ("sms.webhook_url", self.url.clone()),
+            ("sms.webhook_token", "sms-gateway-token".into()),
+        ]
+    }
+
+    pub fn last_code(&self, tel: &str) -> Option<String> {
+        self.received.lock().unwrap().iter().rev().find(|(t, _)| t == tel).map(|(_, c)| c.clone())
+    }
+
+    pub fn count(&self, tel: &str) -> usize {
+        self.received.lock().unwrap().iter().filter(|(t, _)| t == tel).count()
+    }
 }

@@ -1,4 +1,5 @@
 //! Integration tests over HTTP against the real service, MariaDB and Redis.
+mod auth;
 mod cache;
 mod config;
 mod districts;
@@ -10,3 +11,6 @@ mod helpers;
 mod houses;
 mod metrics;
 mod openapi;
+mod rbac;
+mod sms;
+mod writes;

@@ -1,0 +1,139 @@
+//! Refresh tokens and login throttling, both in Redis so they hold across replicas.
+//!
+//! A refresh token is `<family>.<secret>`. Redis keeps, per family, the owner and the hash of the
+//! one current token. Refreshing swaps the hash atomically (Lua); presenting any other token of
+//! the family (an already-rotated one: it was copied) revokes the family, so both the thief and
+//! the victim must log in again.
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::Script;
+
+use super::jwt::sha256_hex;
+use super::run_script;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+static ROTATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if not v then return {'unknown', ''} end
+if v == 'revoked' then return {'revoked', ''} end
+local sep = string.find(v, ':', 1, true)
+local uid = string.sub(v, 1, sep - 1)
+if string.sub(v, sep + 1) ~= ARGV[1] then
+  redis.call('SET', KEYS[1], 'revoked', 'EX', ARGV[3])
+  return {'reused', uid}
+end
+redis.call('SET', KEYS[1], uid .. ':' .. ARGV[2], 'EX', ARGV[3])
+return {'ok', uid}
+",
+    )
+});
+
+/// Pre-counts an attempt (so concurrent guesses are all counted), then compares with the limit.
+static LOGIN_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local ttl = redis.call('TTL', KEYS[1])
+if n > tonumber(ARGV[1]) then return {0, ttl} end
+return {1, ttl}
+",
+    )
+});
+
+fn family_key(state: &AppState, family: &str) -> String {
+    state.redis_key(&format!("rt:{family}"))
+}
+
+fn new_secret() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Start a new family for a login; returns the refresh token.
+pub async fn start_family(state: &AppState, user_id: u32) -> Result<String, ApiError> {
+    let family = hex::encode(rand::random::<[u8; 16]>());
+    let secret = new_secret();
+    let ttl = state.settings.jwt.refresh_ttl_seconds.max(1);
+    static SET: LazyLock<Script> =
+        LazyLock::new(|| Script::new("redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1"));
+    let _: i64 = run_script(
+        state,
+        &SET,
+        &[family_key(state, &family)],
+        &[format!("{user_id}:{}", sha256_hex(&secret)), ttl.to_string()],
+    )
+    .await?;
+    Ok(format!("{family}.{secret}"))
+}
+
+pub enum Rotation {
+    /// The user id and the new refresh token.
+    Rotated(u32, String),
+    Invalid(&'static str),
+}
+
+pub async fn rotate(state: &AppState, token: &str) -> Result<Rotation, ApiError> {
+    let Some((family, secret)) = token.split_once('.') else {
+        return Ok(Rotation::Invalid("The refresh token is invalid."));
+    };
+    if family.len() != 32 || !family.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Rotation::Invalid("The refresh token is invalid."));
+    }
+    let next = new_secret();
+    let ttl = state.settings.jwt.refresh_ttl_seconds.max(1);
+    let (status, uid): (String, String) = run_script(
+        state,
+        &ROTATE,
+        &[family_key(state, family)],
+        &[sha256_hex(secret), sha256_hex(&next), ttl.to_string()],
+    )
+    .await?;
+    Ok(match status.as_str() {
+        "ok" => match uid.parse() {
+            Ok(uid) => Rotation::Rotated(uid, format!("{family}.{next}")),
+            Err(_) => Rotation::Invalid("The refresh token is invalid."),
+        },
+        "reused" => {
+            tracing::warn!(user_id = %uid, "refresh token reused: family revoked (possible token theft)");
+            Rotation::Invalid("The refresh token was already used; this session has been revoked.")
+        }
+        "revoked" => Rotation::Invalid("This session has been revoked."),
+        _ => Rotation::Invalid("The refresh token is invalid or expired."),
+    })
+}
+
+fn throttle_key(state: &AppState, account: &str, ip: &str) -> String {
+    state.redis_key(&format!("login:{}:{ip}", sha256_hex(&account.to_lowercase())))
+}
+
+/// Count a login attempt for (account, ip): Err(429) when over the limit.
+pub async fn login_attempt(state: &AppState, account: &str, ip: &str) -> Result<(), ApiError> {
+    let a = &state.settings.auth;
+    let (ok, ttl): (i64, i64) = run_script(
+        state,
+        &LOGIN_ATTEMPT,
+        &[throttle_key(state, account, ip)],
+        &[a.max_failed_logins.to_string(), a.failed_login_window_seconds.max(1).to_string()],
+    )
+    .await?;
+    if ok == 1 {
+        Ok(())
+    } else {
+        state.metrics.rate_limit_rejections_total.with_label_values(&["login"]).inc();
+        state.metrics.auth_logins_total.with_label_values(&["throttled"]).inc();
+        Err(ApiError::TooManyRequests {
+            message: "Too many failed login attempts; try again later.".into(),
+            retry_after_seconds: ttl.max(1) as u64,
+        })
+    }
+}
+
+/// A successful login resets the counter.
+pub async fn login_succeeded(state: &AppState, account: &str, ip: &str) -> Result<(), ApiError> {
+    static DEL: LazyLock<Script> = LazyLock::new(|| Script::new("return redis.call('DEL', KEYS[1])"));
+    let _: i64 = run_script(state, &DEL, &[throttle_key(state, account, ip)], &[]).await?;
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Account values: a mainland China mobile number and a sign-up request.
+use serde_json::Value;
+
+use crate::error::{ApiError, FieldErrors};
+
+/// `^1[3-9]\d{9}$`
+#[derive(Debug, Clone)]
+pub struct Tel(String);
+
+impl Tel {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let ok = b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit);
+        if ok {
+            Ok(Tel(s.to_string()))
+        } else {
+            Err("Enter a mainland China mobile number (11 digits, 13x-19x).".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub tel: Tel,
+    pub code: String,
+}
+
+fn add(fields: &mut FieldErrors, field: &str, msg: &str) {
+    fields.entry(field.to_string()).or_default().push(msg.to_string());
+}
+
+impl NewUser {
+    /// Every field problem at once, DRF style.
+    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+        let mut fields = FieldErrors::new();
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+        let username = text("username").unwrap_or_default();
+        let password = text("password").unwrap_or_default();
+        let tel_raw = text("tel").unwrap_or_default();
+        let code = text("code").unwrap_or_default();
+        if let Some(obj) = body.as_object() {
+            for k in obj.keys() {
+                if !["username", "password", "tel", "code"].contains(&k.as_str()) {
+                    add(&mut fields, k, "Unknown field.");
+                }
+            }
+        } else {
+            return Err(ApiError::BadRequest("The body must be a JSON object.".into()));
+        }
+        let n = username.chars().count();
+        if !(3..=32).contains(&n) || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            add(&mut fields, "username", "3-32 characters: letters, digits and underscores.");
+        }
+        if password.chars().count() < 8 {
+            add(&mut fields, "password", "At least 8 characters.");
+        } else if password.len() > 1024 {
+            add(&mut fields, "password", "At most 1024 bytes.");
+        } else if password.eq_ignore_ascii_case(&username) {
+            add(&mut fields, "password", "Must not be the username.");
+        }
+        let tel = Tel::parse(&tel_raw).map_err(|m| add(&mut fields, "tel", &m)).ok();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            add(&mut fields, "code", "The 6-digit code sent to the tel.");
+        }
+        ApiError::check_fields(fields)?;
+        Ok(NewUser { username, password, tel: tel.expect("checked above"), code })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tel;
+
+    #[test]
+    fn tel_accepts_mainland_mobile_numbers_only() {
+        assert!(Tel::parse("13800138000").is_ok());
+        assert!(Tel::parse("19912345678").is_ok());
+        for bad in ["12800138000", "1380013800", "138001380001", "1380013800a", "", "+8613800138000"] {
+            assert!(Tel::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The admin API (`/api/admin/*`): roles and role assignment. The guard already required the
+//! `admin` role's privilege and a client IP inside `admin.allow_cidrs`.
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::method_not_allowed;
+use crate::auth::guard::acl_key;
+use crate::domain::query::path_id;
+use crate::error::{ApiError, FieldErrors, ResultExt};
+use crate::state::AppState;
+use crate::storage::users::is_duplicate;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/admin/roles/")
+            .route(web::get().to(list_roles))
+            .route(web::post().to(create_role))
+            .default_service(method_not_allowed(&["GET", "POST"])),
+    )
+    .service(
+        web::resource("/api/admin/users/{id}/roles/")
+            .route(web::put().to(set_user_roles))
+            .default_service(method_not_allowed(&["PUT"])),
+    );
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Privilege {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Serialize)]
+struct Role {
+    id: u32,
+    name: String,
+    intro: String,
+    privileges: Vec<Privilege>,
+}
+
+/// (role id, name, intro, privilege method, privilege route)
+type RoleRow = (u32, String, String, Option<String>, Option<String>);
+
+async fn list_roles(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows: Vec<RoleRow> = sqlx::query_as(
+        "SELECT r.id, r.name, r.intro, p.method, p.route FROM roles r \
+         LEFT JOIN role_privileges rp ON rp.role_id = r.id LEFT JOIN privileges p ON p.id = rp.privilege_id \
+         ORDER BY r.id, p.route, p.method",
+    )
+    .fetch_all(&state.db)
+    .await
+    .context_api("Failed to list roles")?;
+    let mut roles: Vec<Role> = Vec::new();
+    for (id, name, intro, method, route) in rows {
+        if roles.last().map(|r| r.id) != Some(id) {
+            roles.push(Role { id, name, intro, privileges: Vec::new() });
+        }
+        if let (Some(method), Some(route), Some(role)) = (method, route, roles.last_mut()) {
+            role.privileges.push(Privilege { method, route });
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({"count": roles.len(), "next": null, "previous": null, "results": roles})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRole {
+    name: String,
+    #[serde(default)]
+    intro: String,
+    #[serde(default)]
+    privileges: Vec<Privilege>,
+}
+
+const METHODS: &[&str] = &["*", "GET", "POST", "PUT", "PATCH", "DELETE"];
+
+async fn create_role(state: web::Data<AppState>, body: web::Json<NewRole>) -> Result<HttpResponse, ApiError> {
+    let r = body.into_inner();
+    let mut fields = FieldErrors::new();
+    if r.name.is_empty() || r.name.len() > 32 || !r.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        fields.insert("name".into(), vec!["1-32 letters, digits or underscores.".into()]);
+    }
+    if r.intro.chars().count() > 255 {
+        fields.insert("intro".into(), vec!["At most 255 characters.".into()]);
+    }
+    let known = |p: &Privilege| {
+        METHODS.contains(&p.method.as_str())
+            && (p.route == "*"
+                || super::ROUTES.iter().any(|(m, route)| *route == p.route && (p.method == "*" || *m == p.method)))
+    };
+    if let Some(bad) = r.privileges.iter().find(|p| !known(p)) {
+        fields.insert(
+            "privileges".into(),
+            vec![format!("{} {} is not a route this service serves.", bad.method, bad.route)],
+        );
+    }
+    ApiError::check_fields(fields)?;
+    let mut tx = state.db.begin().await.context_api("Failed to begin a transaction")?;
+    let id = match sqlx::query("INSERT INTO roles (name, intro) VALUES (?, ?)")
+        .bind(&r.name)
+        .bind(&r.intro)
+        .execute(&mut *tx)
+        .await
+    {
+        Ok(res) => res.last_insert_id() as u32,
+        Err(e) if is_duplicate(&e) => return Err(ApiError::Conflict(format!("Role {} already exists.", r.name))),
+        Err(e) => return Err(e).context_api("Failed to insert the role"),
+    };
+    for p in &r.privileges {
+        sqlx::query("INSERT IGNORE INTO privileges (method, route) VALUES (?, ?)")
+            .bind(&p.method)
+            .bind(&p.route)
+            .execute(&mut *tx)
+            .await
+            .context_api("Failed to insert a privilege")?;
+        sqlx::query(
+            "INSERT IGNORE INTO role_privileges (role_id, privilege_id) \
+             SELECT ?, id FROM privileges WHERE method = ? AND route = ?",
+        )
+        .bind(id)
+        .bind(&p.method)
+        .bind(&p.route)
+        .execute(&mut *tx)
+        .await
+        .context_api("Failed to grant a privilege")?;
+    }
+    tx.commit().await.context_api("Failed to commit the role")?;
+    Ok(HttpResponse::Created().json(Role { id, name: r.name, intro: r.intro, privileges: r.privileges }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserRoles {
+    roles: Vec<String>,
+}
+
+/// Replace a user's roles (one transaction), then drop their cached privileges.
+async fn set_user_roles(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UserRoles>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = path_id(&path, "User")?;
+    let mut names = body.into_inner().roles;
+    names.sort();
+    names.dedup();
+    let mut tx = state.db.begin().await.context_api("Failed to begin a transaction")?;
+    let exists: Option<u32> = sqlx::query_scalar("SELECT id FROM users WHERE id = ? FOR UPDATE")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context_api("Failed to lock the user")?;
+    if exists.is_none() {
+        return Err(ApiError::not_found("User"));
+    }
+    let mut ids = Vec::new();
+    for name in &names {
+        let id: Option<u32> = sqlx::query_scalar("SELECT id FROM roles WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .context_api("Failed to look up a role")?;
+        match id {
+            Some(id) => ids.push(id),
+            None => {
+                let mut fields = FieldErrors::new();
+                fields.insert("roles".into(), vec![format!("Unknown role {name}.")]);
+                return Err(ApiError::Unprocessable { message: "A referenced object does not exist.".into(), fields });
+            }
+        }
+    }
+    sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .context_api("Failed to clear the user's roles")?;
+    for id in ids {
+        sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)")
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context_api("Failed to grant a role")?;
+    }
+    tx.commit().await.context_api("Failed to commit the user's roles")?;
+    state.cache.invalidate(&[acl_key(user_id)]).await;
+    Ok(HttpResponse::Ok().json(json!({"user_id": user_id, "roles": names})))
+}

@@ -1,0 +1,252 @@
+//! Writes to estates and houses: each is one transaction at the default REPEATABLE READ
+//! isolation, with row locks taken explicitly where a counter is read-modified-written, and
+//! optimistic concurrency (`version`) for edits.
+use sqlx::{MySql, QueryBuilder, Transaction};
+
+use crate::error::{ApiError, FieldErrors, ResultExt};
+use crate::state::AppState;
+
+/// A foreign-key failure (MariaDB 1452 on insert/update, 1451 on delete), by constraint name.
+pub fn fk_violation(e: &sqlx::Error) -> Option<(u16, String)> {
+    let sqlx::Error::Database(d) = e else { return None };
+    let code = d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?.number();
+    if code != 1451 && code != 1452 {
+        return None;
+    }
+    let msg = d.message();
+    let name = msg.split("CONSTRAINT `").nth(1).and_then(|r| r.split('`').next()).unwrap_or("").to_string();
+    Some((code, name))
+}
+
+fn unprocessable(field: &str, msg: &str) -> ApiError {
+    let mut fields = FieldErrors::new();
+    fields.insert(field.into(), vec![msg.into()]);
+    ApiError::Unprocessable { message: "A referenced object does not exist.".into(), fields }
+}
+
+/// Map an insert/update error: unknown references are 422 on the field they came from.
+fn reference_error(e: sqlx::Error, what: &'static str) -> ApiError {
+    if let Some((1452, name)) = fk_violation(&e) {
+        let field = match name.as_str() {
+            "fk_estates_district" => "district_id",
+            "fk_houses_type" => "type_id",
+            "fk_houses_estate" => "estate_id",
+            "fk_house_tags_tag" => "tags",
+            _ => "non_field_errors",
+        };
+        return unprocessable(field, "Unknown id.");
+    }
+    ApiError::Internal(anyhow::Error::new(e).context(what))
+}
+
+async fn begin(state: &AppState) -> Result<Transaction<'static, MySql>, ApiError> {
+    state.db.begin().await.context_api("Failed to begin a transaction")
+}
+
+// ---------- estates ----------
+
+pub struct EstateFields {
+    pub name: Option<String>,
+    pub district_id: Option<u32>,
+    pub intro: Option<String>,
+}
+
+pub async fn create_estate(state: &AppState, f: &EstateFields) -> Result<u32, ApiError> {
+    let res = sqlx::query("INSERT INTO estates (name, district_id, intro) VALUES (?, ?, ?)")
+        .bind(&f.name)
+        .bind(f.district_id)
+        .bind(f.intro.clone().unwrap_or_default())
+        .execute(&state.db)
+        .await
+        .map_err(|e| reference_error(e, "Failed to insert the estate"))?;
+    Ok(res.last_insert_id() as u32)
+}
+
+/// Update the given fields when the row is still at `version`; Ok(new version).
+pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFields) -> Result<u32, ApiError> {
+    let res = sqlx::query(
+        "UPDATE estates SET name = COALESCE(?, name), district_id = COALESCE(?, district_id), \
+         intro = COALESCE(?, intro), version = version + 1 WHERE id = ? AND version = ?",
+    )
+    .bind(&f.name)
+    .bind(f.district_id)
+    .bind(&f.intro)
+    .bind(id)
+    .bind(version)
+    .execute(&state.db)
+    .await
+    .map_err(|e| reference_error(e, "Failed to update the estate"))?;
+    if res.rows_affected() == 1 {
+        return Ok(version + 1);
+    }
+    Err(why_not(state, "estates", id, "Estate").await)
+}
+
+pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM estates WHERE id = ? AND (? IS NULL OR version = ?)")
+        .bind(id)
+        .bind(version)
+        .bind(version)
+        .execute(&state.db)
+        .await;
+    match res {
+        Ok(r) if r.rows_affected() == 1 => Ok(()),
+        Ok(_) => Err(why_not(state, "estates", id, "Estate").await),
+        Err(e) if matches!(fk_violation(&e), Some((1451, _))) => {
+            Err(ApiError::Conflict("The estate still has houses; delete or move them first.".into()))
+        }
+        Err(e) => Err(e).context_api("Failed to delete the estate"),
+    }
+}
+
+/// After a conditional write touched no row: 404 when it is gone, else 412 (someone else wrote first).
+async fn why_not(state: &AppState, table: &'static str, id: u32, what: &str) -> ApiError {
+    let q = format!("SELECT version FROM {table} WHERE id = ?");
+    match sqlx::query_scalar::<_, u32>(&q).bind(id).fetch_optional(&state.db).await {
+        Ok(None) => ApiError::not_found(what),
+        Ok(Some(current)) => ApiError::PreconditionFailed(format!(
+            "{what} was modified by someone else (current version {current}); re-read it and retry."
+        )),
+        Err(e) => {
+            ApiError::Internal(anyhow::Error::new(e).context("Failed to re-read a row after a conditional write"))
+        }
+    }
+}
+
+// ---------- houses ----------
+
+#[derive(Default)]
+pub struct HouseFields {
+    pub title: Option<String>,
+    pub area: Option<u64>,
+    pub floor: Option<u64>,
+    pub total_floor: Option<u64>,
+    pub direction: Option<String>,
+    pub price: Option<u64>,
+    pub type_id: Option<u32>,
+    pub estate_id: Option<u32>,
+    pub detail: Option<String>,
+    pub street: Option<String>,
+    pub main_photo: Option<String>,
+    pub has_agent_fees: Option<bool>,
+    pub tags: Option<Vec<u32>>,
+}
+
+/// One transaction: lock the estate row, insert the house, raise the estate's `hot`, insert the
+/// tags (last). Any failure rolls everything back.
+///
+/// Locking the estate first (FOR UPDATE) serializes creations on one estate: the house insert's
+/// foreign-key check would otherwise take a shared lock and the `hot` update an exclusive one,
+/// and two concurrent transactions would deadlock upgrading.
+pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Result<(u32, u32), ApiError> {
+    let estate_id = f.estate_id.expect("required by the parser");
+    let mut tx = begin(state).await?;
+    let district: Option<u32> = sqlx::query_scalar("SELECT district_id FROM estates WHERE id = ? FOR UPDATE")
+        .bind(estate_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context_api("Failed to lock the estate")?;
+    let Some(district_id) = district else {
+        return Err(unprocessable("estate_id", "Unknown id."));
+    };
+    let city: Option<Option<u32>> = sqlx::query_scalar("SELECT parent_id FROM districts WHERE id = ?")
+        .bind(district_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context_api("Failed to read the estate's district")?;
+    let city_id = city.flatten().unwrap_or(district_id);
+    let res = sqlx::query(
+        "INSERT INTO houses (title, area, floor, total_floor, direction, price, detail, street, main_photo, \
+         has_agent_fees, published_at, type_id, estate_id, agent_id, user_id, city_id, district_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(), ?, ?, \
+         (SELECT id FROM agents WHERE user_id = ? ORDER BY id LIMIT 1), ?, ?, ?)",
+    )
+    .bind(&f.title)
+    .bind(f.area)
+    .bind(f.floor)
+    .bind(f.total_floor)
+    .bind(&f.direction)
+    .bind(f.price)
+    .bind(f.detail.clone().unwrap_or_default())
+    .bind(f.street.clone().unwrap_or_default())
+    .bind(f.main_photo.clone().unwrap_or_default())
+    .bind(f.has_agent_fees.unwrap_or(false))
+    .bind(f.type_id)
+    .bind(estate_id)
+    .bind(owner)
+    .bind(owner)
+    .bind(city_id)
+    .bind(district_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| reference_error(e, "Failed to insert the house"))?;
+    let id = res.last_insert_id() as u32;
+    sqlx::query("UPDATE estates SET hot = hot + 1 WHERE id = ?")
+        .bind(estate_id)
+        .execute(&mut *tx)
+        .await
+        .context_api("Failed to raise the estate's hot")?;
+    if let Some(tags) = f.tags.as_ref().filter(|t| !t.is_empty()) {
+        let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
+        qb.push_values(tags, |mut b, t| {
+            b.push_bind(id).push_bind(*t);
+        });
+        qb.build().execute(&mut *tx).await.map_err(|e| reference_error(e, "Failed to insert the house's tags"))?;
+    }
+    tx.commit().await.context_api("Failed to commit the new house")?;
+    Ok((id, estate_id))
+}
+
+/// Edit when the row is still at `version` (ownership is checked by the handler first).
+pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFields) -> Result<u32, ApiError> {
+    let mut qb: QueryBuilder<MySql> = QueryBuilder::new("UPDATE houses SET version = version + 1");
+    macro_rules! set {
+        ($col:literal, $v:expr) => {
+            if let Some(v) = $v {
+                qb.push(concat!(", ", $col, " = ")).push_bind(v);
+            }
+        };
+    }
+    set!("title", f.title.clone());
+    set!("area", f.area);
+    set!("floor", f.floor);
+    set!("total_floor", f.total_floor);
+    set!("direction", f.direction.clone());
+    set!("price", f.price);
+    set!("detail", f.detail.clone());
+    set!("street", f.street.clone());
+    set!("main_photo", f.main_photo.clone());
+    set!("has_agent_fees", f.has_agent_fees);
+    set!("type_id", f.type_id);
+    qb.push(" WHERE id = ").push_bind(id).push(" AND version = ").push_bind(version);
+    let res = qb.build().execute(&state.db).await.map_err(|e| reference_error(e, "Failed to update the house"))?;
+    if res.rows_affected() == 1 {
+        return Ok(version + 1);
+    }
+    Err(why_not(state, "houses", id, "House").await)
+}
+
+pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
+    let res = sqlx::query("DELETE FROM houses WHERE id = ? AND (? IS NULL OR version = ?)")
+        .bind(id)
+        .bind(version)
+        .bind(version)
+        .execute(&state.db)
+        .await
+        .context_api("Failed to delete the house")?;
+    if res.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(why_not(state, "houses", id, "House").await)
+    }
+}
+
+/// The owner (`houses.user_id`) of a house, or 404.
+pub async fn house_owner(state: &AppState, id: u32) -> Result<Option<u32>, ApiError> {
+    let row: Option<Option<u32>> = sqlx::query_scalar("SELECT user_id FROM houses WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await
+        .context_api("Failed to read the house's owner")?;
+    row.ok_or_else(|| ApiError::not_found("House"))
+}
