@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench
 
 .PHONY: help test $(TEST_SUITES) dev services bench
 help: ## list targets
@@ -32,6 +32,9 @@ test-monitoring: ## monitoring: promtool/amtool tests, live Alertmanager, dashbo
 
 test-zabbix: ## Zabbix 6.0: template import, hosts, values and triggers on a real server
 	monitoring/zabbix/tests/run.sh
+
+test-bench: ## sysbench, wrk load and report scripts on real MariaDB + app
+	scripts/sysbench/tests/run.sh
 
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh
