@@ -3,7 +3,8 @@
 //! A refresh token is `<family>.<secret>`. Redis keeps, per family, the owner and the hash of the
 //! one current token. Refreshing swaps the hash atomically (Lua); presenting any other token of
 //! the family (an already-rotated one: it was copied) revokes the family, so both the thief and
-//! the victim must log in again.
+//! the victim must log in again. A family expires `jwt.refresh_ttl_seconds` after the login
+//! (rotation keeps the TTL), so a session cannot be stretched forever by refreshing.
 use std::sync::LazyLock;
 
 use deadpool_redis::redis::Script;
@@ -25,7 +26,8 @@ if string.sub(v, sep + 1) ~= ARGV[1] then
   redis.call('SET', KEYS[1], 'revoked', 'EX', ARGV[3])
   return {'reused', uid}
 end
-redis.call('SET', KEYS[1], uid .. ':' .. ARGV[2], 'EX', ARGV[3])
+-- KEEPTTL: the family lives refresh_ttl_seconds from the login, however often it is refreshed.
+redis.call('SET', KEYS[1], uid .. ':' .. ARGV[2], 'KEEPTTL')
 return {'ok', uid}
 ",
     )

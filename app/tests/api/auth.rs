@@ -301,3 +301,43 @@ async fn username_and_tel_share_one_failure_count() {
     }
     assert_eq!(app.login(&tel, PW).await.status(), 429);
 }
+
+#[tokio::test]
+async fn eddsa_deployments_issue_and_accept_their_own_tokens_only() {
+    let dir = std::env::temp_dir().join(crate::helpers::unique_name("ed25519"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join("private.pem");
+    let public = dir.join("public.pem");
+    openssl(&["genpkey", "-algorithm", "ed25519", "-out", private.to_str().unwrap()]).await;
+    openssl(&["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]).await;
+    let app = spawn_app_with(
+        &[
+            ("jwt.algorithm", "EdDSA"),
+            ("jwt.private_key_file", private.to_str().unwrap()),
+            ("jwt.public_key_file", public.to_str().unwrap()),
+        ],
+        None,
+    )
+    .await;
+    let id = app.create_user("olga", PW, &["user"]).await;
+    let real = app.token("olga", PW).await;
+    assert_eq!(me_with(&app, &format!("Bearer {real}")).await.status(), 200);
+    let hs = hs256(&claims(id, 600, "zufang-api", "zufang"), &std::fs::read(&public).unwrap());
+    assert_invalid_token(me_with(&app, &format!("Bearer {hs}")).await, "HS256 on an EdDSA deployment").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_refresh_family_expires_with_the_login_not_with_the_last_refresh() {
+    let app = spawn_app_with(&[], None).await;
+    app.create_user("pia", PW, &["user"]).await;
+    let first: Value = app.login("pia", PW).await.json().await.unwrap();
+    let token = first["refresh_token"].as_str().unwrap();
+    let family = token.split('.').next().unwrap();
+    let key = format!("{}rt:{family}", app.settings.redis.key_prefix);
+    let mut conn = app.state.redis.get().await.unwrap();
+    let _: () = deadpool_redis::redis::cmd("EXPIRE").arg(&key).arg(100).query_async(&mut conn).await.unwrap();
+    assert_eq!(refresh(&app, token).await.status(), 200);
+    let ttl: i64 = deadpool_redis::redis::cmd("TTL").arg(&key).query_async(&mut conn).await.unwrap();
+    assert!(ttl > 0 && ttl <= 100, "rotation must not extend the session: ttl {ttl}");
+}

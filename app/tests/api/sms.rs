@@ -57,7 +57,9 @@ async fn a_malformed_tel_is_a_400() {
 
 #[tokio::test]
 async fn fifty_concurrent_requests_on_two_replicas_send_exactly_one_code() {
-    let (a, sink) = sink_app(&[]).await;
+    // Room for the burst: this test is about atomicity, not about the pool size (a pool timeout
+    // would answer 503, failing closed).
+    let (a, sink) = sink_app(&[("redis.pool_size", "64"), ("redis.timeout_ms", "3000")]).await;
     let b = spawn_replica(&a).await;
     let mut tasks = Vec::new();
     for i in 0..50 {
