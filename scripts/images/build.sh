@@ -69,10 +69,13 @@ build() {
   (( list )) && { echo "$tag"; return; }
   if have_image "$tag"; then reused+=("$name"); return; fi
   log "building $tag"
-  local t0=$SECONDS logf=".cache/images/$name.log"
+  local t0=$SECONDS logf=".cache/images/$name.log" label=(--label "org.zufang.inputs-hash=$hash")
+  # A label adds a layer whose id changes with the hash: on a parent image (the Rust builder) it
+  # would make every child build miss the layer cache, so the builder goes without.
+  [[ $name == rust ]] && label=()
   mkdir -p .cache/images
   # --network host: package downloads use the host's resolver and routes, not the bridge NAT.
-  if ! nice docker build --network host --label "org.zufang.inputs-hash=$hash" -t "$tag" "$@" > "$logf" 2>&1; then
+  if ! nice docker build --network host "${label[@]}" -t "$tag" "$@" > "$logf" 2>&1; then
     log "FAILED: $name (last lines of $logf):"; tail -n 40 "$logf" >&2; exit 1
   fi
   built+=("$name")
@@ -102,10 +105,16 @@ if (( ! no_app )); then
   rust_hash=$(hash_inputs "$base" -- "$here/rust" Cargo.lock)
   if (( ! list )) && ! have_image "$OFFLINE_PREFIX/rust:$rust_hash"; then
     command -v cargo >/dev/null || { echo "build.sh: cargo is needed on the host to vendor crates" >&2; exit 1; }
-    log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
-    rm -rf .cache/vendor
-    cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
-      || { tail -n 20 .cache/vendor.log >&2; exit 1; }
+    # Re-vendor only when Cargo.lock changed: fresh copies would have new timestamps and miss
+    # the COPY layer cache of the builder image.
+    lock_hash=$(sha256sum Cargo.lock | cut -c1-16)
+    if [[ $(cat .cache/vendor/.zufang-lock-hash 2>/dev/null) != "$lock_hash" ]]; then
+      log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
+      rm -rf .cache/vendor
+      cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
+        || { tail -n 20 .cache/vendor.log >&2; exit 1; }
+      echo "$lock_hash" > .cache/vendor/.zufang-lock-hash
+    fi
   fi
   rust_tag="$OFFLINE_PREFIX/rust:$rust_hash"
   app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
