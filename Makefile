@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 # Suites that `make test` runs, in order. Each area owns its runner script.
 TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench
 
-.PHONY: help test $(TEST_SUITES) dev services bench
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -44,3 +44,18 @@ dev: ## fresh clone -> running service on 127.0.0.1:8080 (MariaDB + Redis, migra
 
 bench: ## HTTP benchmark on loopback (bench seed); writes docs/performance.md
 	scripts/bench/http.sh
+
+up: ## the whole stack with one command (installs Docker + Compose when missing; offline images when no registry)
+	scripts/up.sh
+
+down: ## stop the stack (keeps volumes)
+	docker compose down --remove-orphans
+
+clean: ## stop the stack and drop its volumes (data and generated secrets)
+	docker compose down -v --remove-orphans
+
+images-offline: ## build every image from a Debian mirror alone; writes .env.offline
+	scripts/images/build.sh
+
+test-stack: ## whole stack: offline images, compose up --wait, end-to-end tests, always down -v
+	scripts/ci/stack.sh test
