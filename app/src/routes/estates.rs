@@ -51,7 +51,18 @@ async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
         })
         .await?
         .ok_or_else(|| ApiError::not_found("Estate"))?;
-    Ok(json_bytes(&bytes))
+    // The ETag for If-Match: the cached body's version (serde skips the other fields).
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let mut res = json_bytes(&bytes);
+    if let Ok(v) = serde_json::from_slice::<Versioned>(&bytes) {
+        if let Ok(h) = actix_web::http::header::HeaderValue::from_str(&etag(v.version)) {
+            res.headers_mut().insert(actix_web::http::header::ETAG, h);
+        }
+    }
+    Ok(res)
 }
 
 const ESTATE_FIELDS: &[&str] = &["name", "district_id", "intro", "version"];

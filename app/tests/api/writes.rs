@@ -163,6 +163,8 @@ async fn estate_writes_invalidate_the_cached_detail() {
     let (_, admin) = app.user_with_token("estate_admin", &["admin"]).await;
     let cached = app.get_json("/api/estates/7/", 200).await;
     let version = cached["version"].as_u64().unwrap();
+    let res = app.get("/api/estates/7/").await;
+    assert_eq!(res.headers()["etag"].to_str().unwrap(), format!("\"{version}\""), "the cached answer has the ETag too");
     let res = app
         .authed(Method::PATCH, "/api/estates/7/", &admin)
         .header("If-Match", format!("\"{version}\""))
