@@ -238,18 +238,29 @@ pub struct SmsSink {
 #[allow(dead_code)]
 impl SmsSink {
     pub async fn start() -> SmsSink {
+        Self::start_failing(0).await
+    }
+
+    /// A gateway that answers 503 to its first `failures` requests (to exercise the retries).
+    pub async fn start_failing(failures: usize) -> SmsSink {
         use actix_web::{web, App, HttpResponse, HttpServer};
         let received: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
         let sink = received.clone();
+        let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = HttpServer::new(move || {
             let sink = sink.clone();
+            let attempts = attempts.clone();
             App::new().route(
                 "/sms",
                 web::post().to(move |req: actix_web::HttpRequest, body: web::Json<Value>| {
                     let sink = sink.clone();
+                    let attempt = attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     async move {
+                        if attempt < failures {
+                            return HttpResponse::ServiceUnavailable().finish();
+                        }
                         let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
                         if auth != "Bearer sms-gateway-token" {
                             return HttpResponse::Unauthorized().finish();

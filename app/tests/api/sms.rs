@@ -195,3 +195,32 @@ async fn sign_up_validates_every_field() {
             .await;
     assert!(assert_error(&res.json().await.unwrap(), "invalid")["password"].is_array());
 }
+
+async fn failing_sink_app(failures: usize, retries: &str) -> (TestApp, SmsSink) {
+    let sink = SmsSink::start_failing(failures).await;
+    let o = sink.overrides();
+    let mut all: Vec<(&str, &str)> = o.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.push(("sms.webhook_max_retries", retries));
+    (spawn_app_with(&all, None).await, sink)
+}
+
+#[tokio::test]
+async fn the_webhook_sender_retries_a_failing_gateway() {
+    let (app, sink) = failing_sink_app(2, "2").await;
+    assert_eq!(ask_code(&app, "13200132000").await.status(), 202, "two 503s, then delivered on the last retry");
+    assert_eq!(sink.count("13200132000"), 1);
+}
+
+#[tokio::test]
+async fn a_gateway_that_keeps_failing_is_a_503_and_frees_the_number() {
+    let (app, sink) = failing_sink_app(3, "1").await;
+    let res = ask_code(&app, "13200132001").await;
+    assert_eq!(res.status(), 503, "1 try + 1 retry, both refused");
+    assert_eq!(sink.count("13200132001"), 0);
+    let m = app.metrics().await;
+    assert_eq!(metric_value(&m, "sms_codes_sent_total{result=\"failure\",sender=\"http\"}"), 1.0);
+    // The code never arrived: the resend interval does not hold the user back. The gateway's
+    // third refusal is used up by this attempt's first try, its retry succeeds.
+    assert_eq!(ask_code(&app, "13200132001").await.status(), 202);
+    assert_eq!(sink.count("13200132001"), 1);
+}
