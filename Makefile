@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-stack
 
 .PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline
 help: ## list targets
