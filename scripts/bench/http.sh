@@ -25,8 +25,8 @@ done
 "$root/scripts/ci/apt.sh" wrk curl
 command -v cargo >/dev/null || { echo "bench: cargo not found" >&2; exit 1; }
 eval "$("$root/scripts/ci/services.sh" --env)"
-scale=bench db=zufang_bench
-if [[ $quick == 1 ]]; then scale=small db=zufang_bench_quick; fi
+scale=bench db=zufang_perf
+if [[ $quick == 1 ]]; then scale=small db=zufang_perf_quick; fi
 port=18180
 echo "bench: building the release binary" >&2
 (cd "$root" && cargo build -q --release -p zufang --bin zufang)
