@@ -36,18 +36,8 @@ pub fn hot_cities_key(page: PageRequest) -> String {
 }
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let q = QueryMap::parse(req.query_string())?;
-    let page = PageRequest::parse(&q)?;
-    let bytes = state
-        .cache
-        .get_or_load(&list_key(page), || async {
-            let (count, results) = districts::provinces(&state.db, &state.metrics, page.size, page.offset()).await?;
-            encode(&Counted { count, results }).map(Some)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("Page"))?;
-    let counted: Counted<DistrictSummary> = decode(&bytes)?;
-    Ok(page_response(&req, &state, &q, page, counted))
+    cached_page(&state, &req, list_key, |size, offset| districts::provinces(&state.db, &state.metrics, size, offset))
+        .await
 }
 
 async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -66,16 +56,33 @@ async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
 }
 
 async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    cached_page(&state, &req, hot_cities_key, |size, offset| {
+        districts::hot_cities(&state.db, &state.metrics, size, offset)
+    })
+    .await
+}
+
+/// A paginated district list through the cache: `key` names the page, `load` reads it from the database.
+async fn cached_page<F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    key: fn(PageRequest) -> String,
+    load: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(u64, u64) -> Fut,
+    Fut: std::future::Future<Output = Result<(i64, Vec<DistrictSummary>), ApiError>>,
+{
     let q = QueryMap::parse(req.query_string())?;
     let page = PageRequest::parse(&q)?;
     let bytes = state
         .cache
-        .get_or_load(&hot_cities_key(page), || async {
-            let (count, results) = districts::hot_cities(&state.db, &state.metrics, page.size, page.offset()).await?;
+        .get_or_load(&key(page), || async {
+            let (count, results) = load(page.size, page.offset()).await?;
             encode(&Counted { count, results }).map(Some)
         })
         .await?
         .ok_or_else(|| ApiError::not_found("Page"))?;
     let counted: Counted<DistrictSummary> = decode(&bytes)?;
-    Ok(page_response(&req, &state, &q, page, counted))
+    Ok(page_response(req, state, &q, page, counted))
 }

@@ -84,35 +84,12 @@ async fn shutdown_turns_readiness_503_at_once_then_stops_the_server() {
 async fn sigterm_drains_and_exits_zero() {
     // The real binary: a signal runs the same sequence and the process exits 0.
     let app = spawn_app().await; // provides a migrated, seeded database
-    let port = crate::helpers::closed_port();
-    let s = &app.settings.database;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"))
-        .arg("serve")
-        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
-        .env("ZUFANG__APPLICATION__PORT", port.to_string())
-        .env("ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS", "1")
-        .env("ZUFANG__DATABASE__HOST", &s.host)
-        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
-        .env("ZUFANG__DATABASE__USERNAME", &s.username)
-        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
-        .env("ZUFANG__DATABASE__NAME", &s.name)
-        .env("ZUFANG__LOG__LEVEL", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = reqwest::get(&url).await {
-            ready = r.status().is_success();
-            if ready {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "binary became ready");
+    let (mut child, base) = crate::helpers::spawn_binary(
+        &app,
+        &[("ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS", "1"), ("ZUFANG__LOG__LEVEL", "warn")],
+    )
+    .await;
+    let url = format!("{base}/readyz");
     let pid = child.id().unwrap() as i32;
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(status.success());

@@ -299,3 +299,38 @@ impl SmsSink {
         self.received.lock().unwrap().iter().filter(|(t, _)| t == tel).count()
     }
 }
+
+/// The real `zufang serve` binary on this test's migrated database, ready (`/readyz` 200) on a
+/// free port; `extra` adds or overrides environment variables. Returns the child and its base URL.
+/// Its stdout (the log) is piped for the caller to read; keep the log level low where nobody reads it.
+#[allow(dead_code)]
+pub async fn spawn_binary(app: &TestApp, extra: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    let port = closed_port();
+    let s = &app.settings.database;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"));
+    cmd.arg("serve")
+        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
+        .env("ZUFANG__APPLICATION__PORT", port.to_string())
+        .env("ZUFANG__DATABASE__HOST", &s.host)
+        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
+        .env("ZUFANG__DATABASE__USERNAME", &s.username)
+        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
+        .env("ZUFANG__DATABASE__NAME", &s.name)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn zufang");
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+            if r.status().is_success() {
+                return (child, base);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the zufang binary did not become ready on {base}");
+}

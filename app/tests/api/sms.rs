@@ -231,40 +231,19 @@ async fn production_log_sender_never_writes_the_code_to_the_log() {
     // The real binary in production mode with the default "log" sender: a verification code is a
     // secret, so the log says it was not delivered and carries no code.
     let app = crate::helpers::spawn_app().await; // a migrated, seeded database
-    let port = closed_port();
-    let s = &app.settings.database;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"))
-        .arg("serve")
-        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
-        .env("ZUFANG_ENV", "production")
-        .env("ZUFANG__APPLICATION__HOST", "127.0.0.1")
-        .env("ZUFANG__APPLICATION__PORT", port.to_string())
-        .env("ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS", "0")
-        .env("ZUFANG__JWT__SECRET", "a-test-secret-that-is-at-least-32-bytes-long")
-        .env("ZUFANG__DATABASE__HOST", &s.host)
-        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
-        .env("ZUFANG__DATABASE__USERNAME", &s.username)
-        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
-        .env("ZUFANG__DATABASE__NAME", &s.name)
-        .env("ZUFANG__REDIS__KEY_PREFIX", format!("{}prod:", app.settings.redis.key_prefix))
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let prefix = format!("{}prod:", app.settings.redis.key_prefix);
+    let (mut child, base) = crate::helpers::spawn_binary(
+        &app,
+        &[
+            ("ZUFANG_ENV", "production"),
+            ("ZUFANG__APPLICATION__HOST", "127.0.0.1"),
+            ("ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS", "0"),
+            ("ZUFANG__JWT__SECRET", "a-test-secret-that-is-at-least-32-bytes-long"),
+            ("ZUFANG__REDIS__KEY_PREFIX", &prefix),
+        ],
+    )
+    .await;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
-            if r.status().is_success() {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "production instance became ready");
     let res = reqwest::Client::new().post(format!("{base}/api/mobile-codes/13912345678/")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 202);
     let mut saw_warning = false;
