@@ -55,10 +55,9 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     Some(last)
 }
 
-/// The request id: the trusted proxy's `X-Request-ID` when it is sane, else a new one.
-pub fn request_id(req: &actix_web::dev::ServiceRequest, trusted: &[IpNet]) -> String {
-    let trusted_peer = req.peer_addr().map(|a| is_trusted(a.ip(), trusted)).unwrap_or(false);
-    if trusted_peer {
+/// The request id: a trusted proxy's `X-Request-ID` when it is sane, else a new one.
+pub fn request_id(req: &actix_web::dev::ServiceRequest, peer_trusted: bool) -> String {
+    if peer_trusted {
         if let Some(id) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
             let id = id.trim();
             if !id.is_empty()

@@ -35,7 +35,8 @@ pub async fn observe(
         return next.call(req).await;
     };
     let trusted = &state.settings.application.trusted_proxies;
-    let request_id = client_ip::request_id(&req, trusted);
+    let peer_trusted = req.peer_addr().map(|a| client_ip::is_trusted(a.ip(), trusted)).unwrap_or(false);
+    let request_id = client_ip::request_id(&req, peer_trusted);
     // The matched pattern keeps the label set bounded; unknown paths share one label.
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().as_str().to_string();
@@ -52,7 +53,6 @@ pub async fn observe(
         trace_id = Empty,
     );
     // Only a trusted proxy's traceparent is honoured: anyone else could pin traces.
-    let peer_trusted = req.peer_addr().map(|a| client_ip::is_trusted(a.ip(), trusted)).unwrap_or(false);
     if peer_trusted || trusted.is_empty() {
         let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
         if parent.span().span_context().is_valid() {
