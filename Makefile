@@ -57,5 +57,6 @@ clean: ## stop the stack and drop its volumes (data and generated secrets)
 images-offline: ## build every image from a Debian mirror alone; writes .env.offline
 	scripts/images/build.sh
 
-test-stack: ## whole stack: offline images, compose up --wait, end-to-end tests, always down -v
+test-stack: ## whole stack: hadolint + shellcheck, offline images, compose up --wait, end-to-end tests, always down -v
+	scripts/ci/lint-images.sh
 	scripts/ci/stack.sh test
