@@ -44,6 +44,21 @@ report() {
   done < <(compose ps -a --format '{{.Service}}	{{.State}}	{{.Health}}' 2>/dev/null)
 }
 
+# The runtime image contract of app/Dockerfile: at most 100 MB, a non-root numeric user, the
+# built-in health check (the stack's health then proves it works on a read-only root filesystem).
+check_app_image() {
+  local image size user health
+  image=$(sed -n 's/^APP_IMAGE=//p' "$STACK_ENV_FILE" | tail -1)
+  [[ -n $image ]] || { log "no APP_IMAGE in $STACK_ENV_FILE"; return 1; }
+  size=$(docker image inspect -f '{{.Size}}' "$image")
+  user=$(docker image inspect -f '{{.Config.User}}' "$image")
+  health=$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$image")
+  log "app image $image: $((size / 1000000)) MB, user $user, healthcheck $health"
+  (( size <= 100000000 )) || { log "app image larger than 100 MB"; return 1; }
+  [[ $user =~ ^[1-9][0-9]*(:[0-9]+)?$ ]] || { log "app image must run as a non-root numeric user"; return 1; }
+  [[ $health == *healthcheck* ]] || { log "app image has no 'zufang healthcheck' HEALTHCHECK"; return 1; }
+}
+
 up() {
   "$root/scripts/ci/docker.sh" >&2
   if [[ $STACK_ENV_FILE == .env.offline && $STACK_BUILD == 1 ]]; then
@@ -52,6 +67,7 @@ up() {
     log "images ready in $((SECONDS - t0))s"
   fi
   [[ -f $STACK_ENV_FILE ]] || { log "no $STACK_ENV_FILE (run scripts/images/build.sh)"; exit 1; }
+  check_app_image
   local t0=$SECONDS
   log "docker compose --env-file $STACK_ENV_FILE up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
   if ! compose up -d --wait --wait-timeout "$STACK_WAIT_TIMEOUT" --no-build --pull never; then
