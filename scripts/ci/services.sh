@@ -20,8 +20,10 @@ if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
   if [[ ! -d /var/lib/mysql/mysql ]]; then
     mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
   fi
-  (cd / && nohup mysqld_safe --user=mysql --bind-address=127.0.0.1 --max-connections=1000 \
-      --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2 >/dev/null 2>&1 &)
+  # Every descriptor of the detached server goes to /dev/null, the subshell's own too: this script
+  # usually runs inside $(...), which waits until nothing holds its pipe (a forgotten fd hangs CI).
+  (cd / && exec setsid mysqld_safe --user=mysql --bind-address=127.0.0.1 --max-connections=1000 \
+      --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2) </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 60); do mariadb-admin --protocol=socket ping >/dev/null 2>&1 && break; sleep 0.5; done
   mariadb-admin --protocol=socket ping >/dev/null 2>&1 || { echo "services: MariaDB did not start" >&2; exit 1; }
 fi
@@ -42,7 +44,7 @@ mariadb --protocol=socket -e "
 if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   echo "services: starting Redis" >&2
   redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no \
-    --maxmemory 512mb --maxmemory-policy allkeys-lru --databases 64 >/dev/null
+    --maxmemory 512mb --maxmemory-policy allkeys-lru --databases 64 </dev/null >/dev/null 2>&1
   for _ in $(seq 1 40); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.25; done
   redis-cli -h 127.0.0.1 ping >/dev/null || { echo "services: Redis did not start" >&2; exit 1; }
 fi
