@@ -36,10 +36,23 @@ put redis-exporter/password "$redis"
 put edge/vrrp_auth_pass "$(rand 8)"
 put grafana/admin_password "$(rand 24)"
 
+# Zabbix profile (scripts/images/zabbix/compose.zabbix.yaml). Two folders because two uids read
+# them: zabbix-db (MariaDB, 999; the official image reads *_FILE after dropping root) and zabbix
+# (server, web front end and agent 2, all uid 1997 in the official and the offline images).
+zbx_db=$(shared zabbix_db_password 32)
+zbx_monitor=$(shared zabbix_monitor_password 32)
+put zabbix-db/password "$zbx_db"
+put zabbix-db/root_password "$(rand 32)"
+put zabbix/db_password "$zbx_db"
+put zabbix/zabbix_mysql_password "$zbx_monitor"
+put zabbix/redis_password "$redis"
+# The stack's MariaDB creates the agent's read-only account zbx_monitor from this file.
+put mysql/zabbix_mysql_password "$zbx_monitor"
+
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
 declare -A owner=([_shared]=0 [app]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
-  [redis-exporter]=59000 [edge]=0 [grafana]=472)
+  [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"
