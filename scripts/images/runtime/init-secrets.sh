@@ -23,6 +23,8 @@ shared() { put "_shared/$1" "$(rand "$2")"; head -n 1 "$dir/_shared/$1"; }
 db=$(shared database_password 32)
 redis=$(shared redis_password 32)
 exporter=$(shared mysqld_exporter_password 32)
+bench_db=$(shared bench_database_password 32)
+bench_api=$(shared bench_api_password 32)
 
 put app/database_password "$db"
 put app/redis_password "$redis"
@@ -30,11 +32,18 @@ put app/jwt_secret "$(rand 64)"
 put mysql/root_password "$(rand 32)"
 put mysql/database_password "$db"
 put mysql/mysqld_exporter_password "$exporter"
+put mysql/bench_password "$bench_db"
 put redis/redis.conf "requirepass $redis"
 put mysqld-exporter/my.cnf "$(printf '[client]\nuser=exporter\npassword=%s\nhost=mysql\nport=3306' "$exporter")"
 put redis-exporter/password "$redis"
 put edge/vrrp_auth_pass "$(rand 8)"
 put grafana/admin_password "$(rand 24)"
+# The `bench` profile: the load generator's MariaDB account (schema sbtest only) and API account
+# (a plain user, for the authenticated share of scripts/load/http.sh), and for the one-shot
+# `bench-account` (app image, uid 10001) the API password it creates that account with.
+put bench/mariadb_password "$bench_db"
+put bench/api_password "$bench_api"
+put bench-account/api_password "$bench_api"
 
 # Zabbix profile (scripts/images/zabbix/compose.zabbix.yaml). Two folders because two uids read
 # them: zabbix-db (MariaDB, 999; the official image reads *_FILE after dropping root) and zabbix
@@ -52,7 +61,8 @@ put mysql/zabbix_mysql_password "$zbx_monitor"
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
 declare -A owner=([_shared]=0 [app]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
-  [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997)
+  [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
+  [bench]=10010 [bench-account]=10001)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"
