@@ -1,0 +1,21 @@
+#!/bin/bash
+# /docker-entrypoint-initdb.d script for the stack's `mysql` (sourced by the MariaDB entrypoint on
+# the first start, official and offline image alike; compose.zabbix.yaml mounts it): the account
+# the Zabbix agent 2 MySQL plugin logs in with (session "zufang", user zbx_monitor), least
+# privilege: status and process list, no table data.
+# On a database created before the profile existed, run it once by hand:
+#   docker compose exec mysql bash -c 'docker_process_sql() { mariadb -uroot -p"$(cat /run/stack-secrets/mysql/root_password)"; }; . /docker-entrypoint-initdb.d/20-zabbix-monitor-user.sh'
+if [[ "${1:-}" == "--help" ]]; then
+  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+fi
+pw_file=/run/stack-secrets/mysql/zabbix_mysql_password
+if [[ -s $pw_file ]]; then
+  pw=$(head -n 1 "$pw_file")
+  docker_process_sql <<SQL
+CREATE USER IF NOT EXISTS 'zbx_monitor'@'%' IDENTIFIED BY '${pw}' WITH MAX_USER_CONNECTIONS 3;
+GRANT USAGE, REPLICATION CLIENT, PROCESS, SHOW DATABASES, SHOW VIEW ON *.* TO 'zbx_monitor'@'%';
+SQL
+  echo "initdb: created the zbx_monitor account (Zabbix agent 2)"
+else
+  echo "initdb: $pw_file missing, no zbx_monitor account" >&2
+fi
