@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install (from Debian's packages, when missing) and start MariaDB and Redis on loopback,
 # for tests and `make dev`. Idempotent: does nothing for a service that already answers.
-# Creates a MariaDB account for tests with a random password kept in .cache/secrets/
-# (never committed) and prints nothing secret.
+# Creates a MariaDB account for tests with a random password kept in /var/lib/zufang-test/ (one
+# per machine, root only: several checkouts share the one server and so the one account; as a
+# non-root user in .cache/secrets/ of the checkout). Never committed; prints nothing secret.
 #   scripts/ci/services.sh            start both
 #   scripts/ci/services.sh --env      also print shell exports (MARIADB_* / REDIS_URL) for the caller
 set -euo pipefail
@@ -10,7 +11,7 @@ if [[ "${1:-}" == "--help" ]]; then
   sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0
 fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
-secrets="$root/.cache/secrets"
+if [[ $(id -u) -eq 0 ]]; then secrets=${ZUFANG_TEST_SECRETS_DIR:-/var/lib/zufang-test}; else secrets="$root/.cache/secrets"; fi
 mkdir -p "$secrets" && chmod 700 "$secrets"
 "$root/scripts/ci/apt.sh" mariadb-server mariadb-client redis-server redis-tools
 
