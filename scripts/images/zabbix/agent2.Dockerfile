@@ -20,8 +20,7 @@ RUN groupadd -r -g 1997 zabbix && useradd -r -u 1997 -g zabbix -d /var/lib/zabbi
 COPY zabbix_agent2.conf /etc/zabbix/zabbix_agent2.conf
 COPY zabbix_agent2.d/*.conf /etc/zabbix/zabbix_agent2.d/
 COPY scripts/*.sh render-secrets.sh /usr/local/lib/zufang-zabbix/
-ENV ZBX_SECRETS_DIR=/run/secrets
 USER 1997:1997
 WORKDIR /var/lib/zabbix
 EXPOSE 10050
-ENTRYPOINT ["bash", "-c", "/usr/local/lib/zufang-zabbix/render-secrets.sh \"$ZBX_SECRETS_DIR\" /run/zabbix/agent2.d && exec zabbix_agent2 -f -c /etc/zabbix/zabbix_agent2.conf \"$@\"", "zabbix-agent2"]
+ENTRYPOINT ["bash", "-c", "/usr/local/lib/zufang-zabbix/render-secrets.sh \"${ZBX_SECRETS_DIR:-/run/secrets}\" /run/zabbix/agent2.d && exec zabbix_agent2 -f -c /etc/zabbix/zabbix_agent2.conf \"$@\"", "zabbix-agent2"]

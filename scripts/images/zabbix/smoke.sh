@@ -97,6 +97,20 @@ build_if_missing "$ZABBIX_WEB_IMAGE" --target zabbix-web -f "$here/Dockerfile" "
 build_if_missing "$ZABBIX_AGENT2_IMAGE" -f "$here/agent2.Dockerfile" monitoring/zabbix/agent2
 log "images ready in $((SECONDS - t0))s: $ZABBIX_SERVER_IMAGE $ZABBIX_WEB_IMAGE $ZABBIX_AGENT2_IMAGE"
 
+# --- the compose fragment: valid as an override, every zabbix service complete ----------------
+# (rendered under a throw-away project name: nothing is created, the stack's project is not touched)
+cfg=$(docker compose -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml -f "$here/compose.zabbix.yaml" \
+  --profile zabbix config --format json 2>&1) && rc=0 || rc=$?
+check "compose.yaml + compose.zabbix.yaml --profile zabbix config (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
+for s in zabbix-db zabbix-server zabbix-web zabbix-agent2; do
+  desc=$(jq -r --arg s "$s" '.services[$s] | [(.profiles // [] | join(",")), (.healthcheck.test != null),
+    ((.mem_limit // 0) | tostring != "0"), ([.networks | keys[]] | join(","))] | join(" ")' <<<"$cfg" 2>/dev/null || true)
+  check "compose service $s: profile zabbix, healthcheck, mem_limit, networks ($desc)" \
+    bash -c '[[ $1 == "zabbix true true "* ]]' _ "$desc"
+done
+addr=$(jq -r '[.services | to_entries[] | select(.key | startswith("zabbix")) | .value.networks.monitoring.ipv4_address // empty] | sort | join(",")' <<<"$cfg" 2>/dev/null || true)
+expect "zabbix addresses on monitoring" "172.28.30.50,172.28.30.51,172.28.30.52,172.28.30.53" "$addr"
+
 # --- network, secrets, cleanup ---------------------------------------------------------------
 p=$ZBX_SMOKE_PREFIX
 containers=("$p-db" "$p-redis" "$p-server" "$p-web" "$p-agent2")
@@ -281,7 +295,18 @@ check "restart skipped the import (schema kept)" \
   bash -c 'docker logs "$1" 2>&1 | grep -q "holds a Zabbix schema"' _ "$p-server"
 
 # --- measured memory (for mem_limit) ---------------------------------------------------------
-log "memory: $(docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${containers[@]}" | sed 's/ \/ .*//' | paste -sd, | sed 's/,/; /g')"
+# Peak: cgroup v1 max_usage (page cache included, so an upper bound) or v2 memory.peak.
+peak() {
+  local id f
+  id=$(docker inspect -f '{{.Id}}' "$1")
+  for f in "/sys/fs/cgroup/memory/docker/$id/memory.max_usage_in_bytes" "/sys/fs/cgroup/system.slice/docker-$id.scope/memory.peak"; do
+    [[ -r $f ]] && { echo "$(( $(cat "$f") / 1048576 ))MiB"; return; }
+  done
+  echo "?"
+}
+for c in "${containers[@]}"; do
+  log "memory $c: now $(docker stats --no-stream --format '{{.MemUsage}}' "$c" | sed 's| / .*||'), peak $(peak "$c")"
+done
 
 echo "zabbix smoke: $(( SECONDS - t_start ))s"
 echo "$passed passed, $failed failed"
