@@ -219,9 +219,23 @@ assert all(r["extra"]["authenticated_share"] for r in d["results"]), [r["extra"]
 PY
 }
 
+t_host_quick_in_the_container() {
+  # The machine as the container sees it; file I/O in the container's /tmp (its writable layer).
+  bench_run scripts/sysbench/host.sh --quick --out bench-results/host
+  check_results "$work/out/host" 5
+  python3 - "$work/out/host/results.json" <<'PY'
+import json, sys
+tests = {r["test"].split("_")[0] for r in json.load(open(sys.argv[1]))["results"]}
+assert {"cpu", "memory", "fileio", "threads", "mutex"} <= tests, tests
+PY
+}
+
 t_report_in_the_container() {
-  [[ -s $work/out/oltp/results.json && -s $work/out/http/results.json ]] || { echo "needs the oltp and http results"; return 1; }
-  bench_run scripts/report bench-results/oltp bench-results/http --out bench-results/report
+  local d
+  for d in oltp http host; do
+    [[ -s $work/out/$d/results.json ]] || { echo "needs the $d results of the checks above"; return 1; }
+  done
+  bench_run scripts/report bench-results/oltp bench-results/http bench-results/host --out bench-results/report
   [[ $(wc -c <"$work/out/report/report.md") -gt 200 ]] || { echo "report.md nearly empty"; return 1; }
   local n=0 f
   for f in "$work/out/report"/*.png; do
@@ -304,6 +318,7 @@ check "compose fragment: valid override, profile, networks, mounts, env" t_fragm
 check "oltp.sh --quick in the image against MariaDB, no flags, cleanup" t_oltp_quick_in_the_container
 check "oltp.sh in the image refuses another schema (exit 2, no results)" t_oltp_refuses_another_schema_in_the_container
 check "http.sh --quick in the image, login + JWT on half the requests" t_http_quick_with_a_jwt_in_the_container
+check "host.sh --quick in the image: cpu, memory, fileio, threads, mutex" t_host_quick_in_the_container
 check "scripts/report in the image: report.md + PNGs" t_report_in_the_container
 check "secrets-init + initdb: sbtest-only bench account in the offline MariaDB" t_stack_accounts_in_the_offline_mariadb
 check "bench-account one-shot (fragment entrypoint, uid 10001) creates the API user, twice" t_bench_account_one_shot
