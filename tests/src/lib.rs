@@ -99,3 +99,147 @@ pub fn random_hex(n: usize) -> String {
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("/dev/urandom");
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The edge's virtual IP on the `edge` network (compose.yaml: lb1/lb2 `VIP`). The host reaches
+/// it over the network's bridge, like a client in front of the proxies; it follows a failover.
+pub const VIP: &str = "172.28.10.100";
+
+/// `http://VIP`.
+pub fn vip_url() -> String {
+    format!("http://{VIP}")
+}
+
+/// `docker ARGS...`, returning stdout; fails on a non-zero exit.
+pub fn docker(args: &[&str]) -> Result<String> {
+    let out = Command::new("docker").args(args).output().with_context(|| format!("Failed to run docker {args:?}"))?;
+    if !out.status.success() {
+        bail!("docker {args:?} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The container id of a compose service ("" when it has none).
+pub fn container_id(service: &str) -> Result<String> {
+    Ok(compose(&["ps", "-a", "-q", service])?.trim().to_string())
+}
+
+/// `running`, `exited`, `paused`, … of a service's container, plus its health ("" without a check).
+pub fn container_state(service: &str) -> Result<(String, String)> {
+    let id = container_id(service)?;
+    if id.is_empty() {
+        return Ok(("absent".into(), String::new()));
+    }
+    let out = docker(&["inspect", "-f", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", &id])?;
+    let mut it = out.split_whitespace();
+    Ok((it.next().unwrap_or("").to_string(), it.next().unwrap_or("").to_string()))
+}
+
+/// Waits until the service's container runs and (when it has a health check) is healthy.
+pub fn wait_healthy(service: &str, limit: Duration) -> Result<Duration> {
+    let t0 = Instant::now();
+    eventually(&format!("{service} healthy"), limit, Duration::from_millis(500), || {
+        let (state, health) = container_state(service)?;
+        Ok((state == "running" && (health.is_empty() || health == "healthy")).then_some(()))
+    })?;
+    Ok(t0.elapsed())
+}
+
+/// The proxies (lb1, lb2) whose eth0 holds the VIP right now; a stopped proxy holds nothing.
+pub fn vip_holders() -> Result<Vec<String>> {
+    let mut holders = Vec::new();
+    for lb in ["lb1", "lb2"] {
+        if container_state(lb)?.0 != "running" {
+            continue;
+        }
+        let addrs = compose(&["exec", "-T", lb, "ip", "-4", "-o", "addr", "show", "dev", "eth0"])?;
+        if addrs.contains(&format!(" {VIP}/")) {
+            holders.push(lb.to_string());
+        }
+    }
+    Ok(holders)
+}
+
+/// One request of a [`Stream`]: when it was sent (since the stream began), how long it took,
+/// and its status and `X-Upstream`, or the transport error.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub at: Duration,
+    pub took: Duration,
+    pub outcome: std::result::Result<(u16, String), String>,
+}
+
+impl Sample {
+    pub fn ok(&self) -> bool {
+        matches!(self.outcome, Ok((s, _)) if (200..300).contains(&s))
+    }
+}
+
+/// A client in front of the edge: one GET every `every` on a fresh connection (as a new client
+/// would make), each bounded by `timeout`, until stopped or `limit` passes (always bounded).
+pub struct Stream {
+    started: Instant,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<Vec<Sample>>>,
+}
+
+impl Stream {
+    pub fn start(url: String, every: Duration, timeout: Duration, limit: Duration) -> Stream {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("an HTTP client");
+            let mut samples = Vec::new();
+            while !flag.load(Ordering::Relaxed) && started.elapsed() < limit {
+                let at = started.elapsed();
+                let outcome = client
+                    .get(&url)
+                    .send()
+                    .map(|r| {
+                        let up = r.headers().get("x-upstream").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                        (r.status().as_u16(), up)
+                    })
+                    .map_err(|e| format!("{e:#}"));
+                let took = started.elapsed() - at;
+                samples.push(Sample { at, took, outcome });
+                if let Some(rest) = every.checked_sub(took) {
+                    std::thread::sleep(rest);
+                }
+            }
+            samples
+        });
+        Stream { started, stop, handle: Some(handle) }
+    }
+
+    /// Time since the stream began (to place events on the samples' time line).
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops the stream and returns every sample.
+    pub fn finish(mut self) -> Vec<Sample> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.take().expect("finished once").join().expect("the stream thread")
+    }
+}
+
+/// Failed samples (transport error or non-2xx) as a short printable list.
+pub fn failures(samples: &[Sample]) -> Vec<String> {
+    samples.iter().filter(|s| !s.ok()).map(|s| format!("{:.2}s: {:?}", s.at.as_secs_f64(), s.outcome)).collect()
+}
+
+/// Appends one JSON object (a measured figure set) to artifacts/stack/NAME.jsonl for the docs.
+pub fn record(name: &str, value: &serde_json::Value) {
+    use std::io::Write;
+    let dir = repo_root().join("artifacts/stack");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.jsonl"))) {
+        let _ = writeln!(f, "{value}");
+    }
+}
