@@ -47,6 +47,8 @@ umask 077
   while IFS='=' read -r name value; do
     key=${name#ZBX_}
     [[ $key == CONFIG ]] && continue
+    # The official image's one name that is not the option's (StartIPMIPollers).
+    [[ $key == IPMIPOLLERS ]] && key=STARTIPMIPOLLERS
     match=""
     for o in "${options[@]}"; do [[ ${o^^} == "$key" ]] && { match=$o; break; }; done
     [[ -n $match ]] || { log "$name: no zabbix_server.conf option $key"; exit 1; }
