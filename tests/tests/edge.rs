@@ -447,6 +447,51 @@ fn e5_idle_pooled_upstream_connections_give_no_502() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn e6_limit_conn_answers_429_beyond_64_connections_per_client() -> Result<()> {
+    // Every replica frozen: requests stay in flight at the edge, so 70 at once from one client
+    // address exceed `limit_conn perclient 64`; the excess must get nginx's 429 JSON at once.
+    let apps: Vec<&str> = REPLICAS.iter().map(|(s, _)| *s).collect();
+    compose(&[&["pause"][..], &apps].concat())?;
+    let handles: Vec<_> = (0..70)
+        .map(|_| {
+            std::thread::spawn(move || -> std::result::Result<(u16, String, Duration), String> {
+                let t0 = std::time::Instant::now();
+                let c = reqwest::blocking::Client::builder().timeout(Duration::from_secs(40)).build().unwrap();
+                let r =
+                    c.get(format!("{}/api/estates/?page=1&size=1", vip_url())).send().map_err(|e| format!("{e:#}"))?;
+                let status = r.status().as_u16();
+                Ok((status, r.text().unwrap_or_default(), t0.elapsed()))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let early = handles.iter().filter(|h| h.is_finished()).count();
+    compose(&[&["unpause"][..], &apps].concat())?;
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut statuses: BTreeMap<u16, u32> = BTreeMap::new();
+    for r in &results {
+        match r {
+            Ok((s, _, _)) => *statuses.entry(*s).or_default() += 1,
+            Err(e) => bail!("a request failed at the transport level: {e}"),
+        }
+    }
+    eprintln!("70 concurrent GETs with every replica frozen: {early} answered within 3 s; statuses {statuses:?}");
+    record("edge", &json!({"test": "limit_conn", "concurrent": 70, "answered_early": early, "statuses": statuses}));
+    let limited: Vec<_> = results.iter().flatten().filter(|(s, _, _)| *s == 429).collect();
+    ensure!(limited.len() >= 6, "at most 64 in flight per client: expected >= 6 answers 429, got {statuses:?}");
+    for (_, body, took) in &limited {
+        ensure!(body.contains("\"rate_limited\""), "429 without the JSON error body: {body}");
+        ensure!(*took < Duration::from_secs(3), "a 429 took {took:?}: it must not wait for an upstream");
+    }
+    ensure!(early == limited.len(), "only the 429s may answer while the replicas are frozen: {early} early");
+    ensure!(
+        statuses.get(&200).copied().unwrap_or(0) as usize + limited.len() == 70,
+        "the admitted requests must succeed once the replicas run again: {statuses:?}"
+    );
+    Ok(())
+}
+
 /// The first unsigned integer after `key` in `text`.
 fn number_after(text: &str, key: &str) -> Option<u64> {
     let rest = &text[text.find(key)? + key.len()..];
