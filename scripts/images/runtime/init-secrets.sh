@@ -55,6 +55,8 @@ put zabbix-db/root_password "$(rand 32)"
 put zabbix/db_password "$zbx_db"
 put zabbix/zabbix_mysql_password "$zbx_monitor"
 put zabbix/redis_password "$redis"
+# The front end's Admin password: zabbix-init replaces the well-known default with it.
+put zabbix/admin_password "$(rand 24)"
 # The stack's MariaDB creates the agent's read-only account zbx_monitor from this file.
 put mysql/zabbix_mysql_password "$zbx_monitor"
 
