@@ -170,7 +170,10 @@ assert "/docker-entrypoint-initdb.d/10-exporter-user.sh" in targets, "the overri
 print("fragment ok")
 PY
   # Without the profile the two services stay out of a plain `up`.
-  if BENCH_IMAGE=x docker compose -p benchcheck -f compose.yaml -f "$here/compose.bench.yaml" config --services | grep -qx 'bench\|bench-account'; then
+  # (Output captured first: with pipefail, `producer | grep -q` fails when grep stops reading early.)
+  local plain
+  plain=$(BENCH_IMAGE=x docker compose -p benchcheck -f compose.yaml -f "$here/compose.bench.yaml" config --services)
+  if grep -qx 'bench\|bench-account' <<<"$plain"; then
     echo "bench services are active without --profile bench"; return 1
   fi
 }
@@ -276,7 +279,9 @@ t_stack_accounts_in_the_offline_mariadb() {
     sleep 1
   done
   ((ok)) || { docker logs --tail 30 "$db_ctr"; return 1; }
-  docker logs "$db_ctr" 2>&1 | grep -q "initdb: bench account ready" || { docker logs --tail 30 "$db_ctr"; echo "initdb did not create the account"; return 1; }
+  local out
+  out=$(docker logs "$db_ctr" 2>&1)
+  grep -q "initdb: bench account ready" <<<"$out" || { tail -n 30 <<<"$out"; echo "initdb did not create the account"; return 1; }
   in_db scripts/sysbench/oltp.sh --quick --tests oltp_read_write --threads 2 --out bench-results/stack-oltp
   check_results "$work/out/stack-oltp" 1
   local rc=0
@@ -286,8 +291,10 @@ t_stack_accounts_in_the_offline_mariadb() {
     cat "$work/denied.log"; echo "bench reached the zufang database"; return 1
   fi
   # The by-hand path for a volume initialised before the profile existed: idempotent.
-  docker exec "$db_ctr" bash /docker-entrypoint-initdb.d/20-bench-user.sh | grep -q "bench account ready"
-  docker exec "$db_ctr" bash /docker-entrypoint-initdb.d/20-bench-user.sh --help | grep -q "docker compose exec mysql"
+  out=$(docker exec "$db_ctr" bash /docker-entrypoint-initdb.d/20-bench-user.sh)
+  grep -q "bench account ready" <<<"$out"
+  out=$(docker exec "$db_ctr" bash /docker-entrypoint-initdb.d/20-bench-user.sh --help)
+  grep -q "docker compose exec mysql" <<<"$out"
 }
 
 t_bench_account_one_shot() {
