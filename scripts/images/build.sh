@@ -143,6 +143,10 @@ for e in node-exporter mysqld-exporter redis-exporter nginx-exporter blackbox-ex
     -f "$here/exporters/Dockerfile" "$here/exporters"
 done
 
+# The load generator of the `bench` profile (sysbench, wrk, mariadb-client, matplotlib).
+build bench "$(hash_inputs "$base" -- "$here/bench/Dockerfile")" --build-arg "BASE_IMAGE=$base" \
+  -f "$here/bench/Dockerfile" "$here/bench"
+
 # 3) The edge proxy (nginx + keepalived), context = repository root (see .dockerignore).
 build edge "$(hash_inputs "$base" -- nginx scripts/tls/make-dev-cert.sh .dockerignore)" \
   --build-arg "BASE_IMAGE=$base" -f nginx/Dockerfile .
@@ -161,7 +165,7 @@ declare -A VAR=(
   [ALERTMANAGER_IMAGE]=alertmanager [OTEL_COLLECTOR_IMAGE]=otel-collector
   [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter
   [REDIS_EXPORTER_IMAGE]=redis-exporter [NGINX_EXPORTER_IMAGE]=nginx-exporter
-  [BLACKBOX_EXPORTER_IMAGE]=blackbox-exporter [EDGE_IMAGE]=edge [APP_IMAGE]=app [RUST_IMAGE]=rust
+  [BLACKBOX_EXPORTER_IMAGE]=blackbox-exporter [EDGE_IMAGE]=edge [APP_IMAGE]=app [RUST_IMAGE]=rust [BENCH_IMAGE]=bench
 )
 tmp=$(mktemp)
 {

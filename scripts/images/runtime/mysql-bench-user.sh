@@ -1,5 +1,5 @@
 #!/bin/bash
-# The MariaDB account of the `bench` profile (scripts/images/bench/compose.bench.yaml): `bench`,
+# The MariaDB account of the `bench` profile (compose.yaml, profile bench): `bench`,
 # allowed only the schema `sbtest` that scripts/sysbench/oltp.sh works in (create, fill, drop),
 # never the application's `zufang` database. Idempotent.
 #

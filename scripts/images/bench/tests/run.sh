@@ -68,7 +68,7 @@ install -m 0444 "$MARIADB_PASSWORD_FILE" "$work/secrets/mariadb_password"
 # Result folders are written by uid 10010.
 install -d -m 0777 "$work/out"
 
-# bench_run ARGS...: the image as the fragment runs it, but on the host network (host MariaDB,
+# bench_run ARGS...: the image as compose.yaml runs it, but on the host network (host MariaDB,
 # the app instance), scripts read-only, results in $work/out (= bench-results/ inside).
 bench_run() {
   docker run --rm --network host \
@@ -142,9 +142,9 @@ t_lint() {
   shellcheck "$here/tests/run.sh" scripts/images/runtime/mysql-bench-user.sh scripts/images/runtime/init-secrets.sh
 }
 
-t_fragment_is_a_valid_override() {
+t_compose_bench_profile() {
   # -p: a project name of its own, so nothing here can refer to the lead's `zufang` project.
-  BENCH_IMAGE=zufang/bench:local docker compose -p benchcheck -f compose.yaml -f "$here/compose.bench.yaml" \
+  BENCH_IMAGE=zufang/bench:local docker compose -p benchcheck -f compose.yaml \
     --profile bench config --format json >"$work/config.json"
   python3 - "$work/config.json" <<'PY'
 import json, sys
@@ -166,13 +166,13 @@ a = c["bench-account"]
 assert a["profiles"] == ["bench"] and "create-user" in a["entrypoint"][-1], a
 targets = [v["target"] for v in c["mysql"]["volumes"]]
 assert "/docker-entrypoint-initdb.d/20-bench-user.sh" in targets, targets
-assert "/docker-entrypoint-initdb.d/10-exporter-user.sh" in targets, "the override dropped a mysql volume"
-print("fragment ok")
+assert "/docker-entrypoint-initdb.d/10-exporter-user.sh" in targets, "the exporter initdb line is gone"
+print("compose bench profile ok")
 PY
   # Without the profile the two services stay out of a plain `up`.
   # (Output captured first: with pipefail, `producer | grep -q` fails when grep stops reading early.)
   local plain
-  plain=$(BENCH_IMAGE=x docker compose -p benchcheck -f compose.yaml -f "$here/compose.bench.yaml" config --services)
+  plain=$(BENCH_IMAGE=x docker compose -p benchcheck -f compose.yaml config --services)
   if grep -qx 'bench\|bench-account' <<<"$plain"; then
     echo "bench services are active without --profile bench"; return 1
   fi
@@ -301,7 +301,7 @@ t_bench_account_one_shot() {
   db_ctr=$(cat "$work/db_ctr" 2>/dev/null || true)
   [[ -n $db_ctr ]] || { echo "needs the MariaDB container of the previous check"; return 1; }
   [[ -x target/debug/zufang ]] || { echo "no target/debug/zufang (app-instance.sh builds it)"; return 1; }
-  # The fragment's entrypoint and environment, verbatim, after `zufang migrate` like the stack's;
+  # compose.yaml's entrypoint and environment, verbatim, after `zufang migrate` like the stack's;
   # the binary is the one app-instance.sh built (the stack's app image carries the same code),
   # run as the app image's uid 10001 on the Debian base, read-only, production settings.
   local entry
@@ -321,14 +321,14 @@ t_bench_account_one_shot() {
 
 check "image: user 10010, /bench, every tool the scripts call" t_image_contract
 check "lint: hadolint (info level) and shellcheck" t_lint
-check "compose fragment: valid override, profile, networks, mounts, env" t_fragment_is_a_valid_override
+check "compose.yaml bench profile: networks, mounts, env, mysql initdb line" t_compose_bench_profile
 check "oltp.sh --quick in the image against MariaDB, no flags, cleanup" t_oltp_quick_in_the_container
 check "oltp.sh in the image refuses another schema (exit 2, no results)" t_oltp_refuses_another_schema_in_the_container
 check "http.sh --quick in the image, login + JWT on half the requests" t_http_quick_with_a_jwt_in_the_container
 check "host.sh --quick in the image: cpu, memory, fileio, threads, mutex" t_host_quick_in_the_container
 check "scripts/report in the image: report.md + PNGs" t_report_in_the_container
 check "secrets-init + initdb: sbtest-only bench account in the offline MariaDB" t_stack_accounts_in_the_offline_mariadb
-check "bench-account one-shot (fragment entrypoint, uid 10001) creates the API user, twice" t_bench_account_one_shot
+check "bench-account one-shot (compose entrypoint, uid 10001) creates the API user, twice" t_bench_account_one_shot
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
