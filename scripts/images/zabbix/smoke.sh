@@ -288,6 +288,36 @@ else
   nok "server polling the agent: expected '$want', got '$got'"
 fi
 
+# --- zabbix-init (the compose one-shot): Admin password, templates, the stack's hosts ----------
+init_run() {
+  docker run --rm "${net[@]}" "${sec[@]}" --read-only --entrypoint bash \
+    -v "$root/$here/zabbix-init.sh:/zabbix-init.sh:ro" -v "$root/monitoring/zabbix/templates:/templates:ro" \
+    -e ZBX_API_URL=http://zabbix-web:8080/api_jsonrpc.php \
+    -e ZBX_ADMIN_PASSWORD_FILE=/run/stack-secrets/zabbix/admin_password \
+    "$ZABBIX_AGENT2_IMAGE" /zabbix-init.sh
+}
+out=$(init_run 2>&1) && rc=0 || rc=$?
+check "zabbix-init runs (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
+[[ $rc == 0 ]] || tail -n 5 <<<"$out" >&2
+AUTH=null
+default_refused() { ! api user.login '{"username":"Admin","password":"zabbix"}' >/dev/null 2>&1; }
+check "after zabbix-init the default Admin password is refused" default_refused
+if tok=$(api user.login "$(jq -n --arg p "$(head -n 1 "$work/secrets/zabbix/admin_password")" '{username:"Admin",password:$p}')"); then
+  AUTH=$tok; ok "Admin logs in with the generated password (secrets zabbix/admin_password)"
+else
+  nok "Admin login with the generated password"
+fi
+hosts=$(api host.get '{"output":["host"],"selectParentTemplates":["host"],"selectMacros":["macro","value"],"filter":{"host":["app1","app2","app3","lb1","lb2","edge","mysql"]}}' 2>/dev/null || echo '[]')
+summary=$(jq -r 'sort_by(.host) | map(.host + ":" + ([.parentTemplates[].host] | sort | join("+"))) | join(" ")' <<<"$hosts")
+expect "zabbix-init hosts and templates" \
+  "app1:zufang app by Zabbix agent 2+zufang by HTTP app2:zufang app by Zabbix agent 2+zufang by HTTP app3:zufang app by Zabbix agent 2+zufang by HTTP edge:zufang edge pair lb1:zufang edge by Zabbix agent 2 lb2:zufang edge by Zabbix agent 2 mysql:zufang data by Zabbix agent 2" \
+  "$summary"
+expect "app2's metrics URL macro" "http://app2:8080/metrics" \
+  "$(jq -r '.[] | select(.host == "app2") | .macros[] | select(.macro == "{$ZUFANG.METRICS.URL}") | .value' <<<"$hosts")"
+out=$(init_run 2>&1) && rc=0 || rc=$?
+check "zabbix-init again: idempotent (exit $rc, hosts left as they are)" \
+  bash -c '(( $1 == 0 )) && [[ $2 == *"host app1 exists"* ]]' _ "$rc" "$out"
+
 # --- a restart keeps the schema --------------------------------------------------------------
 docker restart -t 30 "$p-server" >/dev/null
 check "server back after a restart" wait_for 90 healthy "$p-server"
