@@ -108,6 +108,15 @@ for s in zabbix-db zabbix-server zabbix-web zabbix-agent2; do
   check "compose service $s: profile zabbix, healthcheck, mem_limit, networks ($desc)" \
     bash -c '[[ $1 == "zabbix true true "* ]]' _ "$desc"
 done
+# The agent's build section (context monitoring/zabbix/agent2, Dockerfile outside it) builds with
+# the compose CLI too (layer cache of the image above: seconds); throw-away tag, removed at once.
+out=$(BASE_IMAGE=$base ZABBIX_AGENT2_IMAGE="$ZBX_SMOKE_PREFIX/compose-build:check" nice docker compose \
+  -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml -f "$here/compose.zabbix.yaml" --profile zabbix \
+  build zabbix-agent2 2>&1) && rc=0 || rc=$?
+check "compose builds zabbix-agent2 from the fragment (exit $rc)" \
+  bash -c '(( $1 == 0 )) && docker image inspect "$2" >/dev/null 2>&1' _ "$rc" "$ZBX_SMOKE_PREFIX/compose-build:check"
+[[ $rc == 0 ]] || tail -n 5 <<<"$out" >&2
+docker image rm "$ZBX_SMOKE_PREFIX/compose-build:check" >/dev/null 2>&1 || true
 addr=$(jq -r '[.services | to_entries[] | select(.key | startswith("zabbix")) | .value.networks.monitoring.ipv4_address // empty] | sort | join(",")' <<<"$cfg" 2>/dev/null || true)
 expect "zabbix addresses on monitoring" "172.28.30.50,172.28.30.51,172.28.30.52,172.28.30.53" "$addr"
 
