@@ -3,6 +3,8 @@
 # the first start, official and offline image alike; compose.zabbix.yaml mounts it): the account
 # the Zabbix agent 2 MySQL plugin logs in with (session "zufang", user zbx_monitor), least
 # privilege: status and process list, no table data.
+# Mode 0644 on purpose: the official entrypoint sources a non-executable *.sh (an executable one
+# runs as a child process without docker_process_sql).
 # On a database created before the profile existed, run it once by hand:
 #   docker compose exec mysql bash -c 'docker_process_sql() { mariadb -uroot -p"$(cat /run/stack-secrets/mysql/root_password)"; }; . /docker-entrypoint-initdb.d/20-zabbix-monitor-user.sh'
 if [[ "${1:-}" == "--help" ]]; then
