@@ -6,9 +6,10 @@
 # Mode 0644 on purpose: the official entrypoint sources a non-executable *.sh (an executable one
 # runs as a child process without docker_process_sql).
 # On a database created before the profile existed, run it once by hand:
-#   docker compose exec mysql bash -c 'docker_process_sql() { mariadb -uroot -p"$(cat /run/stack-secrets/mysql/root_password)"; }; . /docker-entrypoint-initdb.d/20-zabbix-monitor-user.sh'
+#   docker compose exec mysql bash -c 'export MYSQL_PWD=$(cat /run/stack-secrets/mysql/root_password);
+#     docker_process_sql() { mariadb -uroot; }; . /docker-entrypoint-initdb.d/20-zabbix-monitor-user.sh'
 if [[ "${1:-}" == "--help" ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0
 fi
 pw_file=/run/stack-secrets/mysql/zabbix_mysql_password
 if [[ -s $pw_file ]]; then
