@@ -143,6 +143,15 @@ for e in node-exporter mysqld-exporter redis-exporter nginx-exporter blackbox-ex
     -f "$here/exporters/Dockerfile" "$here/exporters"
 done
 
+# Zabbix 6.0 from Debian's packages (profile `zabbix`): server, web front end, agent 2.
+zbx=$here/zabbix
+build zabbix-server "$(hash_inputs "$base" -- "$zbx/Dockerfile" "$zbx/server-entrypoint.sh")" \
+  --build-arg "BASE_IMAGE=$base" --target zabbix-server -f "$zbx/Dockerfile" "$zbx"
+build zabbix-web "$(hash_inputs "$base" -- "$zbx/Dockerfile" "$zbx/web-entrypoint.sh" "$zbx/httpd.conf" "$zbx/zabbix.conf.php")" \
+  --build-arg "BASE_IMAGE=$base" --target zabbix-web -f "$zbx/Dockerfile" "$zbx"
+build zabbix-agent2 "$(hash_inputs "$base" -- "$zbx/agent2.Dockerfile" monitoring/zabbix/agent2)" \
+  --build-arg "BASE_IMAGE=$base" -f "$zbx/agent2.Dockerfile" monitoring/zabbix/agent2
+
 # The load generator of the `bench` profile (sysbench, wrk, mariadb-client, matplotlib).
 build bench "$(hash_inputs "$base" -- "$here/bench/Dockerfile")" --build-arg "BASE_IMAGE=$base" \
   -f "$here/bench/Dockerfile" "$here/bench"
@@ -166,6 +175,7 @@ declare -A VAR=(
   [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter
   [REDIS_EXPORTER_IMAGE]=redis-exporter [NGINX_EXPORTER_IMAGE]=nginx-exporter
   [BLACKBOX_EXPORTER_IMAGE]=blackbox-exporter [EDGE_IMAGE]=edge [APP_IMAGE]=app [RUST_IMAGE]=rust [BENCH_IMAGE]=bench
+  [ZABBIX_SERVER_IMAGE]=zabbix-server [ZABBIX_WEB_IMAGE]=zabbix-web [ZABBIX_AGENT2_IMAGE]=zabbix-agent2
 )
 tmp=$(mktemp)
 {

@@ -45,7 +45,7 @@ put bench/mariadb_password "$bench_db"
 put bench/api_password "$bench_api"
 put bench-account/api_password "$bench_api"
 
-# Zabbix profile (scripts/images/zabbix/compose.zabbix.yaml). Two folders because two uids read
+# Zabbix profile (compose.yaml, profile zabbix). Two folders because two uids read
 # them: zabbix-db (MariaDB, 999; the official image reads *_FILE after dropping root) and zabbix
 # (server, web front end and agent 2, all uid 1997 in the official and the offline images).
 zbx_db=$(shared zabbix_db_password 32)

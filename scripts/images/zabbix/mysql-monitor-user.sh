@@ -1,6 +1,6 @@
 #!/bin/bash
 # /docker-entrypoint-initdb.d script for the stack's `mysql` (sourced by the MariaDB entrypoint on
-# the first start, official and offline image alike; compose.zabbix.yaml mounts it): the account
+# the first start, official and offline image alike; compose.yaml mounts it): the account
 # the Zabbix agent 2 MySQL plugin logs in with (session "zufang", user zbx_monitor), least
 # privilege: status and process list, no table data.
 # Mode 0644 on purpose: the official entrypoint sources a non-executable *.sh (an executable one

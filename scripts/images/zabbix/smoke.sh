@@ -97,11 +97,11 @@ build_if_missing "$ZABBIX_WEB_IMAGE" --target zabbix-web -f "$here/Dockerfile" "
 build_if_missing "$ZABBIX_AGENT2_IMAGE" -f "$here/agent2.Dockerfile" monitoring/zabbix/agent2
 log "images ready in $((SECONDS - t0))s: $ZABBIX_SERVER_IMAGE $ZABBIX_WEB_IMAGE $ZABBIX_AGENT2_IMAGE"
 
-# --- the compose fragment: valid as an override, every zabbix service complete ----------------
+# --- the compose profile: every zabbix service complete ----------------
 # (rendered under a throw-away project name: nothing is created, the stack's project is not touched)
-cfg=$(docker compose -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml -f "$here/compose.zabbix.yaml" \
+cfg=$(docker compose -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml \
   --profile zabbix config --format json 2>&1) && rc=0 || rc=$?
-check "compose.yaml + compose.zabbix.yaml --profile zabbix config (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
+check "compose.yaml --profile zabbix config (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
 for s in zabbix-db zabbix-server zabbix-web zabbix-agent2; do
   desc=$(jq -r --arg s "$s" '.services[$s] | [(.profiles // [] | join(",")), (.healthcheck.test != null),
     ((.mem_limit // 0) | tostring != "0"), ([.networks | keys[]] | join(","))] | join(" ")' <<<"$cfg" 2>/dev/null || true)
@@ -111,9 +111,9 @@ done
 # The agent's build section (context monitoring/zabbix/agent2, Dockerfile outside it) builds with
 # the compose CLI too (layer cache of the image above: seconds); throw-away tag, removed at once.
 out=$(BASE_IMAGE=$base ZABBIX_AGENT2_IMAGE="$ZBX_SMOKE_PREFIX/compose-build:check" nice docker compose \
-  -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml -f "$here/compose.zabbix.yaml" --profile zabbix \
+  -p "$ZBX_SMOKE_PREFIX-config" -f compose.yaml --profile zabbix \
   build zabbix-agent2 2>&1) && rc=0 || rc=$?
-check "compose builds zabbix-agent2 from the fragment (exit $rc)" \
+check "compose builds zabbix-agent2 from compose.yaml (exit $rc)" \
   bash -c '(( $1 == 0 )) && docker image inspect "$2" >/dev/null 2>&1' _ "$rc" "$ZBX_SMOKE_PREFIX/compose-build:check"
 [[ $rc == 0 ]] || tail -n 5 <<<"$out" >&2
 docker image rm "$ZBX_SMOKE_PREFIX/compose-build:check" >/dev/null 2>&1 || true
