@@ -183,7 +183,7 @@ tmp=$(mktemp)
   echo "# $DEBIAN_MIRROR alone. Use: docker compose --env-file $ENV_OFFLINE up -d --wait"
   while IFS= read -r line; do
     key=${line%%=*}
-    if [[ $line =~ ^[A-Z_]+_IMAGE= && -n ${VAR[$key]:-} && -n ${TAG[${VAR[$key]}]:-} ]]; then
+    if [[ $line =~ ^[A-Z0-9_]+_IMAGE= && -n ${VAR[$key]:-} && -n ${TAG[${VAR[$key]}]:-} ]]; then
       echo "$key=${TAG[${VAR[$key]}]}"
     elif [[ $key == COMPOSE_PROFILES ]]; then
       echo "# Grafana and the Jaeger UI are not packaged by Debian: their profile stays off."
