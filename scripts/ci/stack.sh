@@ -10,7 +10,8 @@ usage: scripts/ci/stack.sh COMMAND
            `docker compose up -d --wait`; on failure print the logs of unhealthy services
   down     `docker compose down -v --remove-orphans` (containers, networks, volumes)
   status   `docker compose ps` plus the logs of every service that is not healthy/running
-  test     up, run the e2e tests (cargo test -p zufang-e2e), always down; exit non-zero on failure
+  test     up (with the zabbix profile), run the e2e tests (cargo test -p zufang-e2e), always
+           down; exit non-zero on failure
 Environment (defaults):
   STACK_ENV_FILE=.env.offline        env file for compose (.env = official images from a registry)
   STACK_BUILD=1                      0 = do not run scripts/images/build.sh (images already there)
@@ -78,7 +79,8 @@ up() {
   log "stack healthy in $((SECONDS - t0))s"
 }
 
-down() { log "docker compose down -v"; compose down -v --remove-orphans --timeout 20 >&2 || true; }
+# Every profile's containers (zabbix, bench one-shots, ...) go, whatever the caller enabled.
+down() { log "docker compose down -v"; COMPOSE_PROFILES='*' compose down -v --remove-orphans --timeout 20 >&2 || true; }
 
 case $cmd in
   up) up ;;
@@ -103,6 +105,10 @@ case $cmd in
     # does not collide; the tests ask `docker compose port` where things are.
     export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-18080} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-18443}
     export PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090} ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-19093}
+    export ZABBIX_WEB_PORT=${ZABBIX_WEB_PORT:-18088}
+    # The Zabbix profile runs beside the stack (tests/tests/zabbix.rs), on top of the env file's.
+    profiles=$(sed -n 's/^COMPOSE_PROFILES=//p' "$STACK_ENV_FILE" | tail -1)
+    export COMPOSE_PROFILES=${profiles:+$profiles,}zabbix
     rc=0
     if up; then
       log "running the e2e tests"
