@@ -96,10 +96,13 @@ start_edge() {
   cp /etc/nginx/mime.types "$d/nginx/"
   # Port 80 serves the static site; nothing is proxied here (the upstream is never used).
   # keepalived hands its environment to the scripts it runs: the hooks find this node's files.
-  # Job control on while starting it: otherwise bash starts background commands with SIGINT and
-  # SIGQUIT ignored, and the entrypoint could not trap the SIGQUIT that docker stop sends it.
+  # Default SIGINT/SIGQUIT for the entrypoint, as PID 1 of a container has them: bash starts
+  # background commands with both ignored (and so does whatever started this script in the
+  # background, e.g. a CI runner), and a signal ignored on entry cannot be trapped, so the
+  # entrypoint could not trap the SIGQUIT that docker stop sends it. `set -m` alone does not undo
+  # an ignore inherited from our own parent; `env --default-signal` (coreutils >= 8.31) does.
   set -m
-  ip netns exec "zfedge-$n" env NGINX_PREFIX="$d/nginx/" APP_UPSTREAMS=127.0.0.1:9 \
+  ip netns exec "zfedge-$n" env --default-signal=INT,QUIT NGINX_PREFIX="$d/nginx/" APP_UPSTREAMS=127.0.0.1:9 \
     TLS_CERT_FILE="$work/tls/tls.crt" TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never \
     KEEPALIVED_DIR="$work/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
     NODE_NAME="$n" STATE=BACKUP PRIORITY="${PRIO[$n]}" SELF_IP="${IP[$n]}" PEER_IP="${IP[$peer]}" VIP="$VIP" \
