@@ -1,0 +1,234 @@
+//! Caches for the filtered list endpoints (`/api/estates/`, `/api/houses/`), invalidated by a
+//! generation number per listing kept in Redis.
+//!
+//! - Generation: `{prefix}gen:{listing}`. Every committed write that can change a list bumps it
+//!   (`INCR`), and every list request reads it first, so all replicas see a write at once: a
+//!   request that starts after the bump looks up keys no cached value was stored under.
+//! - Count cache (Redis, `cache.count_ttl_seconds`): the exact `COUNT(*)` of one normalized
+//!   filter (the filters only: ordering and page do not change a count), keyed by generation.
+//!   The count is the expensive half of a page (it reads every matching index entry).
+//! - Page cache (in-process LRU, `cache.page_ttl_seconds`, `cache.page_capacity` entries): the
+//!   count and the serialized results of one normalized (filter, ordering, page, size), keyed by
+//!   generation. The next/previous links depend on the request (host, parameter order) and are
+//!   built for each response.
+//!
+//! Both TTLs are safety nets for writes that bypass the service (SQL by hand, `zufang seed`).
+//! When Redis is unavailable the generation is unknown: both caches are bypassed and the page
+//! comes from the database (correct, slower), and the failure is counted as
+//! `cache_requests_total{cache="redis",result="error"}`. A bump that fails (Redis down during a
+//! write) clears this replica's pages; other replicas' pages expire within the page TTL and
+//! counts cached before the write within the count TTL.
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use lru::LruCache;
+
+use crate::cache::Cache;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// A list endpoint whose caches share one generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Estates,
+    Houses,
+}
+
+impl Listing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Listing::Estates => "estates",
+            Listing::Houses => "houses",
+        }
+    }
+}
+
+/// One page as cached: the count and the `results` array, already serialized as JSON.
+#[derive(Clone)]
+pub struct CachedPage {
+    pub count: i64,
+    pub results: Arc<[u8]>,
+}
+
+#[derive(Clone)]
+pub struct ListCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: deadpool_redis::Pool,
+    /// `redis.key_prefix`: generations live at `{prefix}gen:{listing}`.
+    prefix: String,
+    timeout: Duration,
+    count_ttl: u64,
+    page_ttl: Duration,
+    pages: Mutex<LruCache<String, (Instant, CachedPage)>>,
+    /// Shares the Redis helpers, the key prefix of cached values and the error-log throttle.
+    cache: Cache,
+    metrics: Metrics,
+}
+
+impl ListCache {
+    pub fn new(
+        redis: deadpool_redis::Pool,
+        settings: &crate::configuration::Settings,
+        cache: Cache,
+        metrics: Metrics,
+    ) -> Self {
+        let c = &settings.cache;
+        ListCache {
+            inner: Arc::new(Inner {
+                redis,
+                prefix: settings.redis.key_prefix.clone(),
+                timeout: Duration::from_millis(settings.redis.timeout_ms),
+                count_ttl: c.count_ttl_seconds,
+                page_ttl: Duration::from_secs(c.page_ttl_seconds),
+                pages: Mutex::new(LruCache::new(NonZeroUsize::new(c.page_capacity.max(1)).expect("capacity >= 1"))),
+                cache,
+                metrics,
+            }),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.inner.count_ttl > 0 || !self.inner.page_ttl.is_zero()
+    }
+
+    fn gen_key(&self, l: Listing) -> String {
+        format!("{}gen:{}", self.inner.prefix, l.name())
+    }
+
+    /// The current generation of `l`, or `None` when Redis cannot say (then nothing is cached).
+    pub async fn generation(&self, l: Listing) -> Option<u64> {
+        let key = self.gen_key(l);
+        let fut = async {
+            let mut conn = self.inner.redis.get().await?;
+            if let Some(g) = conn.get::<_, Option<u64>>(&key).await? {
+                return Ok::<_, anyhow::Error>(g);
+            }
+            // No generation yet (a new Redis, or the key was evicted): start from the clock in
+            // microseconds, above any value an earlier INCR sequence reached, so keys cached
+            // under an old generation are never read again.
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(1);
+            let _: Option<String> = redis::cmd("SET").arg(&key).arg(start).arg("NX").query_async(&mut *conn).await?;
+            let g: u64 = conn.get(&key).await?;
+            Ok(g)
+        };
+        match tokio::time::timeout(self.inner.timeout, fut).await {
+            Ok(Ok(g)) => Some(g),
+            Ok(Err(e)) => {
+                self.inner.cache.redis_failed("generation", e);
+                None
+            }
+            Err(_) => {
+                self.inner.cache.redis_failed("generation", anyhow::anyhow!("Redis GET timed out"));
+                None
+            }
+        }
+    }
+
+    /// After a committed write: every replica's next list of these listings misses the caches.
+    pub async fn bump(&self, listings: &[Listing]) {
+        let keys: Vec<String> = listings.iter().map(|l| self.gen_key(*l)).collect();
+        let fut = async {
+            let mut conn = self.inner.redis.get().await?;
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.incr(k, 1u64).ignore();
+            }
+            let _: () = pipe.query_async(&mut *conn).await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        let res = match tokio::time::timeout(self.inner.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("Redis INCR timed out")),
+        };
+        if let Err(e) = res {
+            // Other replicas cannot be told; at least this one forgets its pages.
+            self.inner.pages.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            self.inner.cache.redis_failed("bump generation", e);
+        }
+    }
+
+    /// A page of `l` through both caches. `count_key` normalizes the filter, `page_key` adds
+    /// the ordering and the page; `count` runs the COUNT(*), `list` reads the page's results
+    /// (given the count, so a page past the end can skip the query) and serializes them.
+    pub async fn page<C, CF, L, LF>(
+        &self,
+        l: Listing,
+        count_key: &str,
+        page_key: &str,
+        count: C,
+        list: L,
+    ) -> Result<CachedPage, ApiError>
+    where
+        C: FnOnce() -> CF,
+        CF: std::future::Future<Output = Result<i64, ApiError>>,
+        L: FnOnce(i64) -> LF,
+        LF: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+    {
+        let generation = if self.enabled() { self.generation(l).await } else { None };
+        let page_key = generation.map(|g| format!("{}:{g}:{count_key}|{page_key}", l.name()));
+        if let Some(k) = page_key.as_deref().filter(|_| !self.inner.page_ttl.is_zero()) {
+            if let Some(p) = self.page_get(k) {
+                self.inner.metrics.cache("local", "hit");
+                return Ok(p);
+            }
+            self.inner.metrics.cache("local", "miss");
+        }
+        let n = match generation.filter(|_| self.inner.count_ttl > 0) {
+            Some(g) => self.cached_count(&format!("count:{}:{g}:{count_key}", l.name()), count).await?,
+            None => count().await?,
+        };
+        let page = CachedPage { count: n, results: list(n).await?.into() };
+        if let Some(k) = page_key.filter(|_| !self.inner.page_ttl.is_zero()) {
+            self.inner.pages.lock().unwrap_or_else(|p| p.into_inner()).put(k, (Instant::now(), page.clone()));
+        }
+        Ok(page)
+    }
+
+    async fn cached_count<C, CF>(&self, key: &str, count: C) -> Result<i64, ApiError>
+    where
+        C: FnOnce() -> CF,
+        CF: std::future::Future<Output = Result<i64, ApiError>>,
+    {
+        let cache = &self.inner.cache;
+        match cache.redis_get(key).await {
+            Ok(Some(v)) => {
+                if let Some(n) = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<i64>().ok()) {
+                    self.inner.metrics.cache("redis", "hit");
+                    return Ok(n);
+                }
+                // Not a number (written by something else): recount and overwrite.
+                self.inner.metrics.cache("redis", "miss");
+            }
+            Ok(None) => self.inner.metrics.cache("redis", "miss"),
+            Err(e) => {
+                cache.redis_failed("read count", e);
+                return count().await;
+            }
+        }
+        let n = count().await?;
+        if let Err(e) = cache.redis_set(key, n.to_string().as_bytes(), self.inner.count_ttl).await {
+            cache.redis_failed("write count", e);
+        }
+        Ok(n)
+    }
+
+    fn page_get(&self, key: &str) -> Option<CachedPage> {
+        let mut pages = self.inner.pages.lock().unwrap_or_else(|p| p.into_inner());
+        match pages.get(key) {
+            Some((at, p)) if at.elapsed() < self.inner.page_ttl => Some(p.clone()),
+            Some(_) => {
+                pages.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+}
