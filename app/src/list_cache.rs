@@ -10,7 +10,9 @@
 //! - Page cache (in-process LRU, `cache.page_ttl_seconds`, `cache.page_capacity` entries): the
 //!   count and the serialized results of one normalized (filter, ordering, page, size), keyed by
 //!   generation. The next/previous links depend on the request (host, parameter order) and are
-//!   built for each response.
+//!   built for each response. Concurrent misses of one page are coalesced: one request reads
+//!   the database, the others wait for its page (without this, every expiry under load sends
+//!   all in-flight requests for a popular page to MariaDB at once, and they queue there).
 //!
 //! Both TTLs are safety nets for writes that bypass the service (SQL by hand, `zufang seed`).
 //! When Redis is unavailable the generation is unknown: both caches are bypassed and the page
@@ -18,6 +20,7 @@
 //! `cache_requests_total{cache="redis",result="error"}`. A bump that fails (Redis down during a
 //! write) clears this replica's pages; other replicas' pages expire within the page TTL and
 //! counts cached before the write within the count TTL.
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,6 +68,8 @@ struct Inner {
     count_ttl: u64,
     page_ttl: Duration,
     pages: Mutex<LruCache<String, (Instant, CachedPage)>>,
+    /// Pages being loaded: later requests for the same key wait on its lock, then re-check.
+    loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Shares the Redis helpers, the key prefix of cached values and the error-log throttle.
     cache: Cache,
     metrics: Metrics,
@@ -86,6 +91,7 @@ impl ListCache {
                 count_ttl: c.count_ttl_seconds,
                 page_ttl: Duration::from_secs(c.page_ttl_seconds),
                 pages: Mutex::new(LruCache::new(NonZeroUsize::new(c.page_capacity.max(1)).expect("capacity >= 1"))),
+                loading: Mutex::new(HashMap::new()),
                 cache,
                 metrics,
             }),
@@ -174,22 +180,53 @@ impl ListCache {
     {
         let generation = if self.enabled() { self.generation(l).await } else { None };
         let page_key = generation.map(|g| format!("{}:{g}:{count_key}|{page_key}", l.name()));
-        if let Some(k) = page_key.as_deref().filter(|_| !self.inner.page_ttl.is_zero()) {
-            if let Some(p) = self.page_get(k) {
-                self.inner.metrics.cache("local", "hit");
-                return Ok(p);
-            }
-            self.inner.metrics.cache("local", "miss");
+        let Some(k) = page_key.filter(|_| !self.inner.page_ttl.is_zero()) else {
+            return self.load(l, generation, count_key, count, list).await;
+        };
+        if let Some(p) = self.page_get(&k) {
+            self.inner.metrics.cache("local", "hit");
+            return Ok(p);
         }
+        let lock = self.inner.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(k.clone()).or_default().clone();
+        let _loading = lock.lock().await;
+        // Another request may have loaded it while this one waited.
+        if let Some(p) = self.page_get(&k) {
+            self.inner.metrics.cache("local", "hit");
+            return Ok(p);
+        }
+        self.inner.metrics.cache("local", "miss");
+        let res = self.load(l, generation, count_key, count, list).await;
+        if let Ok(page) = &res {
+            self.inner.pages.lock().unwrap_or_else(|p| p.into_inner()).put(k.clone(), (Instant::now(), page.clone()));
+        }
+        // Waiters hold their own handle to the lock; new requests find the page (or start over).
+        let mut loading = self.inner.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if loading.get(&k).is_some_and(|m| Arc::ptr_eq(m, &lock)) {
+            loading.remove(&k);
+        }
+        res
+    }
+
+    /// Count (through the count cache when there is a generation) and read one page.
+    async fn load<C, CF, L, LF>(
+        &self,
+        l: Listing,
+        generation: Option<u64>,
+        count_key: &str,
+        count: C,
+        list: L,
+    ) -> Result<CachedPage, ApiError>
+    where
+        C: FnOnce() -> CF,
+        CF: std::future::Future<Output = Result<i64, ApiError>>,
+        L: FnOnce(i64) -> LF,
+        LF: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+    {
         let n = match generation.filter(|_| self.inner.count_ttl > 0) {
             Some(g) => self.cached_count(&format!("count:{}:{g}:{count_key}", l.name()), count).await?,
             None => count().await?,
         };
-        let page = CachedPage { count: n, results: list(n).await?.into() };
-        if let Some(k) = page_key.filter(|_| !self.inner.page_ttl.is_zero()) {
-            self.inner.pages.lock().unwrap_or_else(|p| p.into_inner()).put(k, (Instant::now(), page.clone()));
-        }
-        Ok(page)
+        Ok(CachedPage { count: n, results: list(n).await?.into() })
     }
 
     async fn cached_count<C, CF>(&self, key: &str, count: C) -> Result<i64, ApiError>

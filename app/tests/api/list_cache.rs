@@ -191,3 +191,16 @@ async fn cached_pages_are_byte_identical_to_serialized_pages() {
         }
     }
 }
+
+#[tokio::test]
+async fn concurrent_misses_of_one_page_read_the_database_once() {
+    let app = spawn_app().await;
+    let path = "/api/houses/?district=5&ordering=area&size=7";
+    let reads = "db_query_duration_seconds_count{query=\"houses_list\"}";
+    let m0 = app.metrics().await;
+    let bodies = futures_util::future::join_all((0..16).map(|_| app.get_json(path, 200))).await;
+    let m1 = app.metrics().await;
+    assert_eq!(metric_value(&m1, reads) - metric_value(&m0, reads), 1.0, "one page read for 16 requests");
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert_eq!(metric_value(&m1, LOCAL_HIT) - metric_value(&m0, LOCAL_HIT), 15.0);
+}
