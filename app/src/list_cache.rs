@@ -25,7 +25,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::{self, AsyncCommands};
+use deadpool_redis::redis::{self, aio::MultiplexedConnection, AsyncCommands};
 use lru::LruCache;
 
 use crate::cache::Cache;
@@ -68,6 +68,10 @@ struct Inner {
     count_ttl: u64,
     page_ttl: Duration,
     pages: Mutex<LruCache<String, (Instant, CachedPage)>>,
+    /// One multiplexed connection taken out of the pool for the generation reads: a pool
+    /// checkout costs a round trip of its own (deadpool-redis pings on every recycle), which
+    /// doubled the Redis work of every cached list request. Dropped on any error.
+    shared: Mutex<Option<MultiplexedConnection>>,
     /// Pages being loaded: later requests for the same key wait on its lock, then re-check.
     loading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Shares the Redis helpers, the key prefix of cached values and the error-log throttle.
@@ -92,6 +96,7 @@ impl ListCache {
                 page_ttl: Duration::from_secs(c.page_ttl_seconds),
                 pages: Mutex::new(LruCache::new(NonZeroUsize::new(c.page_capacity.max(1)).expect("capacity >= 1"))),
                 loading: Mutex::new(HashMap::new()),
+                shared: Mutex::new(None),
                 cache,
                 metrics,
             }),
@@ -102,6 +107,19 @@ impl ListCache {
         self.inner.count_ttl > 0 || !self.inner.page_ttl.is_zero()
     }
 
+    async fn conn(&self) -> anyhow::Result<MultiplexedConnection> {
+        if let Some(c) = self.inner.shared.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(c);
+        }
+        let c = deadpool_redis::Connection::take(self.inner.redis.get().await?);
+        *self.inner.shared.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    fn drop_conn(&self) {
+        *self.inner.shared.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     fn gen_key(&self, l: Listing) -> String {
         format!("{}gen:{}", self.inner.prefix, l.name())
     }
@@ -110,7 +128,7 @@ impl ListCache {
     pub async fn generation(&self, l: Listing) -> Option<u64> {
         let key = self.gen_key(l);
         let fut = async {
-            let mut conn = self.inner.redis.get().await?;
+            let mut conn = self.conn().await?;
             if let Some(g) = conn.get::<_, Option<u64>>(&key).await? {
                 return Ok::<_, anyhow::Error>(g);
             }
@@ -121,17 +139,19 @@ impl ListCache {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_micros() as u64)
                 .unwrap_or(1);
-            let _: Option<String> = redis::cmd("SET").arg(&key).arg(start).arg("NX").query_async(&mut *conn).await?;
+            let _: Option<String> = redis::cmd("SET").arg(&key).arg(start).arg("NX").query_async(&mut conn).await?;
             let g: u64 = conn.get(&key).await?;
             Ok(g)
         };
         match tokio::time::timeout(self.inner.timeout, fut).await {
             Ok(Ok(g)) => Some(g),
             Ok(Err(e)) => {
+                self.drop_conn();
                 self.inner.cache.redis_failed("generation", e);
                 None
             }
             Err(_) => {
+                self.drop_conn();
                 self.inner.cache.redis_failed("generation", anyhow::anyhow!("Redis GET timed out"));
                 None
             }
