@@ -109,7 +109,7 @@ async fn estate_writes_show_in_the_next_estates_list_on_another_replica() {
     let id = named["results"][0]["id"].as_u64().unwrap();
     let res = app
         .authed(Method::PATCH, &format!("/api/estates/{id}/"), &admin)
-        .json(&json!({"name": "改过花园"}))
+        .json(&json!({"name": "改过花园", "version": 1}))
         .send()
         .await
         .unwrap();
