@@ -12,7 +12,9 @@
 //!   generation. The next/previous links depend on the request (host, parameter order) and are
 //!   built for each response. Concurrent misses of one page are coalesced: one request reads
 //!   the database, the others wait for its page (without this, every expiry under load sends
-//!   all in-flight requests for a popular page to MariaDB at once, and they queue there).
+//!   all in-flight requests for a popular page to MariaDB at once, and they queue there); and
+//!   while one request reloads an expired page of the current generation, the others get the
+//!   expired one (up to twice the TTL old) instead of waiting.
 //!
 //! Both TTLs are safety nets for writes that bypass the service (SQL by hand, `zufang seed`).
 //! When Redis is unavailable the generation is unknown: both caches are bypassed and the page
@@ -203,14 +205,27 @@ impl ListCache {
         let Some(k) = page_key.filter(|_| !self.inner.page_ttl.is_zero()) else {
             return self.load(l, generation, count_key, count, list).await;
         };
-        if let Some(p) = self.page_get(&k) {
-            self.inner.metrics.cache("local", "hit");
-            return Ok(p);
-        }
+        let stale = match self.page_lookup(&k) {
+            Some((p, true)) => {
+                self.inner.metrics.cache("local", "hit");
+                return Ok(p);
+            }
+            Some((p, false)) => Some(p),
+            None => None,
+        };
         let lock = self.inner.loading.lock().unwrap_or_else(|p| p.into_inner()).entry(k.clone()).or_default().clone();
-        let _loading = lock.lock().await;
+        let _loading = match (lock.try_lock(), stale) {
+            (Ok(guard), _) => guard,
+            // Expired (same generation, so only a bypassing write can have changed it) and
+            // another request is already reloading it: serve it meanwhile instead of queueing.
+            (Err(_), Some(p)) => {
+                self.inner.metrics.cache("local", "hit");
+                return Ok(p);
+            }
+            (Err(_), None) => lock.lock().await,
+        };
         // Another request may have loaded it while this one waited.
-        if let Some(p) = self.page_get(&k) {
+        if let Some((p, true)) = self.page_lookup(&k) {
             self.inner.metrics.cache("local", "hit");
             return Ok(p);
         }
@@ -277,15 +292,15 @@ impl ListCache {
         Ok(n)
     }
 
-    fn page_get(&self, key: &str) -> Option<CachedPage> {
+    /// The page under `key` and whether it is fresh (younger than the TTL). An expired page is
+    /// kept up to twice the TTL, to be served while one request reloads it.
+    fn page_lookup(&self, key: &str) -> Option<(CachedPage, bool)> {
         let mut pages = self.inner.pages.lock().unwrap_or_else(|p| p.into_inner());
-        match pages.get(key) {
-            Some((at, p)) if at.elapsed() < self.inner.page_ttl => Some(p.clone()),
-            Some(_) => {
-                pages.pop(key);
-                None
-            }
-            None => None,
+        let age = pages.get(key)?.0.elapsed();
+        if age >= self.inner.page_ttl * 2 {
+            pages.pop(key);
+            return None;
         }
+        pages.get(key).map(|(_, p)| (p.clone(), age < self.inner.page_ttl))
     }
 }
