@@ -77,7 +77,7 @@ impl Cache {
         let Some(loaded) = load().await? else {
             return Ok(None);
         };
-        if let Err(e) = self.redis_set(key, &loaded).await {
+        if let Err(e) = self.redis_set(key, &loaded, self.inner.redis_ttl).await {
             self.redis_failed("write", e);
         }
         let v: Bytes = loaded.into();
@@ -127,7 +127,8 @@ impl Cache {
         local.put(key.to_string(), (Instant::now(), v));
     }
 
-    async fn redis_get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    /// GET `key` under this cache's prefix (bounded by `redis.timeout_ms`).
+    pub(crate) async fn redis_get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let span = tracing::info_span!("redis.get", otel.kind = "client", db.system = "redis");
         let fut = async {
             let mut conn = self.inner.redis.get().await?;
@@ -140,11 +141,12 @@ impl Cache {
             .map_err(|_| anyhow::anyhow!("Redis GET timed out"))?
     }
 
-    async fn redis_set(&self, key: &str, v: &[u8]) -> anyhow::Result<()> {
+    /// SETEX `key` under this cache's prefix with `ttl` seconds (bounded by `redis.timeout_ms`).
+    pub(crate) async fn redis_set(&self, key: &str, v: &[u8], ttl: u64) -> anyhow::Result<()> {
         let span = tracing::info_span!("redis.set", otel.kind = "client", db.system = "redis");
         let fut = async {
             let mut conn = self.inner.redis.get().await?;
-            let _: () = conn.set_ex(format!("{}{}", self.inner.prefix, key), v, self.inner.redis_ttl).await?;
+            let _: () = conn.set_ex(format!("{}{}", self.inner.prefix, key), v, ttl.max(1)).await?;
             Ok::<_, anyhow::Error>(())
         };
         use tracing::Instrument;
@@ -153,7 +155,8 @@ impl Cache {
             .map_err(|_| anyhow::anyhow!("Redis SETEX timed out"))?
     }
 
-    fn redis_failed(&self, op: &str, e: anyhow::Error) {
+    /// Count a Redis failure and log it at most once per `cache.error_log_interval_seconds`.
+    pub(crate) fn redis_failed(&self, op: &str, e: anyhow::Error) {
         self.inner.metrics.cache("redis", "error");
         let mut last = self.inner.last_error_log.lock().unwrap_or_else(|p| p.into_inner());
         let due = last.map(|t| t.elapsed() >= self.inner.error_log_interval).unwrap_or(true);

@@ -120,6 +120,9 @@ pub struct CacheSettings {
     pub local_ttl_seconds: u64,
     pub redis_ttl_seconds: u64,
     pub error_log_interval_seconds: u64,
+    pub count_ttl_seconds: u64,
+    pub page_ttl_seconds: u64,
+    pub page_capacity: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -335,6 +338,7 @@ impl Settings {
         check(self.redis.pool_size >= 1, "redis.pool_size: must be at least 1".into());
         check(self.redis.timeout_ms >= 1, "redis.timeout_ms: must be at least 1".into());
         check(self.cache.local_capacity >= 1, "cache.local_capacity: must be at least 1".into());
+        check(self.cache.page_capacity >= 1, "cache.page_capacity: must be at least 1".into());
         check((0.0..=1.0).contains(&self.otel.sample_ratio), "otel.sample_ratio: must be between 0.0 and 1.0".into());
         check(
             self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),

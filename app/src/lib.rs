@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod configuration;
 pub mod domain;
 pub mod error;
+pub mod list_cache;
 pub mod metrics;
 pub mod middleware;
 pub mod routes;

@@ -71,6 +71,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = crate::storage::pool(&settings.database);
     let redis = redis_pool(&settings)?;
     let cache = Cache::new(redis.clone(), &settings, metrics.clone());
+    let lists = crate::list_cache::ListCache::new(redis.clone(), &settings, cache.clone(), metrics.clone());
     let jwt = Arc::new(crate::auth::jwt::JwtKeys::from_settings(&settings.jwt)?);
     let sms = crate::auth::sms::sender_from_settings(&settings.sms, settings.is_production())?;
     for result in ["success", "failure"] {
@@ -82,6 +83,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         db,
         redis,
         cache,
+        lists,
         metrics,
         jwt,
         sms,

@@ -8,6 +8,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::sms::SmsSender;
 use crate::cache::Cache;
 use crate::configuration::Settings;
+use crate::list_cache::ListCache;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub db: MySqlPool,
     pub redis: deadpool_redis::Pool,
     pub cache: Cache,
+    /// Counts and pages of the filtered lists, invalidated by generation (see list_cache.rs).
+    pub lists: ListCache,
     pub metrics: Metrics,
     /// Access-token signing and validation keys.
     pub jwt: Arc<JwtKeys>,

@@ -111,6 +111,19 @@ impl EstateFilter {
     }
 }
 
+impl EstateFilter {
+    /// The filter alone, normalized (parameter order, spelling and empty values do not matter):
+    /// the key of its count.
+    pub fn count_key(&self) -> String {
+        format!("d={:?};n={:?};lo={:?};hi={:?}", self.district, self.name, self.min_hot, self.max_hot)
+    }
+
+    /// The ordering and the page (appended to [`Self::count_key`] for a page's key).
+    pub fn page_key(&self) -> String {
+        format!("o={:?}/{};p={};s={}", self.ordering.column, self.ordering.descending, self.page.page, self.page.size)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HousePaging {
     Page(PageRequest),
@@ -204,6 +217,21 @@ impl HouseFilter {
     }
 }
 
+impl HouseFilter {
+    /// The filter alone, normalized: the key of its count.
+    pub fn count_key(&self) -> String {
+        format!(
+            "t={:?};lo={:?};hi={:?};c={:?};d={:?};ty={:?};e={:?}",
+            self.title, self.min_price, self.max_price, self.city, self.district, self.house_type, self.estate
+        )
+    }
+
+    /// The ordering and the paging (appended to [`Self::count_key`] for a page's key).
+    pub fn page_key(&self) -> String {
+        format!("o={};{:?}", self.ordering_name, self.paging)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +271,23 @@ mod tests {
         assert!(HouseFilter::parse(&q).is_err());
         let q = QueryMap::parse(&format!("ordering=price&cursor={c}")).unwrap();
         assert!(matches!(HouseFilter::parse(&q).unwrap().paging, HousePaging::Cursor { after: Some(_), .. }));
+    }
+
+    #[test]
+    fn cache_keys_ignore_parameter_order_and_ordering_changes_only_the_page_key() {
+        let a = estate("minhot=100&dist=9&ordering=-hot&page=2").unwrap();
+        let b = estate("page=2&ordering=-hot&dist=9&minhot=100&name=").unwrap();
+        assert_eq!((a.count_key(), a.page_key()), (b.count_key(), b.page_key()));
+        let c = estate("dist=9&minhot=100&page=2").unwrap();
+        assert_eq!(a.count_key(), c.count_key());
+        assert_ne!(a.page_key(), c.page_key());
+        assert_ne!(a.count_key(), estate("dist=9&minhot=101").unwrap().count_key());
+        // A name cannot impersonate another field.
+        assert_ne!(estate("name=x%22%3Blo%3D").unwrap().count_key(), estate("name=x").unwrap().count_key());
+        let h = |qs: &str| HouseFilter::parse(&QueryMap::parse(qs).unwrap()).unwrap();
+        assert_eq!(h("district=9&ordering=-price").count_key(), h("ordering=price&district=9").count_key());
+        assert_ne!(h("district=9&ordering=-price").page_key(), h("ordering=price&district=9").page_key());
+        assert_ne!(h("district=9").count_key(), h("city=9").count_key());
     }
 
     #[test]

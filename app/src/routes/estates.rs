@@ -2,11 +2,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{encode, json_bytes, method_not_allowed, page_response, Counted};
+use super::{cached_page_response, encode, json_bytes, method_not_allowed};
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
 use crate::domain::writes::{etag, expected_version, Body};
 use crate::error::ApiError;
+use crate::list_cache::Listing;
 use crate::state::AppState;
 use crate::storage::estates;
 use crate::storage::writes::{self, EstateFields};
@@ -35,8 +36,24 @@ pub fn detail_key(id: u32) -> String {
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let filter = EstateFilter::parse(&q)?;
-    let (count, results) = estates::list(&state.db, &state.metrics, &filter).await?;
-    Ok(page_response(&req, &state, &q, filter.page, Counted { count, results }))
+    let (filter, state) = (&filter, &state);
+    let page = state
+        .lists
+        .page(
+            Listing::Estates,
+            &filter.count_key(),
+            &filter.page_key(),
+            || estates::count(&state.db, &state.metrics, filter),
+            |count| async move {
+                // A page past the end is an empty page, not an error; skip the query.
+                if filter.page.offset() >= count.max(0) as u64 {
+                    return encode(&Vec::<estates::EstateSummary>::new());
+                }
+                encode(&estates::list(&state.db, &state.metrics, filter).await?)
+            },
+        )
+        .await?;
+    cached_page_response(&req, state, &q, filter.page, &page)
 }
 
 async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

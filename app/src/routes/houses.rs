@@ -2,13 +2,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{base_url, method_not_allowed, page_response, Counted};
+use super::{base_url, cached_page_response, encode, method_not_allowed};
 use crate::auth::guard::Principal;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::pagination::{Cursor, CursorPage};
 use crate::domain::query::{path_id, QueryMap};
 use crate::domain::writes::{etag, expected_version, Body};
 use crate::error::ApiError;
+use crate::list_cache::Listing;
 use crate::state::AppState;
 use crate::storage::houses;
 use crate::storage::writes::{self, HouseFields};
@@ -34,14 +35,24 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     let filter = HouseFilter::parse(&q)?;
     match filter.paging {
         HousePaging::Page(page) => {
-            let count = houses::count(&state.db, &state.metrics, &filter).await?;
-            // A page past the end is an empty page, not an error; skip the query.
-            let results = if page.offset() >= count.max(0) as u64 {
-                Vec::new()
-            } else {
-                houses::list(&state.db, &state.metrics, &filter).await?
-            };
-            Ok(page_response(&req, &state, &q, page, Counted { count, results }))
+            let (filter, state) = (&filter, &state);
+            let cached = state
+                .lists
+                .page(
+                    Listing::Houses,
+                    &filter.count_key(),
+                    &filter.page_key(),
+                    || houses::count(&state.db, &state.metrics, filter),
+                    |count| async move {
+                        // A page past the end is an empty page, not an error; skip the query.
+                        if page.offset() >= count.max(0) as u64 {
+                            return encode(&Vec::<houses::HouseSummary>::new());
+                        }
+                        encode(&houses::list(&state.db, &state.metrics, filter).await?)
+                    },
+                )
+                .await?;
+            cached_page_response(&req, state, &q, page, &cached)
         }
         HousePaging::Cursor { size, .. } => {
             let results = houses::list(&state.db, &state.metrics, &filter).await?;

@@ -108,6 +108,28 @@ pub fn page_response<T: Serialize>(
     HttpResponse::Ok().json(Page { count: counted.count, next, previous, results: counted.results })
 }
 
+/// A DRF page response around cached, already serialized results: the same bytes as
+/// [`page_response`] (serde writes the fields in declaration order, compact), without
+/// re-serializing the rows.
+pub fn cached_page_response(
+    req: &HttpRequest,
+    state: &AppState,
+    q: &QueryMap,
+    page: PageRequest,
+    cached: &crate::list_cache::CachedPage,
+) -> Result<HttpResponse, ApiError> {
+    let (next, previous) = links(&base_url(req, state), q, page, cached.count);
+    let mut body = Vec::with_capacity(cached.results.len() + 256);
+    body.extend_from_slice(format!("{{\"count\":{},\"next\":", cached.count).as_bytes());
+    body.extend_from_slice(&encode(&next)?);
+    body.extend_from_slice(b",\"previous\":");
+    body.extend_from_slice(&encode(&previous)?);
+    body.extend_from_slice(b",\"results\":");
+    body.extend_from_slice(&cached.results);
+    body.push(b'}');
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
+}
+
 /// Decode a cached value; a value that no longer decodes is treated as an internal error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)

@@ -88,18 +88,16 @@ pub fn count_query_prefixed(prefix: &str, f: &EstateFilter) -> QueryBuilder<'sta
     qb
 }
 
-pub async fn list(db: &MySqlPool, m: &Metrics, f: &EstateFilter) -> Result<(i64, Vec<EstateSummary>), ApiError> {
+pub async fn count(db: &MySqlPool, m: &Metrics, f: &EstateFilter) -> Result<i64, ApiError> {
     let mut cq = count_query(f);
-    let count: i64 = m
-        .time_query("estates_count", cq.build_query_scalar().fetch_one(db))
-        .await
-        .context_api("Failed to count estates")?;
+    m.time_query("estates_count", cq.build_query_scalar().fetch_one(db)).await.context_api("Failed to count estates")
+}
+
+pub async fn list(db: &MySqlPool, m: &Metrics, f: &EstateFilter) -> Result<Vec<EstateSummary>, ApiError> {
     let mut lq = list_query(f);
-    let rows = m
-        .time_query("estates_list", lq.build_query_as::<EstateSummary>().fetch_all(db))
+    m.time_query("estates_list", lq.build_query_as::<EstateSummary>().fetch_all(db))
         .await
-        .context_api("Failed to fetch estates page")?;
-    Ok((count, rows))
+        .context_api("Failed to fetch estates page")
 }
 
 #[derive(sqlx::FromRow)]

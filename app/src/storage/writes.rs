@@ -1,9 +1,12 @@
 //! Writes to estates and houses: each is one transaction at the default REPEATABLE READ
 //! isolation, with row locks taken explicitly where a counter is read-modified-written, and
-//! optimistic concurrency (`version`) for edits.
+//! optimistic concurrency (`version`) for edits. Every committed write bumps the generation of
+//! the lists it can change (list_cache.rs), after the commit, so no replica serves a cached
+//! count or page from before it.
 use sqlx::{MySql, QueryBuilder, Transaction};
 
 use crate::error::{ApiError, FieldErrors, ResultExt};
+use crate::list_cache::Listing;
 use crate::state::AppState;
 
 /// A foreign-key failure (MariaDB 1452 on insert/update, 1451 on delete), by constraint name.
@@ -59,6 +62,7 @@ pub async fn create_estate(state: &AppState, f: &EstateFields) -> Result<u32, Ap
         .execute(&state.db)
         .await
         .map_err(|e| reference_error(e, "Failed to insert the estate"))?;
+    state.lists.bump(&[Listing::Estates]).await;
     Ok(res.last_insert_id() as u32)
 }
 
@@ -77,6 +81,7 @@ pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFi
     .await
     .map_err(|e| reference_error(e, "Failed to update the estate"))?;
     if res.rows_affected() == 1 {
+        state.lists.bump(&[Listing::Estates]).await;
         return Ok(version + 1);
     }
     Err(why_not(state, "estates", id, "Estate").await)
@@ -90,7 +95,10 @@ pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> R
         .execute(&state.db)
         .await;
     match res {
-        Ok(r) if r.rows_affected() == 1 => Ok(()),
+        Ok(r) if r.rows_affected() == 1 => {
+            state.lists.bump(&[Listing::Estates]).await;
+            Ok(())
+        }
         Ok(_) => Err(why_not(state, "estates", id, "Estate").await),
         Err(e) if matches!(fk_violation(&e), Some((1451, _))) => {
             Err(ApiError::Conflict("The estate still has houses; delete or move them first.".into()))
@@ -194,6 +202,8 @@ pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Resu
         qb.build().execute(&mut *tx).await.map_err(|e| reference_error(e, "Failed to insert the house's tags"))?;
     }
     tx.commit().await.context_api("Failed to commit the new house")?;
+    // The estate's `hot` changed too (estate lists filter and sort by it).
+    state.lists.bump(&[Listing::Houses, Listing::Estates]).await;
     Ok((id, estate_id))
 }
 
@@ -221,6 +231,7 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
     qb.push(" WHERE id = ").push_bind(id).push(" AND version = ").push_bind(version);
     let res = qb.build().execute(&state.db).await.map_err(|e| reference_error(e, "Failed to update the house"))?;
     if res.rows_affected() == 1 {
+        state.lists.bump(&[Listing::Houses]).await;
         return Ok(version + 1);
     }
     Err(why_not(state, "houses", id, "House").await)
@@ -235,6 +246,7 @@ pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Re
         .await
         .context_api("Failed to delete the house")?;
     if res.rows_affected() == 1 {
+        state.lists.bump(&[Listing::Houses]).await;
         Ok(())
     } else {
         Err(why_not(state, "houses", id, "House").await)

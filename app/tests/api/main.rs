@@ -9,6 +9,7 @@ mod explain;
 mod health;
 mod helpers;
 mod houses;
+mod list_cache;
 mod metrics;
 mod openapi;
 mod rbac;
