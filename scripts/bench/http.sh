@@ -10,7 +10,7 @@
 # --quick: 3 s per endpoint on the small seed (a smoke check; numbers not comparable).
 # The binary is built with cargo build --release into ${CARGO_TARGET_DIR:-target}.
 set -euo pipefail
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 duration=15 connections=64 threads=2 quick=0
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/docs/performance.md"
