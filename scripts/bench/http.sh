@@ -10,7 +10,7 @@
 # --quick: 3 s per endpoint on the small seed (a smoke check; numbers not comparable).
 # The binary is built with cargo build --release into ${CARGO_TARGET_DIR:-target}.
 set -euo pipefail
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 duration=15 connections=64 threads=2 quick=0
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/docs/performance.md"
@@ -134,7 +134,7 @@ if [[ -f $out ]] && grep -qF "$marker" "$out"; then notes=$(awk -v m="$marker" '
   echo
   echo "- Date: $(date -u +%Y-%m-%dT%H:%MZ); wrk -t$threads -c$connections -d${duration}s (+1 s warm-up per endpoint)"
   echo "- Machine: ${cpu}, $(nproc) cores, ${mem}, Linux $(uname -r); MariaDB ${mariadb_version}; Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2)"
-  echo "- Load average before the run: ${load_before}; after: ${load_after} (anything well above 0 before the run means other work shared the cores)"
+  echo "- Load average before the run: ${load_before}; after: ${load_after} (before: anything well above 0 means other work shared the cores; after: includes the benchmark's own wrk, instances and MariaDB threads)"
   [[ $quick == 1 ]] && echo "- QUICK MODE (small seed, 3 s): a smoke check, not a measurement"
   echo
   echo "| endpoint | requests/s | share of /healthz | p50 | p99 | non-2xx |"
