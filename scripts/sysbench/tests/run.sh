@@ -136,9 +136,11 @@ EOF
 t_host_ctrl_c_cleans_up() {
   local pid rc=0 dir=""
   # Job control on: the job gets its own process group and keeps SIGINT (a non-interactive
-  # shell would start it with SIGINT ignored), like a command typed at a terminal.
+  # shell would start it with SIGINT ignored), like a command typed at a terminal. `env
+  # --default-signal=INT` also undoes an ignore inherited from whatever started this suite in
+  # the background (a CI runner): a signal ignored on entry cannot be trapped by bash.
   set -m
-  $S/host.sh --tests fileio --fileio-modes rndrw --threads 1 --duration 60 --size 64M \
+  env --default-signal=INT $S/host.sh --tests fileio --fileio-modes rndrw --threads 1 --duration 60 --size 64M \
     --out "$w/int" >"$w/int.log" 2>&1 &
   pid=$!
   set +m
@@ -241,7 +243,7 @@ t_oltp_awkward_password() {
 t_oltp_ctrl_c_cleans_up() {
   local pid rc=0
   set -m
-  $S/oltp.sh --quick --duration 60 --tests oltp_read_only --threads 2 --out "$w/oi" >"$w/oi.log" 2>&1 &
+  env --default-signal=INT $S/oltp.sh --quick --duration 60 --tests oltp_read_only --threads 2 --out "$w/oi" >"$w/oi.log" 2>&1 &
   pid=$!
   set +m
   for _ in $(seq 1 120); do grep -q "oltp_read_only threads=2" "$w/oi.log" && break; sleep 0.25; done
