@@ -68,6 +68,13 @@ up() {
     log "images ready in $((SECONDS - t0))s"
   fi
   [[ -f $STACK_ENV_FILE ]] || { log "no $STACK_ENV_FILE (run scripts/images/build.sh)"; exit 1; }
+  # Extra profiles on top of the env file's own (which .env.offline only has once it is built).
+  if [[ -n ${STACK_EXTRA_PROFILES:-} ]]; then
+    local profiles
+    profiles=$(sed -n 's/^COMPOSE_PROFILES=//p' "$STACK_ENV_FILE" | tail -1)
+    export COMPOSE_PROFILES=${profiles:+$profiles,}$STACK_EXTRA_PROFILES
+    log "profiles: $COMPOSE_PROFILES"
+  fi
   check_app_image
   local t0=$SECONDS
   log "docker compose --env-file $STACK_ENV_FILE up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
@@ -107,8 +114,7 @@ case $cmd in
     export PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090} ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-19093}
     export ZABBIX_WEB_PORT=${ZABBIX_WEB_PORT:-18088}
     # The Zabbix profile runs beside the stack (tests/tests/zabbix.rs), on top of the env file's.
-    profiles=$(sed -n 's/^COMPOSE_PROFILES=//p' "$STACK_ENV_FILE" | tail -1)
-    export COMPOSE_PROFILES=${profiles:+$profiles,}zabbix
+    STACK_EXTRA_PROFILES=zabbix
     rc=0
     if up; then
       log "running the e2e tests"
