@@ -25,7 +25,8 @@ if ! mariadb-admin --protocol=socket ping >/dev/null 2>&1; then
   # usually runs inside $(...), which waits until nothing holds its pipe (a forgotten fd hangs CI).
   (cd / && exec setsid mysqld_safe --user=mysql --bind-address=127.0.0.1 --max-connections=1000 \
       --innodb-buffer-pool-size=1G --innodb-flush-log-at-trx-commit=2) </dev/null >/dev/null 2>&1 &
-  for _ in $(seq 1 60); do mariadb-admin --protocol=socket ping >/dev/null 2>&1 && break; sleep 0.5; done
+  # Up to 2 minutes: after an unclean stop InnoDB recovers its redo log before it answers.
+  for _ in $(seq 1 240); do mariadb-admin --protocol=socket ping >/dev/null 2>&1 && break; sleep 0.5; done
   mariadb-admin --protocol=socket ping >/dev/null 2>&1 || { echo "services: MariaDB did not start" >&2; exit 1; }
 fi
 pwfile="$secrets/mariadb_test_password"
