@@ -57,29 +57,17 @@ expect() { # DESCRIPTION EXPECTED ACTUAL
 }
 
 # --- images: the offline base/MariaDB/Redis (build.sh) and ours (built here when missing) --------
-# hash_inputs as in scripts/images/build.sh, so the tags match the build.sh lines in README.md.
-hash_inputs() {
-  local strings=() paths=()
-  while (( $# )); do [[ $1 == -- ]] && { shift; paths=("$@"); break; }; strings+=("$1"); shift; done
-  {
-    printf '%s\n' "${strings[@]}"
-    git ls-files -co --exclude-standard -- "${paths[@]}" | LC_ALL=C sort | while read -r f; do
-      [[ -f $f ]] && { printf '%s\n' "$f"; sha256sum < "$f"; }
-    done
-  } | sha256sum | cut -c1-16
-}
-offline_tag() { scripts/images/build.sh --list --no-app 2>/dev/null | grep -m1 "^$OFFLINE_PREFIX/$1:" || true; }
+offline_tags=$(scripts/images/build.sh --list --no-app 2>/dev/null)
+offline_tag() { grep -m1 "^$OFFLINE_PREFIX/$1:" <<<"$offline_tags" || true; }
 base=$(offline_tag debian) mariadb=$(offline_tag mariadb) redis=$(offline_tag redis)
 if ! docker image inspect "$base" "$mariadb" "$redis" >/dev/null 2>&1; then
   log "offline base/MariaDB/Redis images missing: scripts/images/build.sh --no-app (log .cache/images/)"
   nice scripts/images/build.sh --no-app >&2
 fi
-server_files=("$here/Dockerfile" "$here/server-entrypoint.sh")
-web_files=("$here/Dockerfile" "$here/web-entrypoint.sh" "$here/httpd.conf" "$here/zabbix.conf.php")
-agent_files=("$here/agent2.Dockerfile" monitoring/zabbix/agent2)
-: "${ZABBIX_SERVER_IMAGE:=$OFFLINE_PREFIX/zabbix-server:$(hash_inputs "$base" -- "${server_files[@]}")}"
-: "${ZABBIX_WEB_IMAGE:=$OFFLINE_PREFIX/zabbix-web:$(hash_inputs "$base" -- "${web_files[@]}")}"
-: "${ZABBIX_AGENT2_IMAGE:=$OFFLINE_PREFIX/zabbix-agent2:$(hash_inputs "$base" -- "${agent_files[@]}")}"
+# The tags build.sh gives these images (its --list computes them from the same inputs).
+: "${ZABBIX_SERVER_IMAGE:=$(offline_tag zabbix-server)}"
+: "${ZABBIX_WEB_IMAGE:=$(offline_tag zabbix-web)}"
+: "${ZABBIX_AGENT2_IMAGE:=$(offline_tag zabbix-agent2)}"
 build_if_missing() { # TAG DOCKER_BUILD_ARGS...
   local tag=$1; shift
   docker image inspect "$tag" >/dev/null 2>&1 && return 0
