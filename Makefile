@@ -12,8 +12,8 @@ TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-z
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-test: ## run every test suite (installs and starts what the suites need)
-	@for s in $(TEST_SUITES); do echo "=== make $$s ==="; $(MAKE) --no-print-directory $$s; done
+test: ## run every test suite (installs and starts what the suites need); all run, a summary table at the end
+	@scripts/ci/run-suites.sh $(TEST_SUITES)
 
 test-app: ## zufang service: fmt, clippy, unit + integration tests on real MariaDB and Redis
 	scripts/ci/test-app.sh
