@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The zufang service suite: fmt, clippy (-D warnings), unit and integration tests against a real
+# The zufang service suite: fmt, dependency audit, clippy (-D warnings), unit and integration tests against a real
 # MariaDB and Redis (installed from Debian's packages and started when missing).
 #   scripts/ci/test-app.sh [cargo test args...]
 set -euo pipefail
@@ -18,6 +18,8 @@ redis-cli -h 127.0.0.1 --scan --pattern 'zt_*' | xargs -r -n 500 redis-cli -h 12
 
 echo "test-app: cargo fmt --check" >&2
 cargo fmt --all -- --check
+echo "test-app: cargo audit (offline, RustSec snapshot)" >&2
+"$root/scripts/ci/audit.sh"
 echo "test-app: cargo clippy -D warnings" >&2
 cargo clippy -p zufang --all-targets --locked -- -D warnings
 echo "test-app: cargo test" >&2
