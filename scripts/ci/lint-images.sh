@@ -15,6 +15,6 @@ while IFS= read -r f; do
 done < <(git ls-files '*Dockerfile')
 while IFS= read -r f; do
   if shellcheck "$f"; then passed=$((passed + 1)); else echo "FAIL shellcheck $f" >&2; failed=$((failed + 1)); fi
-done < <(git ls-files 'scripts/ci/*.sh' 'scripts/images/*.sh' 'scripts/images/**/*.sh' 'scripts/up.sh' 'scripts/dev.sh' 'scripts/bench/*.sh')
+done < <(git ls-files 'scripts/ci/*.sh' 'scripts/images/*.sh' 'scripts/images/**/*.sh' 'scripts/up.sh' 'scripts/dev.sh' 'bench/*.sh')
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/sysbench/*.sh and scripts/load/*.sh (sourced, not run).
+# Shared helpers for bench/sysbench/*.sh and bench/http/load.sh (sourced, not run).
 # Provides: logging, dependency checks, one child process at a time that a trap can stop,
 # cleanup hooks run on exit and on Ctrl-C, and the results directory (records.jsonl ->
 # results.json + results.csv + profile.json through benchlib.py).

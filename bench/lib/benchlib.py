@@ -6,7 +6,7 @@ Debian image with python3).
   benchlib.py wrk      --records F --log LOG --test NAME --connections N --threads N
   benchlib.py finish   --dir DIR --suite SUITE [k=v ...]   -> results.json, results.csv, profile.json
   benchlib.py profile                                      -> machine profile as JSON on stdout
-  benchlib.py discover --url URL --out LUA [...]           -> Lua config for scripts/load/lua/mix.lua
+  benchlib.py discover --url URL --out LUA [...]           -> Lua config for bench/http/mix.lua
   benchlib.py login    --url URL --user U --password-file F --out TOKENFILE
   benchlib.py percentile --log LOG --pct 95                 -> percentile from a sysbench histogram
 
@@ -129,7 +129,7 @@ def parse_sysbench(text, test):
 def parse_wrk(text):
     m = re.search(r"^WRK_JSON (\{.*\})\s*$", text, re.M)
     if not m:
-        raise ParseError("no WRK_JSON summary line (did wrk run scripts/load/lua/mix.lua?)")
+        raise ParseError("no WRK_JSON summary line (did wrk run bench/http/mix.lua?)")
     s = json.loads(m.group(1))
     dur = s["duration_us"] / 1e6
     errs = s["errors"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Turn benchmark result files (results.json or results.csv written by scripts/sysbench/*.sh and
-scripts/load/http.sh) into a Markdown report with PNG plots: throughput, and p95/p99 latency,
+"""Turn benchmark result files (results.json or results.csv written by bench/sysbench/*.sh and
+bench/http/load.sh) into a Markdown report with PNG plots: throughput, and p95/p99 latency,
 against threads (sysbench) or connections (wrk). With --baseline, compare every matching row
 (suite, test, threads/connections) to an earlier run and flag changes beyond --threshold percent.
 
@@ -204,7 +204,7 @@ def render(runs, base_runs, outdir, threshold, title, plt):
     base_rows = [r for run in base_runs for r in run["rows"]]
     base_groups = groups(base_rows)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    md = [f"# {title}", "", f"Generated {now} by `scripts/report` from:", ""]
+    md = [f"# {title}", "", f"Generated {now} by `bench/report/report.sh` from:", ""]
     md += [f"- `{run['source']}` ({run.get('suite') or '?'}, {len(run['rows'])} rows)" for run in runs]
     if base_runs:
         md += ["", f"Baseline (regression threshold {threshold:g}%):", ""]
@@ -270,7 +270,7 @@ def render(runs, base_runs, outdir, threshold, title, plt):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="scripts/report", description=__doc__,
+    p = argparse.ArgumentParser(prog="bench/report/report.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", help="results.json / results.csv files or their directories")
     p.add_argument("--out", help="report directory [bench-reports/<UTC time>]")
