@@ -98,10 +98,8 @@ need_cmd "$WRK" "Install wrk (Debian: apt-get install wrk)."
 need_python
 
 install_traps
-work=$(mktemp -d "${TMPDIR:-/tmp}/http-load.XXXXXX")
-chmod 700 "$work"
-remove_work() { rm -rf -- "$work"; }
-add_cleanup remove_work
+private_dir http-load
+work=$BENCH_PRIVATE_DIR
 
 if [[ -n $user ]]; then
   log "logging in as $user via POST $url/api/tokens/"

@@ -53,6 +53,18 @@ install_traps() {
   trap '_bench_on_signal 143' TERM
 }
 
+# private_dir PREFIX: a mode-0700 directory under $TMPDIR (or /tmp) for secrets and scratch
+# files, removed on exit and Ctrl-C. Its path is left in BENCH_PRIVATE_DIR: a $(...) subshell
+# could not register the cleanup in this shell.
+BENCH_PRIVATE_DIRS=()
+_remove_private_dirs() { rm -rf -- "${BENCH_PRIVATE_DIRS[@]}"; }
+private_dir() {
+  BENCH_PRIVATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  chmod 700 "$BENCH_PRIVATE_DIR"
+  ((${#BENCH_PRIVATE_DIRS[@]})) || add_cleanup _remove_private_dirs
+  BENCH_PRIVATE_DIRS+=("$BENCH_PRIVATE_DIR")
+}
+
 # run_tool LOGFILE FILTER_FN CMD...: run CMD in the background (so a signal reaches our trap
 # at once instead of after the tool finishes), keep its full output in LOGFILE, and pipe it
 # live through the function FILTER_FN, which prints the progress on stderr.

@@ -111,6 +111,15 @@ def _axes(ax, xs, xlabel):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _save(plt, fig, ax, xs, xlabel, outdir, name, caption):
+    """Finish the axes, write the figure as outdir/name, and return (name, caption)."""
+    _axes(ax, xs, xlabel)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, name))
+    plt.close(fig)
+    return name, caption
+
+
 def plot_group(plt, outdir, suite, unit, tests, base_tests):
     xlabel = next(iter(tests.values()))[0]["xlabel"]
     files = []
@@ -134,12 +143,7 @@ def plot_group(plt, outdir, suite, unit, tests, base_tests):
         ax.set_ylim(bottom=0)
         ax.set_ylabel(unit)
     ax.set_title(f"{suite}: throughput ({unit}) vs {xlabel}")
-    _axes(ax, xs_all, xlabel)
-    fig.tight_layout()
-    name = f"{stem}-throughput.png"
-    fig.savefig(os.path.join(outdir, name))
-    plt.close(fig)
-    files.append((name, f"{suite} throughput"))
+    files.append(_save(plt, fig, ax, xs_all, xlabel, outdir, f"{stem}-throughput.png", f"{suite} throughput"))
     # Latency p95 (solid) / p99 (dashed)
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
     for i, (test, rs) in enumerate(sorted(tests.items())):
@@ -154,12 +158,7 @@ def plot_group(plt, outdir, suite, unit, tests, base_tests):
     ax.set_yscale("log")
     ax.set_ylabel("latency, ms (log)")
     ax.set_title(f"{suite}: p95 / p99 latency vs {xlabel}")
-    _axes(ax, xs_all, xlabel)
-    fig.tight_layout()
-    name = f"{stem}-latency.png"
-    fig.savefig(os.path.join(outdir, name))
-    plt.close(fig)
-    files.append((name, f"{suite} latency"))
+    files.append(_save(plt, fig, ax, xs_all, xlabel, outdir, f"{stem}-latency.png", f"{suite} latency"))
     return files
 
 

@@ -112,10 +112,8 @@ for c in mariadb mysql; do command -v "$c" >/dev/null 2>&1 && { client=$c; break
 need_python
 
 install_traps
-secret_dir=$(mktemp -d "${TMPDIR:-/tmp}/oltp-secret.XXXXXX")
-chmod 700 "$secret_dir"
-remove_secrets() { rm -rf -- "$secret_dir"; }
-add_cleanup remove_secrets
+private_dir oltp-secret
+secret_dir=$BENCH_PRIVATE_DIR
 
 password=""
 if ((no_password)); then
