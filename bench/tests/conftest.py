@@ -3,6 +3,7 @@ HTTP sweep) happen once per session; the tests assert on what they left."""
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from helpers import HTTP, ROOT, SYSBENCH, Bench
 
-APP_PORT = 18090
+APP_PORT = int(os.environ.get("BENCH_APP_PORT", "18090"))
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,11 @@ def app(bench):
     if os.environ.get("BENCH_APP_URL"):
         yield App(os.environ["BENCH_APP_URL"], log)
         return
+    # Another checkout's instance on the port would answer app-instance.sh's readiness probe
+    # while ours failed to bind, and the tests would read the wrong log.
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", APP_PORT)) == 0:
+            raise RuntimeError(f"port {APP_PORT} is taken by another process: set BENCH_APP_PORT")
     cmd = [str(ROOT / "scripts/ci/app-instance.sh"), "start", "bench", str(APP_PORT)]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     try:

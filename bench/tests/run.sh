@@ -13,10 +13,10 @@ usage: bench/tests/run.sh [--image] [PYTEST_ARGS...]
   unless ZUFANG_BIN names a built binary, then runs pytest on bench/tests.
   --image   the image suite instead (bench/tests/test_image.py): builds zufang-offline/bench:test
             on the offline Debian base and runs the scripts in it (about 2.5 minutes).
-Environment: ZUFANG_BIN (a built zufang), BENCH_APP_URL (use a running app instead of starting one;
-  BENCH_APP_LOG = its log, where the development SMS sender writes sign-up codes),
-  BENCH_TEST_PORT (image suite's app instance, 18191), BENCH_TEST_KEEP=1 (image suite: keep the
-  work directory and the app instance).
+Environment: ZUFANG_BIN (a built zufang), BENCH_APP_PORT (the app instance's port, 18090),
+  BENCH_APP_URL (use a running app instead of starting one; BENCH_APP_LOG = its log, where the
+  development SMS sender writes sign-up codes), BENCH_TEST_PORT (the image suite's app instance,
+  18191), BENCH_TEST_KEEP=1 (image suite: keep the work directory and the app instance).
 Example: bench/tests/run.sh -k oltp
 USAGE
 }
