@@ -33,8 +33,8 @@ test-monitoring: ## monitoring: promtool/amtool tests, live Alertmanager, dashbo
 test-zabbix: ## Zabbix 6.0: template import, hosts, values and triggers on a real server
 	monitoring/zabbix/tests/run.sh
 
-test-bench: ## sysbench, wrk load and report scripts on real MariaDB + app
-	scripts/sysbench/tests/run.sh
+test-bench: ## bench/: sysbench, wrk load and report scripts on real MariaDB + app (pytest)
+	bench/tests/run.sh
 
 services: ## install (if needed) and start MariaDB and Redis on this machine
 	scripts/ci/services.sh
@@ -43,7 +43,7 @@ dev: ## fresh clone -> running service on 127.0.0.1:8080 (MariaDB + Redis, migra
 	scripts/dev.sh
 
 bench: ## HTTP benchmark on loopback (bench seed); writes docs/performance.md
-	scripts/bench/http.sh
+	bench/http/performance.sh
 
 up: ## the whole stack with one command (installs Docker + Compose when missing; offline images when no registry)
 	scripts/up.sh

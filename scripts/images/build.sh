@@ -152,9 +152,10 @@ build zabbix-web "$(hash_inputs "$base" -- "$zbx/Dockerfile" "$zbx/web-entrypoin
 build zabbix-agent2 "$(hash_inputs "$base" -- "$zbx/agent2.Dockerfile" monitoring/zabbix/agent2)" \
   --build-arg "BASE_IMAGE=$base" -f "$zbx/agent2.Dockerfile" monitoring/zabbix/agent2
 
-# The load generator of the `bench` profile (sysbench, wrk, mariadb-client, matplotlib).
-build bench "$(hash_inputs "$base" -- "$here/bench/Dockerfile")" --build-arg "BASE_IMAGE=$base" \
-  -f "$here/bench/Dockerfile" "$here/bench"
+# The load generator of the `bench` profile (sysbench, wrk, mariadb-client, matplotlib); its
+# context is bench/image alone (the scripts are mounted at run time, not built in).
+build bench "$(hash_inputs "$base" -- bench/image)" --build-arg "BASE_IMAGE=$base" \
+  -f bench/image/Dockerfile bench/image
 
 # 3) The edge proxy (nginx + keepalived), context = repository root (see .dockerignore).
 build edge "$(hash_inputs "$base" -- nginx scripts/tls/make-dev-cert.sh .dockerignore)" \

@@ -5,7 +5,7 @@
 //! and reads what the script wrote into the results folder, bind-mounted from the host.
 //!
 //! Paths: compose mounts `${BENCH_RESULTS_DIR:-./bench-results}` at `/bench/bench-results` (the
-//! container's working directory is `/bench`, scripts at `/bench/scripts`). Each test points
+//! container's working directory is `/bench`, the repository's bench/ at `/bench/bench`). Each test points
 //! `BENCH_RESULTS_DIR` at a fresh host folder of its own (mode 0777: the container writes as uid
 //! 10010) and passes `--out bench-results/<name>`, so `<host folder>/<name>/results.json` is the
 //! file the script wrote. The tests run one at a time: `docker compose run` starts the profile's
@@ -135,16 +135,16 @@ fn check_csv(path: &Path, rows: usize) -> Result<()> {
     Ok(())
 }
 
-/// `scripts/report` in the container: report.md mentions the run and links PNGs that exist,
+/// `bench/report/report.sh` in the container: report.md mentions the run and links PNGs that exist,
 /// are PNG files and are not empty.
 fn check_report(results: &ResultsDir, input: &str, out: &str) -> Result<()> {
     bench_run(
         results,
-        &["scripts/report", &format!("bench-results/{input}"), "--out", &format!("bench-results/{out}")],
+        &["bench/report/report.sh", &format!("bench-results/{input}"), "--out", &format!("bench-results/{out}")],
         Duration::from_secs(120),
     )?;
     let dir = results.path(out);
-    let md = fs::read_to_string(dir.join("report.md")).context("scripts/report wrote no report.md")?;
+    let md = fs::read_to_string(dir.join("report.md")).context("bench/report/report.sh wrote no report.md")?;
     ensure!(md.len() > 200, "report.md is nearly empty: {md:?}");
     let mut pngs = 0;
     for entry in fs::read_dir(&dir)? {
@@ -168,7 +168,7 @@ fn oltp_quick_in_the_bench_container_measures_mariadb_and_reports() -> Result<()
     // No connection flags: MARIADB_HOST/USER/PASSWORD_FILE come from the service (mysql, bench).
     bench_run(
         &results,
-        &["scripts/sysbench/oltp.sh", "--quick", "--out", "bench-results/oltp"],
+        &["bench/sysbench/oltp.sh", "--quick", "--out", "bench-results/oltp"],
         Duration::from_secs(300),
     )?;
     let doc = read_json(&results.path("oltp/results.json"))?;
@@ -195,12 +195,12 @@ fn oltp_quick_in_the_bench_container_measures_mariadb_and_reports() -> Result<()
 fn http_quick_through_the_vip_with_a_jwt_reaches_every_replica_and_reports() -> Result<()> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let results = ResultsDir::new()?;
-    // The API account `bench` is created by the profile's one-shot bench-account; http.sh logs in
+    // The API account `bench` is created by the profile's one-shot bench-account; load.sh logs in
     // through the edge (POST /api/tokens/) and sends the JWT on half of the requests.
     bench_run(
         &results,
         &[
-            "scripts/load/http.sh",
+            "bench/http/load.sh",
             "--quick",
             "--url",
             VIP_URL,

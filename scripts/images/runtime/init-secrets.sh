@@ -39,7 +39,7 @@ put redis-exporter/password "$redis"
 put edge/vrrp_auth_pass "$(rand 8)"
 put grafana/admin_password "$(rand 24)"
 # The `bench` profile: the load generator's MariaDB account (schema sbtest only) and API account
-# (a plain user, for the authenticated share of scripts/load/http.sh), and for the one-shot
+# (a plain user, for the authenticated share of bench/http/load.sh), and for the one-shot
 # `bench-account` (app image, uid 10001) the API password it creates that account with.
 put bench/mariadb_password "$bench_db"
 put bench/api_password "$bench_api"

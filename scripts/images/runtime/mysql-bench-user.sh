@@ -1,6 +1,6 @@
 #!/bin/bash
 # The MariaDB account of the `bench` profile (compose.yaml, profile bench): `bench`,
-# allowed only the schema `sbtest` that scripts/sysbench/oltp.sh works in (create, fill, drop),
+# allowed only the schema `sbtest` that bench/sysbench/oltp.sh works in (create, fill, drop),
 # never the application's `zufang` database. Idempotent.
 #
 # 1) /docker-entrypoint-initdb.d script: sourced by the MariaDB entrypoint on the first start of an

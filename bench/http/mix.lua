@@ -1,11 +1,11 @@
 -- wrk script: a weighted mix of the zufang read API, with a share of authenticated requests.
--- Usage (scripts/load/http.sh does this): wrk -s mix.lua URL -- CONFIG.lua
+-- Usage (bench/http/load.sh does this): wrk -s mix.lua URL -- CONFIG.lua
 -- CONFIG.lua (written by benchlib.py discover) holds real ids sampled from the target, the
 -- weights, the auth share and the path of the token file. Nothing secret is passed in argv:
 -- the JWT is read from the file here.
 --
 -- Output: "PROGRESS <bucket> <thread> <responses> <non-2xx>" once per report interval per
--- thread (aggregated by http.sh), and one "WRK_JSON {...}" summary line at the end.
+-- thread (aggregated by load.sh), and one "WRK_JSON {...}" summary line at the end.
 
 local threads = {}
 local next_id = 1

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/sysbench/*.sh and scripts/load/*.sh (sourced, not run).
+# Shared helpers for bench/sysbench/*.sh and bench/http/load.sh (sourced, not run).
 # Provides: logging, dependency checks, one child process at a time that a trap can stop,
 # cleanup hooks run on exit and on Ctrl-C, and the results directory (records.jsonl ->
 # results.json + results.csv + profile.json through benchlib.py).
@@ -51,6 +51,18 @@ install_traps() {
   trap _bench_on_exit EXIT
   trap '_bench_on_signal 130' INT
   trap '_bench_on_signal 143' TERM
+}
+
+# private_dir PREFIX: a mode-0700 directory under $TMPDIR (or /tmp) for secrets and scratch
+# files, removed on exit and Ctrl-C. Its path is left in BENCH_PRIVATE_DIR: a $(...) subshell
+# could not register the cleanup in this shell.
+BENCH_PRIVATE_DIRS=()
+_remove_private_dirs() { rm -rf -- "${BENCH_PRIVATE_DIRS[@]}"; }
+private_dir() {
+  BENCH_PRIVATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  chmod 700 "$BENCH_PRIVATE_DIR"
+  ((${#BENCH_PRIVATE_DIRS[@]})) || add_cleanup _remove_private_dirs
+  BENCH_PRIVATE_DIRS+=("$BENCH_PRIVATE_DIR")
 }
 
 # run_tool LOGFILE FILTER_FN CMD...: run CMD in the background (so a signal reaches our trap

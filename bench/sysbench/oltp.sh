@@ -3,8 +3,8 @@
 # Writes results.json / results.csv / profile.json (+ raw logs) into --out; see docs/benchmarking.md.
 set -euo pipefail
 BENCH_NAME=oltp
-# shellcheck source=scripts/sysbench/lib/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=bench/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 : "${SYSBENCH:=sysbench}"
 : "${MARIADB_HOST:=${MYSQL_HOST:-127.0.0.1}}"
 : "${MARIADB_PORT:=${MYSQL_PORT:-3306}}"
@@ -112,10 +112,8 @@ for c in mariadb mysql; do command -v "$c" >/dev/null 2>&1 && { client=$c; break
 need_python
 
 install_traps
-secret_dir=$(mktemp -d "${TMPDIR:-/tmp}/oltp-secret.XXXXXX")
-chmod 700 "$secret_dir"
-remove_secrets() { rm -rf -- "$secret_dir"; }
-add_cleanup remove_secrets
+private_dir oltp-secret
+secret_dir=$BENCH_PRIVATE_DIR
 
 password=""
 if ((no_password)); then

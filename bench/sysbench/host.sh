@@ -3,8 +3,8 @@
 # Writes results.json / results.csv / profile.json (+ raw logs) into --out; see docs/benchmarking.md.
 set -euo pipefail
 BENCH_NAME=host
-# shellcheck source=scripts/sysbench/lib/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=bench/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 : "${SYSBENCH:=sysbench}"
 
 usage() {

@@ -6,7 +6,7 @@
 # list caches (default config) and one with them off (every request counts and reads MariaDB).
 # Reports requests/s, p50 and p99, each row as a share of /healthz in the same run, and writes
 # the table to docs/performance.md with the machine and its load average.
-#   scripts/bench/http.sh [--duration 15] [--connections 64] [--threads 2] [--out docs/performance.md] [--quick]
+#   bench/http/performance.sh [--duration 15] [--connections 64] [--threads 2] [--out docs/performance.md] [--quick]
 # --quick: 3 s per endpoint on the small seed (a smoke check; numbers not comparable).
 # The binary is built with cargo build --release into ${CARGO_TARGET_DIR:-target}.
 set -euo pipefail
@@ -120,13 +120,13 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 mariadb_version=$(mariadb --version | awk '{print $5}' | tr -d ',')
 # Everything from the notes marker on is hand-written (what is cached, how it is invalidated):
 # kept across runs.
-marker='<!-- notes: kept by scripts/bench/http.sh -->'
+marker='<!-- notes: kept by bench/http/performance.sh -->'
 notes=""
 if [[ -f $out ]] && grep -qF "$marker" "$out"; then notes=$(awk -v m="$marker" '$0 == m {f = 1} f' "$out"); fi
 {
   echo "# Performance"
   echo
-  echo "Measured by \`scripts/bench/http.sh\` (wrk on loopback against zufang instances on one database, release"
+  echo "Measured by \`bench/http/performance.sh\` (wrk on loopback against zufang instances on one database, release"
   echo "build, MariaDB + Redis on the same machine, ${scale} seed). Load generator and server share the machine, so"
   echo "absolute numbers understate a real deployment; the ratios to \`/healthz\` in the same run are the"
   echo "comparable figures. Goals: cached endpoints >= 60 % of the ceiling, database-backed filters >= 20 %,"

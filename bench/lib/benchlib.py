@@ -6,7 +6,7 @@ Debian image with python3).
   benchlib.py wrk      --records F --log LOG --test NAME --connections N --threads N
   benchlib.py finish   --dir DIR --suite SUITE [k=v ...]   -> results.json, results.csv, profile.json
   benchlib.py profile                                      -> machine profile as JSON on stdout
-  benchlib.py discover --url URL --out LUA [...]           -> Lua config for scripts/load/lua/mix.lua
+  benchlib.py discover --url URL --out LUA [...]           -> Lua config for bench/http/mix.lua
   benchlib.py login    --url URL --user U --password-file F --out TOKENFILE
   benchlib.py percentile --log LOG --pct 95                 -> percentile from a sysbench histogram
 
@@ -129,7 +129,7 @@ def parse_sysbench(text, test):
 def parse_wrk(text):
     m = re.search(r"^WRK_JSON (\{.*\})\s*$", text, re.M)
     if not m:
-        raise ParseError("no WRK_JSON summary line (did wrk run scripts/load/lua/mix.lua?)")
+        raise ParseError("no WRK_JSON summary line (did wrk run bench/http/mix.lua?)")
     s = json.loads(m.group(1))
     dur = s["duration_us"] / 1e6
     errs = s["errors"]
@@ -203,32 +203,22 @@ def _first_line(cmd):
     return text.splitlines()[0] if text else None
 
 
+def _line_starting(path, prefix):
+    """The first line of a text file that starts with prefix, or None (also when unreadable)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return next((line for line in f if line.startswith(prefix)), None)
+    except OSError:
+        return None
+
+
 def profile():
-    cpu_model = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem_kib = None
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem_kib = int(line.split()[1])
-    except OSError:
-        pass
-    os_name = None
-    try:
-        with open("/etc/os-release", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    os_name = line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
+    line = _line_starting("/proc/cpuinfo", "model name")
+    cpu_model = line.split(":", 1)[1].strip() if line else None
+    line = _line_starting("/proc/meminfo", "MemTotal:")
+    mem_kib = int(line.split()[1]) if line else None
+    line = _line_starting("/etc/os-release", "PRETTY_NAME=")
+    os_name = line.split("=", 1)[1].strip().strip('"') if line else None
     try:
         load = list(os.getloadavg())
     except OSError:
@@ -403,6 +393,18 @@ def cmd_discover(args):
     return 0
 
 
+def _try_http(what, request):
+    """request() or, when it fails with an HTTP status or a network or JSON error, None after one
+    line on stderr naming WHAT and the cause."""
+    try:
+        return request()
+    except urllib.error.HTTPError as e:
+        print(f"benchlib: {what}: HTTP {e.code}", file=sys.stderr)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(f"benchlib: {what}: {e}", file=sys.stderr)
+    return None
+
+
 def cmd_login(args):
     with open(args.password_file, encoding="utf-8") as f:
         password = f.read().rstrip("\n")
@@ -410,14 +412,11 @@ def cmd_login(args):
     req = urllib.request.Request(
         args.url.rstrip("/") + "/api/tokens/", data=body, method="POST",
         headers={"Content-Type": "application/json", "Accept": "application/json"})
-    try:
+    def post():
         with urllib.request.urlopen(req, timeout=10) as resp:
-            doc = json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        print(f"benchlib: login failed: HTTP {e.code} from POST /api/tokens/", file=sys.stderr)
-        return 6
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        print(f"benchlib: login failed: {e}", file=sys.stderr)
+            return json.loads(resp.read().decode("utf-8"))
+    doc = _try_http("login failed: POST /api/tokens/", post)
+    if doc is None:
         return 6
     token = None
     for k in ("token", "access", "access_token"):
@@ -431,15 +430,9 @@ def cmd_login(args):
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     # Prove the token works before spending a sweep on 401s.
-    try:
-        _get_json(args.url.rstrip("/") + "/api/users/me/", token=token)
-    except urllib.error.HTTPError as e:
-        print(f"benchlib: token rejected by GET /api/users/me/: HTTP {e.code}", file=sys.stderr)
-        return 6
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        print(f"benchlib: GET /api/users/me/ failed: {e}", file=sys.stderr)
-        return 6
-    return 0
+    me = _try_http("token check failed: GET /api/users/me/",
+                   lambda: _get_json(args.url.rstrip("/") + "/api/users/me/", token=token))
+    return 6 if me is None else 0
 
 
 def cmd_percentile(args):

@@ -4,16 +4,16 @@
 # Target: the edge VIP, the host entry port, or one replica. See docs/benchmarking.md.
 set -euo pipefail
 BENCH_NAME=http
-# shellcheck source=scripts/sysbench/lib/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/../sysbench/lib/common.sh"
+# shellcheck source=bench/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 : "${WRK:=wrk}"
-LUA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/lua" && pwd)
+LUA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_MIX="districts=10,district=15,hot_cities=5,estates=25,estate=10,houses=25,house=10,me=5"
 
 usage() {
   cat <<EOF
 usage: $0 --url URL [options]
-  wrk load with scripts/load/lua/mix.lua over a connection sweep; one results row per step.
+  wrk load with bench/http/mix.lua over a connection sweep; one results row per step.
 
   --url URL             target base URL, e.g. http://172.28.10.100 (VIP from the edge network),
                         http://127.0.0.1:8080 (host entry), http://app1:8080 (one replica)
@@ -98,10 +98,8 @@ need_cmd "$WRK" "Install wrk (Debian: apt-get install wrk)."
 need_python
 
 install_traps
-work=$(mktemp -d "${TMPDIR:-/tmp}/http-load.XXXXXX")
-chmod 700 "$work"
-remove_work() { rm -rf -- "$work"; }
-add_cleanup remove_work
+private_dir http-load
+work=$BENCH_PRIVATE_DIR
 
 if [[ -n $user ]]; then
   log "logging in as $user via POST $url/api/tokens/"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Turn benchmark result files (results.json or results.csv written by scripts/sysbench/*.sh and
-scripts/load/http.sh) into a Markdown report with PNG plots: throughput, and p95/p99 latency,
+"""Turn benchmark result files (results.json or results.csv written by bench/sysbench/*.sh and
+bench/http/load.sh) into a Markdown report with PNG plots: throughput, and p95/p99 latency,
 against threads (sysbench) or connections (wrk). With --baseline, compare every matching row
 (suite, test, threads/connections) to an earlier run and flag changes beyond --threshold percent.
 
@@ -111,6 +111,15 @@ def _axes(ax, xs, xlabel):
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _save(plt, fig, ax, xs, xlabel, outdir, name, caption):
+    """Finish the axes, write the figure as outdir/name, and return (name, caption)."""
+    _axes(ax, xs, xlabel)
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, name))
+    plt.close(fig)
+    return name, caption
+
+
 def plot_group(plt, outdir, suite, unit, tests, base_tests):
     xlabel = next(iter(tests.values()))[0]["xlabel"]
     files = []
@@ -134,12 +143,7 @@ def plot_group(plt, outdir, suite, unit, tests, base_tests):
         ax.set_ylim(bottom=0)
         ax.set_ylabel(unit)
     ax.set_title(f"{suite}: throughput ({unit}) vs {xlabel}")
-    _axes(ax, xs_all, xlabel)
-    fig.tight_layout()
-    name = f"{stem}-throughput.png"
-    fig.savefig(os.path.join(outdir, name))
-    plt.close(fig)
-    files.append((name, f"{suite} throughput"))
+    files.append(_save(plt, fig, ax, xs_all, xlabel, outdir, f"{stem}-throughput.png", f"{suite} throughput"))
     # Latency p95 (solid) / p99 (dashed)
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=110)
     for i, (test, rs) in enumerate(sorted(tests.items())):
@@ -154,12 +158,7 @@ def plot_group(plt, outdir, suite, unit, tests, base_tests):
     ax.set_yscale("log")
     ax.set_ylabel("latency, ms (log)")
     ax.set_title(f"{suite}: p95 / p99 latency vs {xlabel}")
-    _axes(ax, xs_all, xlabel)
-    fig.tight_layout()
-    name = f"{stem}-latency.png"
-    fig.savefig(os.path.join(outdir, name))
-    plt.close(fig)
-    files.append((name, f"{suite} latency"))
+    files.append(_save(plt, fig, ax, xs_all, xlabel, outdir, f"{stem}-latency.png", f"{suite} latency"))
     return files
 
 
@@ -204,7 +203,7 @@ def render(runs, base_runs, outdir, threshold, title, plt):
     base_rows = [r for run in base_runs for r in run["rows"]]
     base_groups = groups(base_rows)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    md = [f"# {title}", "", f"Generated {now} by `scripts/report` from:", ""]
+    md = [f"# {title}", "", f"Generated {now} by `bench/report/report.sh` from:", ""]
     md += [f"- `{run['source']}` ({run.get('suite') or '?'}, {len(run['rows'])} rows)" for run in runs]
     if base_runs:
         md += ["", f"Baseline (regression threshold {threshold:g}%):", ""]
@@ -270,7 +269,7 @@ def render(runs, base_runs, outdir, threshold, title, plt):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="scripts/report", description=__doc__,
+    p = argparse.ArgumentParser(prog="bench/report/report.sh", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+", help="results.json / results.csv files or their directories")
     p.add_argument("--out", help="report directory [bench-reports/<UTC time>]")
