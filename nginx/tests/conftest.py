@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from edge_http import APP1, APP2, HTTP, HTTPS, R_HTTP, R_HTTPS, R_STATUS, STATUS
-from shell import REPO, run, succeeds
+from instances import ARTIFACTS, Nginx, app_instance, entrypoint_env, prefix, zufang_bin
+from shell import succeeds
 
-ARTIFACTS = REPO / "artifacts/edge"
 MODULES = ["test_scripts", "test_config", "test_keepalived", "test_live_static", "test_failover_netns",
            "test_live_app", "test_live_browser", "test_live_replica", "test_live_end"]
-KEEP = os.environ.get("EDGE_TEST_KEEP", "0") == "1"
 _notes: list[str] = []
+
+
+def keep() -> bool:
+    """EDGE_TEST_KEEP=1: leave the scratch folder and the namespaces for inspection."""
+    return os.environ.get("EDGE_TEST_KEEP", "0") == "1"
 
 
 def pytest_collection_modifyitems(items):
@@ -56,7 +57,7 @@ def work():
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)  # nginx workers (www-data) read html/ from here
     yield path
-    if not given and not KEEP:
+    if not given and not keep():
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -66,23 +67,6 @@ def tls(work):
     d = work / "tls"
     succeeds("scripts/tls/make-dev-cert.sh", "--cert", d / "tls.crt", "--key", d / "tls.key", "--san", "DNS:edge.test")
     return d
-
-
-def prefix(work: Path, name: str) -> Path:
-    """A copy of the repository's configuration, laid out as the Dockerfile does in /etc/nginx."""
-    p = work / name
-    p.mkdir()
-    shutil.copy(REPO / "nginx/nginx.conf", p)
-    for sub in ("conf.d", "snippets", "html"):
-        shutil.copytree(REPO / "nginx" / sub, p / sub)
-    shutil.copy("/etc/nginx/mime.types", p)
-    return p
-
-
-def entrypoint_env(p: Path, tls: Path) -> dict:
-    """The entrypoint's environment for rendering into prefix P with the suite's certificate."""
-    return {"NGINX_PREFIX": f"{p}/", "TLS_CERT_FILE": str(tls / "tls.crt"), "TLS_KEY_FILE": str(tls / "tls.key"),
-            "TLS_SELF_SIGNED": "never"}
 
 
 @pytest.fixture(scope="session")
@@ -115,44 +99,6 @@ def default_prefix(render):
     return render("default")
 
 
-def answers(url: str, timeout: float = 1) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class Nginx:
-    """A foreground nginx from prefix P; its stdout (the JSON access log) and stderr in P."""
-
-    def __init__(self, p: Path, status_port: int):
-        self.prefix, self.status_port = p, status_port
-        self.access_log, self.error_log = p / "access.log", p / "error.log"
-        self.pid_file = p / "run/nginx.pid"
-        healthz = f"http://127.0.0.1:{status_port}/healthz"
-        assert not answers(healthz), f"port {status_port} is already served by another process (a leftover test nginx?)"
-        with open(self.access_log, "wb") as out, open(self.error_log, "wb") as err:
-            self.proc = subprocess.Popen(["nginx", "-p", f"{p}/", "-c", f"{p}/nginx.conf", "-e", "stderr",
-                                          "-g", "daemon off;"], stdout=out, stderr=err)
-        for _ in range(50):
-            if self.pid_file.is_file() and self.pid_file.stat().st_size and answers(healthz):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"nginx from {p} did not start:\n{self.error_log.read_text()[-2000:]}")
-
-    def master_pid(self) -> int:
-        return int(self.pid_file.read_text())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 @pytest.fixture(scope="session")
 def live_main(main_prefix):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -169,16 +115,6 @@ def live_redirect(redirect_prefix):
     nginx = Nginx(redirect_prefix, R_STATUS)
     yield nginx
     nginx.stop()
-
-
-def app_instance(*args, env: dict | None = None) -> subprocess.CompletedProcess:
-    return run("scripts/ci/app-instance.sh", *args, env=env, timeout=900)
-
-
-def zufang_bin() -> str:
-    """The binary the second instance (and the restart) reuse: no second build of a tree that may be
-    changing under a developer."""
-    return os.environ.get("ZUFANG_BIN") or str(REPO / "target/debug/zufang")
 
 
 @pytest.fixture(scope="session")

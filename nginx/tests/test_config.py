@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import entrypoint_env, prefix
+from instances import entrypoint_env, prefix
 from shell import REPO, fails, run, succeeds
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ARTIFACTS, KEEP
+from instances import ARTIFACTS
 from shell import REPO, run, succeeds
 
 SCRIPT = REPO / "nginx/tests/failover-netns.sh"
@@ -126,7 +126,7 @@ def pair(work):
         yield p
     finally:
         p.stop_client()
-        run(SCRIPT, "down", d, env={"KEEP": "1" if KEEP else "0"})
+        run(SCRIPT, "down", d, env={"KEEP": os.environ.get("EDGE_TEST_KEEP", "0")})
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ARTIFACTS
+from instances import ARTIFACTS
 from devtools import chromium, console_problems
 from edge_http import DEVTOOLS, HTTP, api_json, pick_route, rows
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import app_instance, answers, zufang_bin
+from instances import answers, app_instance, zufang_bin
 from edge_http import APP2, APP_UPSTREAMS, get, request
 
 LIVE, DEAD = APP_UPSTREAMS

@@ -10,17 +10,18 @@ import ssl
 import subprocess
 import time
 
-from edge_http import (HTTP, HTTPS, R_HTTP, R_HTTPS, STATUS, assert_security_headers, get, index_assets, request,
-                       unverified_tls)
+from edge_http import (HTTP, HTTPS, R_HTTP, R_HTTPS, R_STATUS, STATUS, assert_security_headers, get, index_assets,
+                       request, unverified_tls)
+from instances import answers
 from shell import succeeds
 
 
 def test_nginx_starts_serve_mode(live_main):
-    assert live_main.master_pid() > 0
+    assert live_main.proc.poll() is None and answers(f"http://127.0.0.1:{STATUS}/healthz"), "not running"
 
 
 def test_nginx_starts_redirect_mode(live_redirect):
-    assert live_redirect.master_pid() > 0
+    assert live_redirect.proc.poll() is None and answers(f"http://127.0.0.1:{R_STATUS}/healthz"), "not running"
 
 
 def test_check_nginx_sh_healthy_nginx_passes(live_main):
