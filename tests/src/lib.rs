@@ -22,18 +22,27 @@ pub fn env_file() -> String {
         .unwrap_or_else(|_| panic!("STACK_ENV_FILE is not set: run these tests through `scripts/ci/stack.sh test`"))
 }
 
-/// `docker compose --env-file $STACK_ENV_FILE ARGS...`, returning stdout; fails on a non-zero exit.
-pub fn compose(args: &[&str]) -> Result<String> {
-    let out = Command::new("docker")
-        .current_dir(repo_root())
-        .args(["compose", "--env-file", &env_file()])
-        .args(args)
-        .output()
-        .with_context(|| format!("Failed to run docker compose {args:?}"))?;
+/// Runs `cmd` (named `what` in errors), returning its stdout; fails on a non-zero exit, with stderr.
+pub fn run(mut cmd: Command, what: &str) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("Failed to run {what}"))?;
     if !out.status.success() {
-        bail!("docker compose {args:?} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!("{what} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `docker compose --env-file $STACK_ENV_FILE` in the repository root, ready for arguments.
+pub fn compose_command() -> Command {
+    let mut cmd = Command::new("docker");
+    cmd.current_dir(repo_root()).args(["compose", "--env-file", &env_file()]);
+    cmd
+}
+
+/// `docker compose --env-file $STACK_ENV_FILE ARGS...`, returning stdout; fails on a non-zero exit.
+pub fn compose(args: &[&str]) -> Result<String> {
+    let mut cmd = compose_command();
+    cmd.args(args);
+    run(cmd, &format!("docker compose {args:?}"))
 }
 
 /// `http://HOST:PORT` where the host reaches SERVICE's container port PORT.
@@ -111,11 +120,9 @@ pub fn vip_url() -> String {
 
 /// `docker ARGS...`, returning stdout; fails on a non-zero exit.
 pub fn docker(args: &[&str]) -> Result<String> {
-    let out = Command::new("docker").args(args).output().with_context(|| format!("Failed to run docker {args:?}"))?;
-    if !out.status.success() {
-        bail!("docker {args:?} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let mut cmd = Command::new("docker");
+    cmd.args(args);
+    run(cmd, &format!("docker {args:?}"))
 }
 
 /// The container id of a compose service ("" when it has none).

@@ -1,0 +1,68 @@
+"""Through the live nginx to two real zufang instances (scripts/ci/app-instance.sh): compressed JSON,
+request id and traceparent end to end, balancing, the apps' internal endpoints hidden."""
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from edge_http import APP1, APP_UPSTREAMS, assert_security_headers, get
+
+UPS = set(APP_UPSTREAMS)
+
+
+@pytest.mark.parametrize("name", ["edge", "edge2"])
+def test_app_instance_starts(apps, name):
+    assert apps[name].returncode == 0, f"app instance {name}:\n{apps[name].stdout[-2000:]}"
+
+
+def test_api_districts_through_the_edge_gzip_json_x_upstream(live_main, both_apps):
+    r = get("/api/districts/", headers={"Accept-Encoding": "gzip"})
+    assert r.status == 200, f"status {r.status}: {r.body[:200]!r}"
+    assert (r.h("content-type") or "").startswith("application/json"), r.h("content-type")
+    assert r.h("x-upstream") in UPS, f"X-Upstream {r.h('x-upstream')!r} not in {UPS}"
+    assert r.h("content-encoding") == "gzip", f"JSON not gzipped: {r.h('content-encoding')}"
+    data = r.json()
+    assert data, "empty district list"
+    assert_security_headers(r)
+
+
+def test_api_request_id_echoed_and_logged_with_the_upstream(live_main, both_apps):
+    rid = "edge-api-" + os.urandom(6).hex()
+    r = get("/api/districts/", headers={"X-Request-ID": rid})
+    assert r.h("x-request-id") == rid, f"echo {r.h('x-request-id')}"
+    time.sleep(0.3)
+    recs = [json.loads(line) for line in open(live_main.access_log, encoding="utf-8")]
+    mine = [x for x in recs if x.get("request_id") == rid]
+    assert mine and mine[0]["upstream_addr"] == r.h("x-upstream"), f"log {mine}"
+    assert mine[0]["upstream_connect_time"] not in ("", "-"), f"no connect time: {mine[0]}"
+
+
+def test_api_traceparent_reaches_the_app_one_x_request_id(live_main, both_apps):
+    trace = os.urandom(16).hex()
+    r = get("/api/districts/", headers={"traceparent": f"00-{trace}-{os.urandom(8).hex()}-01"})
+    assert r.status == 200, f"status {r.status}"
+    assert r.h("x-trace-id") == trace, \
+        f"the app did not continue the client's trace: X-Trace-ID {r.h('x-trace-id')!r}, sent {trace}"
+    assert len(r.headers.get("x-request-id", [])) == 1, f"X-Request-ID headers: {r.headers.get('x-request-id')}"
+
+
+def test_api_100_gets_each_replica_gets_at_least_half_its_fair_share(live_main, both_apps):
+    seen = {}
+    for _ in range(100):
+        r = get("/api/districts/")
+        assert r.status == 200, f"status {r.status}"
+        seen[r.h("x-upstream")] = seen.get(r.h("x-upstream"), 0) + 1
+    assert set(seen) == UPS, f"replicas seen {seen}, want all of {UPS}"
+    fair = 100 / len(UPS)
+    assert min(seen.values()) >= fair / 2, f"a replica got less than half its fair share: {seen}"
+
+
+def test_api_apps_metrics_and_readyz_exist_but_the_edge_answers_404(live_main, both_apps):
+    port = APP1
+    for path in ("/metrics", "/readyz"):
+        direct = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+        assert direct.status == 200, f"the app itself answers {path} {direct.status}"
+        r = get(path)
+        assert r.status == 404, f"edge {path}: {r.status}, want 404"
