@@ -8,7 +8,8 @@ Outputs (paths relative to the repository root):
                                                    alerts, with the job/namespace selectors of
                                                    k8s/components/monitoring/targets.yaml, and only the rules
                                                    whose jobs that overlay scrapes
-  k8s/components/monitoring/generated/             Grafana dashboard ConfigMaps (monitoring/grafana/dashboards)
+  k8s/components/monitoring/generated/             Grafana dashboard ConfigMaps: the k8s variant of
+                                                   monitoring/grafana/dashboards.py (cluster/namespace variables)
   monitoring/zabbix/templates/*.yaml               the values and descriptions of the threshold macros only
   docs/runbooks/README.md                          the runbook index (between its GENERATED markers)
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import json
 import re
 import sys
@@ -35,7 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLE = Path("monitoring/alerts.yaml")
 TARGETS = Path("k8s/components/monitoring/targets.yaml")
 RULES_DIR = Path("monitoring/prometheus/rules")
-DASHBOARDS_DIR = Path("monitoring/grafana/dashboards")
+DASHBOARDS_PY = Path("monitoring/grafana/dashboards.py")
+# The Grafana folder the sidecar files the dashboards under, as compose's file provider does.
+DASHBOARD_FOLDER = "zufang"
 K8S_OUT = Path("k8s/components/monitoring")
 ZABBIX_DIR = Path("monitoring/zabbix/templates")
 RUNBOOKS = Path("docs/runbooks")
@@ -297,15 +301,22 @@ def dns_name(*parts: str) -> str:
     return name
 
 
-def dashboard_configmap(root: Path, path: Path) -> tuple[str, str]:
-    text = path.read_text(encoding="utf-8")
+def k8s_dashboards(root: Path) -> dict[str, str]:
+    """{file name: JSON} of the k8s variant of monitoring/grafana/dashboards.py."""
+    spec = importlib.util.spec_from_file_location("zufang_dashboards", root / DASHBOARDS_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render("k8s")
+
+
+def dashboard_configmap(fname: str, text: str) -> tuple[str, str]:
     try:
         json.loads(text)
     except json.JSONDecodeError as err:
-        raise TableError(f"{path} is not valid JSON: {err}")
-    folder = path.parent.name
-    name = dns_name("grafana-dashboard", folder, path.stem)
-    rel = path.relative_to(root)
+        raise TableError(f"{fname} is not valid JSON: {err}")
+    folder = DASHBOARD_FOLDER
+    name = dns_name("grafana-dashboard", folder, fname.removesuffix(".json"))
+    rel = f"{DASHBOARDS_PY} (k8s)"
     doc = (
         GENERATED.format(src=rel)
         + "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
@@ -318,7 +329,7 @@ def dashboard_configmap(root: Path, path: Path) -> tuple[str, str]:
         + f"    grafana_folder: {json.dumps(folder)}\n"
         + f"    zufang.io/source: {rel}\n"
         + "data:\n"
-        + f"  {json.dumps(path.name)}: "
+        + f"  {json.dumps(fname)}: "
         + literal_block(text, 4)
     )
     return f"dashboard-{name}.yaml", doc
@@ -337,12 +348,13 @@ def recording_rules(root: Path) -> dict[str, list[dict]]:
 def k8s_outputs(root: Path, table: dict) -> dict[Path, str]:
     out: dict[Path, str] = {}
     dash = {}
-    for path in sorted((root / DASHBOARDS_DIR).glob("*/*.json")):
-        fname, doc = dashboard_configmap(root, path)
-        dash[fname] = doc
+    if (root / DASHBOARDS_PY).is_file():
+        for name, text in k8s_dashboards(root).items():
+            fname, doc = dashboard_configmap(name, text)
+            dash[fname] = doc
     for fname, doc in dash.items():
         out[K8S_OUT / "generated" / fname] = doc
-    out[K8S_OUT / "generated/kustomization.yaml"] = component(sorted(dash), str(DASHBOARDS_DIR))
+    out[K8S_OUT / "generated/kustomization.yaml"] = component(sorted(dash), f"{DASHBOARDS_PY} (k8s)")
     targets_path = root / TARGETS
     if not targets_path.is_file():
         return out

@@ -4,6 +4,7 @@ components/monitoring/targets.yaml), each overlay gets only rules for the jobs i
 rules pass their own promtool unit tests with series named as kube-prometheus names them."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ GENERATE = REPO / "monitoring/generate.py"
 SYNC = K8S / "tools/sync-monitoring.py"
 TARGETS = yaml.safe_load((K8S / "components/monitoring/targets.yaml").read_text())
 OVERLAYS = sorted(TARGETS["overlays"])
-DASHBOARDS = sorted((REPO / "monitoring/grafana/dashboards").glob("*/*.json"))
+DASHBOARDS_PY = REPO / "monitoring/grafana/dashboards.py"
 PROMTOOL_TESTS = K8S / "tests/promtool"
 # Alert names of kube-prometheus (kubernetes-mixin, node-mixin, prometheus-mixin, alertmanager-mixin,
 # general.rules) that a generic zufang name could shadow; every cluster alert is prefixed Zufang anyway.
@@ -164,24 +165,35 @@ def test_cluster_rules_pass_their_promtool_tests(overlay, overlay_renders, tmp_p
     assert {a for a, _ in firing} <= {a for a, _ in wanted}, "a test names an alert the variant does not have"
 
 
-def test_dashboards_equal_the_monitoring_dashboards(rendered):
-    cms = {o["metadata"]["annotations"]["zufang.io/source"]: o
-           for o in find(rendered["prod"], "ConfigMap") if "zufang.io/source" in o["metadata"].get("annotations", {})}
-    assert set(cms) == {str(p.relative_to(REPO)) for p in DASHBOARDS}
-    for path in DASHBOARDS:
-        cm = cms[str(path.relative_to(REPO))]
+def test_dashboards_are_the_k8s_variant_of_the_monitoring_dashboards(rendered, tmp_path):
+    """Each dashboard ConfigMap holds exactly what `dashboards.py --variant k8s` renders: a datasource
+    variable, cluster and namespace variables, and the app selected by job and namespace."""
+    proc = run(str(DASHBOARDS_PY), "--variant", "k8s", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    boards = {p.name: p.read_text() for p in tmp_path.glob("*.json")}
+    cms = [o for o in find(rendered["prod"], "ConfigMap") if o["metadata"].get("labels", {}).get("grafana_dashboard")]
+    assert boards and {n for cm in cms for n in cm["data"]} == set(boards)
+    for cm in cms:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-        assert cm["metadata"]["annotations"]["grafana_folder"] == path.parent.name
-        assert cm["data"] == {path.name: path.read_text()}, path
+        assert cm["metadata"]["annotations"]["grafana_folder"] == "zufang"
+        (fname, text), = cm["data"].items()
+        assert text == boards[fname], fname
         # kubectl apply (client side) keeps a copy in an annotation limited to 256 KiB.
-        assert len(path.read_bytes()) < 256 * 1024, f"{path}: too large for `kubectl apply` (use --server-side)"
+        assert len(text.encode()) < 256 * 1024, f"{fname}: too large for `kubectl apply` (use --server-side)"
+        board = json.loads(text)
+        variables = [v["name"] for v in board["templating"]["list"]]
+        assert variables[:3] == ["datasource", "cluster", "namespace"], (fname, variables)
+        exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+        assert exprs and all('namespace=~"$namespace"' in e for e in exprs if 'job="app"' in e), fname
+        assert not [e for e in exprs if re.search(r'job="(?!app")', e)], f"{fname}: exporter selected by a compose job"
 
 
 @pytest.fixture
 def source_copy(tmp_path) -> Path:
     """The generator's inputs and outputs in a throwaway repository root."""
     src = tmp_path / "repo"
-    for rel in ("monitoring/alerts.yaml", "monitoring/generate.py", "k8s/components/monitoring/targets.yaml"):
+    for rel in ("monitoring/alerts.yaml", "monitoring/generate.py", "monitoring/grafana/dashboards.py",
+                "k8s/components/monitoring/targets.yaml"):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / rel, src / rel)
     for rel in ("monitoring/prometheus/rules", "monitoring/grafana/dashboards", "monitoring/zabbix/templates",
@@ -205,6 +217,12 @@ def test_generator_detects_every_kind_of_drift(source_copy):
     assert run(*gen).returncode == 0 and run(*gen, "--check").returncode == 0
     assert "value: '2'" in (source_copy / "monitoring/zabbix/templates/zufang_by_http.yaml").read_text()
     table.write_text(original)
+
+    boards = source_copy / "monitoring/grafana/dashboards.py"
+    boards.write_text(boards.read_text().replace('"zufang / Redis"', '"zufang / Redis cache"'))
+    proc = run(*gen, "--check")
+    assert proc.returncode == 1 and "dashboard-grafana-dashboard-zufang-redis.yaml" in proc.stderr
+    run(*gen)
 
     (source_copy / "k8s/components/monitoring/rules/prod/prometheusrule-zufang-old.yaml").write_text("x: 1\n")
     proc = run(*gen, "--check")

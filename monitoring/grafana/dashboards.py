@@ -3,18 +3,33 @@
 monitoring/grafana/dashboards/zufang/. The JSON files are committed; monitoring/tests/run.sh
 regenerates them and fails when they differ, so edit this file, not the JSON.
 
-Conventions: every panel and variable names its datasource by uid (`prometheus`, provisioned in
-provisioning/datasources/datasources.yaml); ratios that would be empty in a healthy stack (no 5xx
-yet) use `(... or <denominator> * 0)` so they draw 0 instead of "No data".
+Conventions: every panel and variable takes its datasource from the `datasource` template variable,
+whose default is the uid `prometheus` (provisioned in provisioning/datasources/datasources.yaml), so
+the compose Grafana needs no choice and another Grafana can pick its own Prometheus; ratios that would
+be empty in a healthy stack (no 5xx yet) use `(... or <denominator> * 0)` so they draw 0 instead of
+"No data".
 
-Usage: dashboards.py [--out DIR] [--check]
+Variants: `compose` (the committed JSON) and `k8s` (the kube-prometheus ConfigMaps that
+monitoring/generate.py writes): the k8s one adds `cluster` and `namespace` variables, selects the app
+by job and namespace and the exporters by namespace (their job names differ per overlay), and leaves
+out the node and edge dashboards (kube-prometheus has its own node dashboards; a cluster's edge is its
+Ingress/Gateway controller).
+
+Why not grafana-foundation-sdk: see monitoring/grafana/README.md.
+
+Usage: dashboards.py [--variant compose|k8s] [--out DIR] [--check]
 """
 import argparse
 import json
 import os
+import re
 import sys
 
-DS = {"type": "prometheus", "uid": "prometheus"}
+DS = {"type": "prometheus", "uid": "${datasource}"}
+# The provisioned Prometheus (provisioning/datasources/datasources.yaml) is the variable's default.
+DS_VAR = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+          "current": {"selected": False, "text": "Prometheus", "value": "prometheus"}, "options": [],
+          "refresh": 1, "regex": "", "hide": 0, "multi": False, "includeAll": False, "skipUrlSync": False}
 SCHEMA_VERSION = 39
 HERE = os.path.dirname(os.path.abspath(__file__))
 APP = 'job="app", replica=~"$replica"'
@@ -95,7 +110,7 @@ class Dashboard:
             "links": [{"title": "zufang dashboards", "type": "dashboards", "tags": ["zufang"], "asDropdown": True,
                        "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
                        "tooltip": "", "url": ""}],
-            "templating": {"list": self.variables},
+            "templating": {"list": [DS_VAR] + self.variables},
             "panels": self.panels,
         }
 
@@ -434,20 +449,57 @@ def abuse():
 
 DASHBOARDS = {"service-overview": service_overview, "edge": edge, "mariadb": mariadb, "redis": redis,
               "node": node, "abuse-auth": abuse}
+K8S_DASHBOARDS = ("service-overview", "mariadb", "redis", "abuse-auth")
+K8S_SCOPE = 'cluster=~"$cluster", namespace=~"$namespace"'
+JOB = re.compile(r'job="([a-z-]+)"')
 
 
-def render():
-    return {f"{name}.json": json.dumps(fn().json(), indent=2, sort_keys=False) + "\n" for name, fn in DASHBOARDS.items()}
+def k8s_selectors(expr):
+    """The app by its job (the ServiceMonitor's Service, `app` in every overlay) and namespace; an
+    exporter by namespace only: its metric names are its own, its job name is the overlay's choice."""
+    return JOB.sub(lambda m: f'job="app", {K8S_SCOPE}' if m.group(1) == "app" else K8S_SCOPE, expr)
+
+
+def k8s_variant(d):
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            t["expr"] = k8s_selectors(t["expr"])
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            v["definition"] = k8s_selectors(v["definition"])
+            v["query"]["query"] = k8s_selectors(v["query"]["query"])
+    # kubernetes-mixin's pair: cluster (one value, or none, in a single-cluster setup: "All" matches
+    # series without the label too), then the namespaces holding the app.
+    scope = [var("cluster", "Cluster", 'label_values(up{job="app"}, cluster)'),
+             var("namespace", "Namespace", 'label_values(up{job="app", cluster=~"$cluster"}, namespace)')]
+    d["templating"]["list"][1:1] = scope
+    d["tags"] = d["tags"] + ["kubernetes"]
+    return d
+
+
+def render(variant="compose"):
+    names = DASHBOARDS if variant == "compose" else K8S_DASHBOARDS
+    out = {}
+    for name in names:
+        d = DASHBOARDS[name]().json()
+        if variant == "k8s":
+            d = k8s_variant(d)
+        out[f"{name}.json"] = json.dumps(d, indent=2, sort_keys=False) + "\n"
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(HERE, "dashboards", "zufang"))
     ap.add_argument("--check", action="store_true", help="fail if the files in --out differ from the generated ones")
+    ap.add_argument("--variant", choices=("compose", "k8s"), default="compose",
+                    help="k8s: the kube-prometheus variant (default --out is then required)")
     args = ap.parse_args()
+    if args.variant == "k8s" and args.out == ap.get_default("out"):
+        ap.error("--variant k8s writes elsewhere than the committed compose JSON: give --out")
     os.makedirs(args.out, exist_ok=True)
     stale = []
-    for fname, text in render().items():
+    for fname, text in render(args.variant).items():
         path = os.path.join(args.out, fname)
         if args.check:
             if not os.path.exists(path) or open(path).read() != text:

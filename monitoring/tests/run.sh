@@ -146,6 +146,11 @@ step "live Alertmanager: inhibitions and webhook delivery" am_live
 echo "== Grafana"
 step "dashboards JSON == monitoring/grafana/dashboards.py output" "$py" "$mon/grafana/dashboards.py" --check
 step "dashboards: uids, datasource uids, PromQL parse, metric catalog" "$py" "$mon/tests/check_dashboards.py"
+k8s_dashboards() { # the kube-prometheus variant (k8s ConfigMaps) passes the same static checks
+  "$py" "$mon/grafana/dashboards.py" --variant k8s --out "$work/k8s-dashboards" >/dev/null &&
+    "$py" "$mon/tests/check_dashboards.py" --dashboards "$work/k8s-dashboards" --min-dashboards 4
+}
+step "dashboards, k8s variant: the same static checks" k8s_dashboards
 step "scripts/snapshot-dashboards --help" scripts/snapshot-dashboards --help
 
 if [[ $static_only -eq 1 ]]; then
