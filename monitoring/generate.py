@@ -156,7 +156,8 @@ def rule_text(rule: dict, comment: str | None, pad: str) -> str:
 def compose_rules(table: dict) -> dict[Path, str]:
     out = {}
     for f in table["files"]:
-        body = [f"{line}\n" for line in f["header"].rstrip("\n").split("\n")]
+        body = [GENERATED.format(src=TABLE)]
+        body += [f"{line}\n" for line in f["header"].rstrip("\n").split("\n")]
         body += ["groups:\n", f"  - name: {f['group']}\n", "    rules:\n"]
         for alert in f["alerts"]:
             for rule in expand(alert, "compose"):
