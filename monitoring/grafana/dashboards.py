@@ -268,16 +268,23 @@ def edge():
     return d
 
 
+def data_store_header(d, row, name, up, uptime, used_title, used, description=""):
+    """The first row of a data store's dashboard: up, uptime, and the share of its limit in use, coloured
+    at the warning and critical thresholds of its *NearMax alert (80 % / 95 %)."""
+    d.row(row)
+    d.panel("stat", f"{name} up", [(up, "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
+    d.panel("stat", "Uptime", [(uptime, "uptime")], w=4, h=5, unit="s")
+    d.panel("stat", used_title, [(used, "used")], w=4, h=5, unit="percentunit",
+            thresholds=[(0.8, "orange"), (0.95, "red")], description=description)
+
+
 def mariadb():
     m = 'job="mysql"'
     d = Dashboard("zufang-mariadb", "zufang / MariaDB", "MariaDB through mysqld-exporter, and the app's pool.",
                   ["mysql", "database"])
-    d.row("Availability and connections")
-    d.panel("stat", "MariaDB up", [(f"mysql_up{{{m}}}", "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
-    d.panel("stat", "Uptime", [(f"mysql_global_status_uptime{{{m}}}", "uptime")], w=4, h=5, unit="s")
-    d.panel("stat", "Connections used of max_connections",
-            [(f"mysql_global_status_threads_connected{{{m}}} / mysql_global_variables_max_connections{{{m}}}", "used")],
-            w=4, h=5, unit="percentunit", thresholds=[(0.8, "orange"), (0.95, "red")])
+    data_store_header(d, "Availability and connections", "MariaDB", f"mysql_up{{{m}}}",
+                      f"mysql_global_status_uptime{{{m}}}", "Connections used of max_connections",
+                      f"mysql_global_status_threads_connected{{{m}}} / mysql_global_variables_max_connections{{{m}}}")
     d.panel("timeseries", "Threads connected / running vs max_connections",
             [(f"mysql_global_status_threads_connected{{{m}}}", "connected"),
              (f"mysql_global_status_threads_running{{{m}}}", "running"),
@@ -324,13 +331,9 @@ def redis():
     r = 'job="redis"'
     d = Dashboard("zufang-redis", "zufang / Redis", "Redis through redis-exporter, and the app's two-level cache.",
                   ["redis", "cache"])
-    d.row("Availability and memory")
-    d.panel("stat", "Redis up", [(f"redis_up{{{r}}}", "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
-    d.panel("stat", "Uptime", [(f"redis_uptime_in_seconds{{{r}}}", "uptime")], w=4, h=5, unit="s")
-    d.panel("stat", "Memory used of maxmemory",
-            [(f"redis_memory_used_bytes{{{r}}} / (redis_memory_max_bytes{{{r}}} > 0)", "used")], w=4, h=5,
-            unit="percentunit", thresholds=[(0.8, "orange"), (0.95, "red")],
-            description="Empty when maxmemory is 0 (no limit).")
+    data_store_header(d, "Availability and memory", "Redis", f"redis_up{{{r}}}", f"redis_uptime_in_seconds{{{r}}}",
+                      "Memory used of maxmemory", f"redis_memory_used_bytes{{{r}}} / (redis_memory_max_bytes{{{r}}} > 0)",
+                      description="Empty when maxmemory is 0 (no limit).")
     d.panel("timeseries", "Memory used vs maxmemory",
             [(f"redis_memory_used_bytes{{{r}}}", "used"), (f"redis_memory_max_bytes{{{r}}}", "maxmemory")],
             w=12, unit="bytes")
