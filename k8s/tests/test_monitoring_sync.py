@@ -134,35 +134,39 @@ def test_cluster_alerts_do_not_collide_with_kube_prometheus(overlay, overlay_ren
     assert "kube_deployment_status_replicas_available" in ready["expr"] and "probe_success" not in ready["expr"]
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_cluster_rules_pass_their_promtool_tests(overlay, overlay_renders, tmp_path):
-    """promtool test rules on the rendered rules, with series named as kube-prometheus names them; every
-    alert (name and severity) of the variant has a firing test and a silent one."""
+def promtool_cases(groups: list[dict], jobs: dict[str, str], tmp_path: Path) -> None:
+    """Run k8s/tests/promtool/<job>.test.yaml for every job of a variant against its rule groups (series
+    written with the logical job name get the overlay's), and require a firing and a silent case for every
+    alert of the variant."""
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing (k8s/tests/run.sh installs Debian's prometheus)"
-    groups = [g for o in find(overlay_renders[overlay], "PrometheusRule") for g in o["spec"]["groups"]]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    # One file per job the overlay scrapes (its rules); app.test.yaml always.
-    files = [PROMTOOL_TESTS / f"{job}.test.yaml" for job in sorted(TARGETS["overlays"][overlay]["jobs"])]
-    assert files and all(f.is_file() for f in files), f"{overlay}: missing {[str(f) for f in files if not f.is_file()]}"
-    for f in files:
-        shutil.copy(f, tmp_path / f.name)
-    proc = subprocess.run([promtool, "test", "rules", *(f.name for f in files)], cwd=tmp_path,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
+    files = [PROMTOOL_TESTS / f"{job}.test.yaml" for job in sorted(jobs)]
+    assert files and all(f.is_file() for f in files), f"missing {[str(f) for f in files if not f.is_file()]}"
     firing, silent = set(), set()
-    for f in files:
-        for test in yaml.safe_load(f.read_text())["tests"]:
+    for f, job in zip(files, sorted(jobs)):
+        text = f.read_text().replace(f'job="{job}"', f'job="{jobs[job]}"').replace(f"job: {job},", f"job: {jobs[job]},")
+        (tmp_path / f.name).write_text(text)
+        for test in yaml.safe_load(text)["tests"]:
             for case in test.get("alert_rule_test", []):
                 for exp in case.get("exp_alerts") or []:
                     firing.add((case["alertname"], exp["exp_labels"]["severity"]))
                 if not case.get("exp_alerts"):
                     silent.add(case["alertname"])
-    wanted = {(r["alert"], r["labels"]["severity"]) for r in cluster_rules(overlay_renders[overlay]) if "alert" in r}
+    proc = subprocess.run([promtool, "test", "rules", *(f.name for f in files)], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    wanted = {(r["alert"], r["labels"]["severity"]) for g in groups for r in g["rules"] if "alert" in r}
     assert wanted - firing == set(), "no firing test"
     assert {a for a, _ in wanted} - silent == set(), "no silent test"
     assert {a for a, _ in firing} <= {a for a, _ in wanted}, "a test names an alert the variant does not have"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_cluster_rules_pass_their_promtool_tests(overlay, overlay_renders, tmp_path):
+    """promtool test rules on the rendered rules, with series named as kube-prometheus names them."""
+    groups = [g for o in find(overlay_renders[overlay], "PrometheusRule") for g in o["spec"]["groups"]]
+    promtool_cases(groups, TARGETS["overlays"][overlay]["jobs"], tmp_path)
 
 
 def test_dashboards_are_the_k8s_variant_of_the_monitoring_dashboards(rendered, tmp_path):
@@ -235,12 +239,12 @@ def test_generator_detects_every_kind_of_drift(source_copy):
     assert proc.returncode == 2 and "NginxDown.md does not exist" in proc.stderr
 
 
-def test_overlay_without_a_job_gets_none_of_its_rules(source_copy):
+def test_overlay_without_a_job_gets_none_of_its_rules(source_copy, tmp_path):
     """The target list decides: with mysql scraped in dev, dev gains the MariaDB rules (prefixed) and prod
-    does not."""
+    does not; with the exporters' own job names, the data-store rules pass their promtool cases too."""
     targets = source_copy / "k8s/components/monitoring/targets.yaml"
     doc = yaml.safe_load(targets.read_text())
-    doc["overlays"]["dev"]["jobs"]["mysql"] = "mysqld-exporter"
+    doc["overlays"]["dev"]["jobs"].update({"mysql": "mysqld-exporter", "redis": "redis-exporter"})
     targets.write_text(yaml.safe_dump(doc))
     assert run(str(source_copy / "monitoring/generate.py"), "--root", str(source_copy), "--only", "k8s").returncode == 0
     dev = yaml.safe_load((source_copy / "k8s/components/monitoring/rules/dev/prometheusrule-zufang-mysql-alerts.yaml").read_text())
@@ -251,7 +255,10 @@ def test_overlay_without_a_job_gets_none_of_its_rules(source_copy):
     assert not (source_copy / "k8s/components/monitoring/rules/prod/prometheusrule-zufang-mysql-alerts.yaml").exists()
     down = yaml.safe_load((source_copy / "k8s/components/monitoring/rules/dev/prometheusrule-zufang-prometheus-alerts.yaml").read_text())
     target_down = next(r for g in down["spec"]["groups"] for r in g["rules"] if r["alert"] == "ZufangTargetDown")
-    assert target_down["expr"] == 'up{job=~"app|mysqld-exporter", namespace="zufang"} == 0'
+    assert target_down["expr"] == 'up{job=~"app|mysqld-exporter|redis-exporter", namespace="zufang"} == 0'
+    groups = [g for p in sorted((source_copy / "k8s/components/monitoring/rules/dev").glob("prometheusrule-*.yaml"))
+              for g in yaml.safe_load(p.read_text())["spec"]["groups"]]
+    promtool_cases(groups, doc["overlays"]["dev"]["jobs"], tmp_path)
 
 
 def test_generators_have_help():
