@@ -98,8 +98,10 @@ def test_targets_list_the_jobs_the_overlay_scrapes(overlay, overlay_renders):
     assert scraped_jobs(overlay_renders[overlay]) == set(settings["jobs"].values()), (
         f"{overlay}: its ServiceMonitors make jobs {sorted(scraped_jobs(overlay_renders[overlay]))}; update "
         "k8s/components/monitoring/targets.yaml and run monitoring/generate.py")
-    namespaces = {o["metadata"].get("namespace") for o in find(overlay_renders[overlay], "Deployment")}
-    assert namespaces == {settings["namespace"]}
+    app = [o for o in find(overlay_renders[overlay], "Deployment")
+           if o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api"]
+    assert [(o["metadata"]["name"], o["metadata"].get("namespace")) for o in app] == \
+        [(settings["deployment"], settings["namespace"])]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -212,7 +214,9 @@ def test_generator_detects_every_kind_of_drift(source_copy):
     assert run(*gen, "--check").returncode == 0
     table = source_copy / "monitoring/alerts.yaml"
     original = table.read_text()
-    table.write_text(original.replace("ratio: 0.01\n            percent: 1", "ratio: 0.02\n            percent: 2"))
+    warning_5xx = "ratio: 0.01\n          - {severity: critical, ratio: 0.05}"
+    assert original.count(warning_5xx) == 1
+    table.write_text(original.replace(warning_5xx, warning_5xx.replace("0.01", "0.02")))
     proc = run(*gen, "--check")
     assert proc.returncode == 1
     for out in ("monitoring/prometheus/rules/zufang.alerts.yaml", "k8s/components/monitoring/rules/prod/",
@@ -220,6 +224,7 @@ def test_generator_detects_every_kind_of_drift(source_copy):
         assert out in proc.stderr, (out, proc.stderr)
     assert run(*gen).returncode == 0 and run(*gen, "--check").returncode == 0
     assert "value: '2'" in (source_copy / "monitoring/zabbix/templates/zufang_by_http.yaml").read_text()
+    assert "more than 2 % of requests" in (source_copy / "monitoring/prometheus/rules/zufang.alerts.yaml").read_text()
     table.write_text(original)
 
     boards = source_copy / "monitoring/grafana/dashboards.py"
@@ -265,3 +270,24 @@ def test_generators_have_help():
     for script in (GENERATE, SYNC):
         proc = run(str(script), "--help")
         assert proc.returncode == 0 and "--check" in proc.stdout, script
+
+
+def test_generator_names_a_bad_table_entry(source_copy):
+    """Bad input gets a clear error, not a traceback or a half-written tree."""
+    table = source_copy / "monitoring/alerts.yaml"
+    original = table.read_text()
+    gen = [str(source_copy / "monitoring/generate.py"), "--root", str(source_copy)]
+    for broken, message in (
+        (original.replace("[[ratio|percent]] % of max_connections", "[[ratoi|percent]] % of max_connections"),
+         "MySQLConnectionsNearMax/warning: [[ratoi]] has no value"),
+        (original.replace("[[ratio|percent]] % of max_connections", "[[ratio|percentage]] % of max_connections"),
+         "no filter percentage"),
+        (original.replace("severity: warning, ratio: 0.8", "severity: page, ratio: 0.8"),
+         "MySQLConnectionsNearMax: severity 'page' is not warning|critical"),
+    ):
+        table.write_text(broken)
+        proc = run(*gen)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    table.write_text(original)
+    assert run(*gen, "--check").returncode == 0
