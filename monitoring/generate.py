@@ -151,7 +151,11 @@ def scalar(text: str) -> str:
         plain_ok = yaml.safe_load(f"k: {text}") == {"k": text} and not text.startswith(("'", '"'))
     except yaml.YAMLError:
         plain_ok = False
-    return text if plain_ok else "'" + text.replace("'", "''") + "'"
+    return text if plain_ok else quoted(text)
+
+
+def quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def flow_map(d: dict) -> str:
@@ -171,7 +175,8 @@ def rule_text(rule: dict, comment: str | None, pad: str) -> str:
     out.append(f"{pad}  for: {rule['for']}\n")
     out.append(f"{pad}  labels: {flow_map(rule['labels'])}\n")
     out.append(f"{pad}  annotations:\n")
-    out += [f"{pad}    {k}: {scalar(v)}\n" for k, v in rule["annotations"].items()]
+    # Descriptions are prose with colons and templates: always quoted, as they were written by hand.
+    out += [f"{pad}    {k}: {quoted(v) if k == 'description' else scalar(v)}\n" for k, v in rule["annotations"].items()]
     return "".join(out)
 
 
