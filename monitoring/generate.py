@@ -412,12 +412,19 @@ def number(value, scale) -> str:
     return format((Decimal(str(value)) * Decimal(str(scale))).normalize(), "f")
 
 
+def alert_parameters(table: dict) -> dict[str, dict]:
+    """{"Alert/severity": its parameters (thresholds, `for`)} of the compose rules: what the Zabbix macros
+    and the dashboards' threshold lines mirror."""
+    return {f"{rule['alert']}/{rule['labels']['severity']}": rule["params"]
+            for f in table["files"] for alert in f["alerts"] for rule in expand(alert, "compose")}
+
+
+def load_table(root: Path = ROOT) -> dict:
+    return yaml.safe_load((root / TABLE).read_text(encoding="utf-8"))
+
+
 def zabbix_outputs(root: Path, table: dict) -> dict[Path, str]:
-    levels = {}
-    for f in table["files"]:
-        for alert in f["alerts"]:
-            for rule in expand(alert, "compose"):
-                levels[f"{rule['alert']}/{rule['labels']['severity']}"] = rule["params"]
+    levels = alert_parameters(table)
     out = {}
     for template, macros in (table.get("zabbix") or {}).items():
         path = root / ZABBIX_DIR / template
@@ -499,7 +506,7 @@ GROUPS = {"compose": lambda root, t: compose_rules(t), "k8s": k8s_outputs, "zabb
 
 
 def generate(root: Path, only: str | None = None) -> dict[Path, str]:
-    table = yaml.safe_load((root / TABLE).read_text(encoding="utf-8"))
+    table = load_table(root)
     problems = runbook_problems(root, table) if (root / RUNBOOKS).is_dir() else []
     if problems:
         raise TableError("; ".join(problems))

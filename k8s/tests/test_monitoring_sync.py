@@ -220,7 +220,8 @@ def test_generator_detects_every_kind_of_drift(source_copy):
     proc = run(*gen, "--check")
     assert proc.returncode == 1
     for out in ("monitoring/prometheus/rules/zufang.alerts.yaml", "k8s/components/monitoring/rules/prod/",
-                "monitoring/zabbix/templates/zufang_by_http.yaml"):
+                "monitoring/zabbix/templates/zufang_by_http.yaml",
+                "generated/dashboard-grafana-dashboard-zufang-service-overview.yaml"):
         assert out in proc.stderr, (out, proc.stderr)
     assert run(*gen).returncode == 0 and run(*gen, "--check").returncode == 0
     assert "value: '2'" in (source_copy / "monitoring/zabbix/templates/zufang_by_http.yaml").read_text()
