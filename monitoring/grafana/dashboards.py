@@ -3,20 +3,57 @@
 monitoring/grafana/dashboards/zufang/. The JSON files are committed; monitoring/tests/run.sh
 regenerates them and fails when they differ, so edit this file, not the JSON.
 
-Conventions: every panel and variable names its datasource by uid (`prometheus`, provisioned in
-provisioning/datasources/datasources.yaml); ratios that would be empty in a healthy stack (no 5xx
-yet) use `(... or <denominator> * 0)` so they draw 0 instead of "No data".
+Conventions: every panel and variable takes its datasource from the `datasource` template variable,
+whose default is the uid `prometheus` (provisioned in provisioning/datasources/datasources.yaml), so
+the compose Grafana needs no choice and another Grafana can pick its own Prometheus; ratios that would
+be empty in a healthy stack (no 5xx yet) use `(... or <denominator> * 0)` so they draw 0 instead of
+"No data".
 
-Usage: dashboards.py [--out DIR] [--check]
+Variants: `compose` (the committed JSON) and `k8s` (the kube-prometheus ConfigMaps that
+monitoring/generate.py writes): the k8s one adds `cluster` and `namespace` variables, selects the app
+by job and namespace and the exporters by namespace (their job names differ per overlay), and leaves
+out the node and edge dashboards (kube-prometheus has its own node dashboards; a cluster's edge is its
+Ingress/Gateway controller).
+
+Threshold lines that mirror an alert come from monitoring/alerts.yaml (`limit()`), so a changed
+threshold moves the rule, the Zabbix macro and the panel together.
+
+Why not grafana-foundation-sdk: see monitoring/grafana/README.md.
+
+Usage: dashboards.py [--variant compose|k8s] [--out DIR] [--check]
 """
 import argparse
+import importlib.util
 import json
 import os
+import re
 import sys
+from decimal import Decimal
 
-DS = {"type": "prometheus", "uid": "prometheus"}
+DS = {"type": "prometheus", "uid": "${datasource}"}
+# The provisioned Prometheus (provisioning/datasources/datasources.yaml) is the variable's default.
+DS_VAR = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+          "current": {"selected": False, "text": "Prometheus", "value": "prometheus"}, "options": [],
+          "refresh": 1, "regex": "", "hide": 0, "multi": False, "includeAll": False, "skipUrlSync": False}
 SCHEMA_VERSION = 39
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _alert_parameters():
+    """The alerts' thresholds, from monitoring/alerts.yaml through the generator that renders the rules."""
+    spec = importlib.util.spec_from_file_location("zufang_generate", os.path.join(HERE, "..", "generate.py"))
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    return gen.alert_parameters(gen.load_table(gen.Path(HERE).parent.parent))
+
+
+ALERTS = _alert_parameters()
+
+
+def limit(level, name, scale=1):
+    """A panel's threshold line = the alert's threshold (`level` is "Alert/severity"), as a JSON number."""
+    v = Decimal(str(ALERTS[level][name])) * scale
+    return int(v) if v == v.to_integral_value() else float(v)
 APP = 'job="app", replica=~"$replica"'
 APPR = 'job="app", replica=~"$replica", route=~"$route"'
 
@@ -95,7 +132,7 @@ class Dashboard:
             "links": [{"title": "zufang dashboards", "type": "dashboards", "tags": ["zufang"], "asDropdown": True,
                        "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
                        "tooltip": "", "url": ""}],
-            "templating": {"list": self.variables},
+            "templating": {"list": [DS_VAR] + self.variables},
             "panels": self.panels,
         }
 
@@ -109,6 +146,7 @@ def var(name, label, query, multi=True, include_all=True):
 
 
 def service_overview():
+    BURN = [(limit("ZufangErrorBudgetBurn/warning", "burn"), "orange"), (limit("ZufangErrorBudgetBurn/critical", "burn"), "red")]
     d = Dashboard("zufang-overview", "zufang / Service overview",
                   "The four golden signals of the zufang API per route, the SLOs (99.9 % non-5xx, "
                   "99 % within 250 ms) and how fast the error budget burns.", ["service", "slo"],
@@ -132,12 +170,13 @@ def service_overview():
     d.panel("timeseries", "Availability budget burn rate",
             [(f"job:slo_availability_errors:ratio_rate{w} / on (job) (1 - job:slo_availability_objective:ratio)", w)
              for w in ("5m", "30m", "1h", "6h")],
-            unit="x", thresholds=[(6, "orange"), (14.4, "red")],
-            description="1x spends the 30-day budget in exactly 30 days. Alerts: 14.4x over 1h and 5m (page), 6x over 6h and 30m.")
+            unit="x", thresholds=BURN,
+            description=f"1x spends the 30-day budget in exactly 30 days. Alerts: {BURN[1][0]}x over 1h and 5m (page), "
+                        f"{BURN[0][0]}x over 6h and 30m.")
     d.panel("timeseries", "Latency budget burn rate",
             [(f"job:slo_latency_errors:ratio_rate{w} / on (job) (1 - job:slo_latency_objective:ratio)", w)
              for w in ("5m", "30m", "1h", "6h")],
-            unit="x", thresholds=[(6, "orange"), (14.4, "red")])
+            unit="x", thresholds=BURN)
     d.row("Traffic")
     d.panel("timeseries", "Requests per second by route",
             [(f"sum by (route) (rate(http_requests_total{{{APPR}}}[$__rate_interval]))", "{{route}}")], unit="reqps")
@@ -153,7 +192,8 @@ def service_overview():
             [(f"(sum by (route) (rate(http_requests_total{{{APPR}, status=~\"5..\"}}[$__rate_interval])) "
               f"or sum by (route) (rate(http_requests_total{{{APPR}}}[$__rate_interval])) * 0) "
               f"/ sum by (route) (rate(http_requests_total{{{APPR}}}[$__rate_interval]))", "{{route}}")],
-            unit="percentunit", thresholds=[(0.01, "orange"), (0.05, "red")])
+            unit="percentunit", thresholds=[(limit("ZufangHigh5xxRatio/warning", "ratio"), "orange"),
+                                            (limit("ZufangHigh5xxRatio/critical", "ratio"), "red")])
     d.panel("timeseries", "4xx per second by route and status",
             [(f"sum by (route, status) (rate(http_requests_total{{{APPR}, status=~\"4..\"}}[$__rate_interval]))",
               "{{route}} {{status}}")], unit="reqps",
@@ -162,7 +202,7 @@ def service_overview():
     for q in ("0.5", "0.95", "0.99"):
         d.panel("timeseries", f"p{int(float(q) * 100)} latency by route",
                 [(f"histogram_quantile({q}, sum by (route, le) (rate(http_request_duration_seconds_bucket{{{APPR}}}[$__rate_interval])))",
-                  "{{route}}")], w=8, unit="s", thresholds=[(0.25, "orange")])
+                  "{{route}}")], w=8, unit="s", thresholds=[(limit("ZufangHighLatencyP99/warning", "seconds"), "orange")])
     d.panel("timeseries", "Requests within 250 ms",
             [(f"sum(rate(http_request_duration_seconds_bucket{{{APPR}, le=\"0.25\"}}[$__rate_interval])) "
               f"/ sum(rate(http_request_duration_seconds_count{{{APPR}}}[$__rate_interval]))", "within 250 ms")],
@@ -247,22 +287,32 @@ def edge():
             [('probe_http_status_code{job="probe-vip"}', "{{probe}}")], w=8)
     d.panel("stat", "TLS certificate expires in",
             [('probe_ssl_earliest_cert_expiry{job="probe-tls"} - time()', "{{instance}}")], w=12, h=5, unit="s",
-            thresholds=[(0, "red"), (3 * 86400, "orange"), (14 * 86400, "green")])
+            thresholds=[(0, "red"), (limit("TLSCertificateExpiring/critical", "days", 86400), "orange"),
+                        (limit("TLSCertificateExpiring/warning", "days", 86400), "green")])
     d.panel("stat", "TLS probe success", [('probe_success{job="probe-tls"}', "{{instance}}")], w=12, h=5,
             thresholds=[(0, "red"), (1, "green")])
     return d
+
+
+def data_store_header(d, row, name, up, uptime, used_title, used, alert, description=""):
+    """The first row of a data store's dashboard: up, uptime, and the share of its limit in use, coloured
+    at the warning and critical thresholds of its *NearMax alert."""
+    d.row(row)
+    d.panel("stat", f"{name} up", [(up, "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
+    d.panel("stat", "Uptime", [(uptime, "uptime")], w=4, h=5, unit="s")
+    d.panel("stat", used_title, [(used, "used")], w=4, h=5, unit="percentunit",
+            thresholds=[(limit(f"{alert}/warning", "ratio"), "orange"), (limit(f"{alert}/critical", "ratio"), "red")],
+            description=description)
 
 
 def mariadb():
     m = 'job="mysql"'
     d = Dashboard("zufang-mariadb", "zufang / MariaDB", "MariaDB through mysqld-exporter, and the app's pool.",
                   ["mysql", "database"])
-    d.row("Availability and connections")
-    d.panel("stat", "MariaDB up", [(f"mysql_up{{{m}}}", "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
-    d.panel("stat", "Uptime", [(f"mysql_global_status_uptime{{{m}}}", "uptime")], w=4, h=5, unit="s")
-    d.panel("stat", "Connections used of max_connections",
-            [(f"mysql_global_status_threads_connected{{{m}}} / mysql_global_variables_max_connections{{{m}}}", "used")],
-            w=4, h=5, unit="percentunit", thresholds=[(0.8, "orange"), (0.95, "red")])
+    data_store_header(d, "Availability and connections", "MariaDB", f"mysql_up{{{m}}}",
+                      f"mysql_global_status_uptime{{{m}}}", "Connections used of max_connections",
+                      f"mysql_global_status_threads_connected{{{m}}} / mysql_global_variables_max_connections{{{m}}}",
+                      "MySQLConnectionsNearMax")
     d.panel("timeseries", "Threads connected / running vs max_connections",
             [(f"mysql_global_status_threads_connected{{{m}}}", "connected"),
              (f"mysql_global_status_threads_running{{{m}}}", "running"),
@@ -280,7 +330,7 @@ def mariadb():
               "{{command}}")], unit="qps", stack=True)
     d.panel("timeseries", "Slow queries per minute",
             [(f"rate(mysql_global_status_slow_queries{{{m}}}[$__rate_interval]) * 60", "slow queries")],
-            thresholds=[(1, "orange")])
+            thresholds=[(limit("MySQLSlowQueriesRising/warning", "per_minute"), "orange")])
     d.panel("timeseries", "App query p95 by query",
             [('histogram_quantile(0.95, sum by (query, le) (rate(db_query_duration_seconds_bucket{job="app"}[$__rate_interval])))',
               "{{query}}")], unit="s")
@@ -309,13 +359,9 @@ def redis():
     r = 'job="redis"'
     d = Dashboard("zufang-redis", "zufang / Redis", "Redis through redis-exporter, and the app's two-level cache.",
                   ["redis", "cache"])
-    d.row("Availability and memory")
-    d.panel("stat", "Redis up", [(f"redis_up{{{r}}}", "up")], w=4, h=5, thresholds=[(0, "red"), (1, "green")])
-    d.panel("stat", "Uptime", [(f"redis_uptime_in_seconds{{{r}}}", "uptime")], w=4, h=5, unit="s")
-    d.panel("stat", "Memory used of maxmemory",
-            [(f"redis_memory_used_bytes{{{r}}} / (redis_memory_max_bytes{{{r}}} > 0)", "used")], w=4, h=5,
-            unit="percentunit", thresholds=[(0.8, "orange"), (0.95, "red")],
-            description="Empty when maxmemory is 0 (no limit).")
+    data_store_header(d, "Availability and memory", "Redis", f"redis_up{{{r}}}", f"redis_uptime_in_seconds{{{r}}}",
+                      "Memory used of maxmemory", f"redis_memory_used_bytes{{{r}}} / (redis_memory_max_bytes{{{r}}} > 0)",
+                      "RedisMemoryNearMax", description="Empty when maxmemory is 0 (no limit).")
     d.panel("timeseries", "Memory used vs maxmemory",
             [(f"redis_memory_used_bytes{{{r}}}", "used"), (f"redis_memory_max_bytes{{{r}}}", "maxmemory")],
             w=12, unit="bytes")
@@ -360,7 +406,7 @@ def node():
             w=8, unit="percentunit", stack=True)
     d.panel("timeseries", "Load per CPU (saturation)",
             [(f"instance:node_load1_per_cpu:ratio{{{n}}}", "load1 {{instance}}"),
-             (f"instance:node_load5_per_cpu:ratio{{{n}}}", "load5 {{instance}}")], w=8, thresholds=[(1, "orange"), (2, "red")])
+             (f"instance:node_load5_per_cpu:ratio{{{n}}}", "load5 {{instance}}")], w=8, thresholds=[(1, "orange"), (limit("NodeHighLoad/warning", "per_cpu"), "red")])
     d.row("Memory")
     d.panel("timeseries", "Memory utilisation", [(f"instance:node_memory_utilisation:ratio{{{n}}}", "{{instance}}")],
             w=8, unit="percentunit", max_=1)
@@ -399,6 +445,7 @@ def node():
 
 
 def abuse():
+    sms_alert = limit("ZufangSmsRateLimitRejectionsSpiking/warning", "per_second", 60)
     a = 'job="app", replica=~"$replica"'
     d = Dashboard("zufang-abuse", "zufang / Abuse & auth",
                   "SMS codes sent and rejected, logins, and the 401/403/429 answers: where scripts show up first.",
@@ -410,8 +457,8 @@ def abuse():
             unit="short", description="Each accepted code costs money with a real SMS provider.")
     d.panel("timeseries", "Rate-limit rejections per minute by limiter",
             [(f"sum by (limiter) (rate(rate_limit_rejections_total{{{a}}}[$__rate_interval])) * 60", "{{limiter}}")],
-            unit="short", thresholds=[(30, "red")],
-            description="sms_interval / sms_daily / sms_ip / login. Alert at 30/min on an SMS limiter.")
+            unit="short", thresholds=[(sms_alert, "red")],
+            description=f"sms_interval / sms_daily / sms_ip / login. Alert at {sms_alert}/min on an SMS limiter.")
     d.row("Logins")
     d.panel("timeseries", "Logins per minute by result",
             [(f"sum by (result) (rate(auth_logins_total{{{a}}}[$__rate_interval])) * 60", "{{result}}")], unit="short")
@@ -434,20 +481,57 @@ def abuse():
 
 DASHBOARDS = {"service-overview": service_overview, "edge": edge, "mariadb": mariadb, "redis": redis,
               "node": node, "abuse-auth": abuse}
+K8S_DASHBOARDS = ("service-overview", "mariadb", "redis", "abuse-auth")
+K8S_SCOPE = 'cluster=~"$cluster", namespace=~"$namespace"'
+JOB = re.compile(r'job="([a-z-]+)"')
 
 
-def render():
-    return {f"{name}.json": json.dumps(fn().json(), indent=2, sort_keys=False) + "\n" for name, fn in DASHBOARDS.items()}
+def k8s_selectors(expr):
+    """The app by its job (the ServiceMonitor's Service, `app` in every overlay) and namespace; an
+    exporter by namespace only: its metric names are its own, its job name is the overlay's choice."""
+    return JOB.sub(lambda m: f'job="app", {K8S_SCOPE}' if m.group(1) == "app" else K8S_SCOPE, expr)
+
+
+def k8s_variant(d):
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            t["expr"] = k8s_selectors(t["expr"])
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            v["definition"] = k8s_selectors(v["definition"])
+            v["query"]["query"] = k8s_selectors(v["query"]["query"])
+    # kubernetes-mixin's pair: cluster (one value, or none, in a single-cluster setup: "All" matches
+    # series without the label too), then the namespaces holding the app.
+    scope = [var("cluster", "Cluster", 'label_values(up{job="app"}, cluster)'),
+             var("namespace", "Namespace", 'label_values(up{job="app", cluster=~"$cluster"}, namespace)')]
+    d["templating"]["list"][1:1] = scope
+    d["tags"] = d["tags"] + ["kubernetes"]
+    return d
+
+
+def render(variant="compose"):
+    names = DASHBOARDS if variant == "compose" else K8S_DASHBOARDS
+    out = {}
+    for name in names:
+        d = DASHBOARDS[name]().json()
+        if variant == "k8s":
+            d = k8s_variant(d)
+        out[f"{name}.json"] = json.dumps(d, indent=2, sort_keys=False) + "\n"
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(HERE, "dashboards", "zufang"))
     ap.add_argument("--check", action="store_true", help="fail if the files in --out differ from the generated ones")
+    ap.add_argument("--variant", choices=("compose", "k8s"), default="compose",
+                    help="k8s: the kube-prometheus variant (default --out is then required)")
     args = ap.parse_args()
+    if args.variant == "k8s" and args.out == ap.get_default("out"):
+        ap.error("--variant k8s writes elsewhere than the committed compose JSON: give --out")
     os.makedirs(args.out, exist_ok=True)
     stale = []
-    for fname, text in render().items():
+    for fname, text in render(args.variant).items():
         path = os.path.join(args.out, fname)
         if args.check:
             if not os.path.exists(path) or open(path).read() != text:

@@ -4,7 +4,8 @@
 Static (always):
   * dashboard uids and titles are unique; schemaVersion is current (>= 39); no ${DS_...} placeholders;
   * every datasource reference (panels, targets, variables) is {type, uid} with a uid provisioned
-    in monitoring/grafana/provisioning/datasources/*.yaml;
+    in monitoring/grafana/provisioning/datasources/*.yaml, or `${var}` naming a datasource variable of
+    that type whose default is such a uid;
   * every panel has targets, every target an expr, and every expr (and variable query) parses as
     PromQL: promtool check rules on a generated rule file, one group per expression;
   * every metric name in a panel, a variable or a Prometheus rule is in metric-catalog.yaml
@@ -171,6 +172,7 @@ def query(url, expr):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dashboards", default=os.path.join(MON, "grafana", "dashboards"))
+    ap.add_argument("--min-dashboards", type=int, default=6, help="fail when fewer dashboards are found")
     ap.add_argument("--prometheus", help="base URL of a Prometheus to run every panel query against")
     ap.add_argument("--context", default="compose", help="allow-list section for legitimately empty panels")
     ap.add_argument("--allowlist", default=os.path.join(HERE, "live-allowlist.yaml"))
@@ -187,7 +189,7 @@ def main() -> int:
               str(ds_uids))
 
     dashboards = load_dashboards(args.dashboards)
-    rep.check(len(dashboards) >= 6, f"at least 6 dashboards found ({len(dashboards)})")
+    rep.check(len(dashboards) >= args.min_dashboards, f"at least {args.min_dashboards} dashboards found ({len(dashboards)})")
     cat, known = load_catalog()
     recorded, rule_exprs = load_rules()
     uids, titles, parse_items, live_items, var_items = {}, {}, [], [], []
@@ -200,8 +202,17 @@ def main() -> int:
         titles[d.get("title")] = name
         rep.check(d.get("schemaVersion", 0) >= 39, f"{name}: schemaVersion >= 39", str(d.get("schemaVersion")))
         rep.check("${DS_" not in json.dumps(d) and "__inputs" not in d, f"{name}: no ${{DS_...}} import placeholders")
+        # ${name} of a datasource variable stands for its default (current) uid.
+        ds_vars = {f"${{{v['name']}}}": (v.get("current") or {}).get("value")
+                   for v in d.get("templating", {}).get("list", []) if v.get("type") == "datasource"}
+        for v in d.get("templating", {}).get("list", []):
+            if v.get("type") == "datasource":
+                default = (v.get("current") or {}).get("value")
+                rep.check(ds_uids.get(default) == v.get("query"),
+                          f"{name} ${v['name']}: default {default!r} is a provisioned {v.get('query')} datasource")
         for where, ref in datasource_refs(d):
-            ok = isinstance(ref, dict) and (ref.get("uid") in ds_uids and ds_uids[ref["uid"]] == ref.get("type")
+            ds_uid = ds_vars.get(ref.get("uid"), ref.get("uid")) if isinstance(ref, dict) else None
+            ok = isinstance(ref, dict) and (ds_uid in ds_uids and ds_uids[ds_uid] == ref.get("type")
                                             or ref.get("type") == "grafana")
             rep.check(ok, f"{name} {where}: datasource {ref!r} resolves to a provisioned uid")
         for v in d.get("templating", {}).get("list", []):

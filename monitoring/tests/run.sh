@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # monitoring/tests/run.sh: every check of the monitoring area, on a fresh Debian bookworm as root.
 # Installs what it needs (Debian's Prometheus, Alertmanager, exporters, nginx; a Python venv).
-#   static: promtool check config/rules, promtool unit tests (plus a mutation that must fail them),
+#   static: outputs of monitoring/generate.py up to date (rules, k8s variants, Zabbix macros, runbook
+#           index), promtool check config/rules, promtool unit tests (plus a mutation that must fail them),
 #           every alert has a firing and a silent test and a runbook, blackbox modules, amtool
 #           check-config, template rendering, routing of every alert (amtool config routes test),
 #           dashboards regenerated == committed, dashboard checks (uids, datasource uids, PromQL
@@ -68,6 +69,8 @@ step() { # NAME CMD... : one counted check; its output is shown only on failure
 
 echo "== Prometheus"
 step "shellcheck (monitoring scripts)" shellcheck "$mon"/tests/*.sh scripts/snapshot-dashboards
+# The rules, the k8s variants, the Zabbix macros and the runbook index all come from monitoring/alerts.yaml.
+step "generated outputs == monitoring/generate.py (alert table)" "$py" "$mon/generate.py" --check
 step "promtool check config prometheus.yml" promtool check config "$mon/prometheus/prometheus.yml"
 step "promtool check rules" bash -c "promtool check rules $mon/prometheus/rules/*.yaml"
 step "promtool test rules (every alert fires and stays silent)" \
@@ -143,6 +146,11 @@ step "live Alertmanager: inhibitions and webhook delivery" am_live
 echo "== Grafana"
 step "dashboards JSON == monitoring/grafana/dashboards.py output" "$py" "$mon/grafana/dashboards.py" --check
 step "dashboards: uids, datasource uids, PromQL parse, metric catalog" "$py" "$mon/tests/check_dashboards.py"
+k8s_dashboards() { # the kube-prometheus variant (k8s ConfigMaps) passes the same static checks
+  "$py" "$mon/grafana/dashboards.py" --variant k8s --out "$work/k8s-dashboards" >/dev/null &&
+    "$py" "$mon/tests/check_dashboards.py" --dashboards "$work/k8s-dashboards" --min-dashboards 4
+}
+step "dashboards, k8s variant: the same static checks" k8s_dashboards
 step "scripts/snapshot-dashboards --help" scripts/snapshot-dashboards --help
 
 if [[ $static_only -eq 1 ]]; then
