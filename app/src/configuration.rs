@@ -190,6 +190,9 @@ pub struct SmsSettings {
     pub webhook_token: Secret,
     pub webhook_timeout_ms: u64,
     pub webhook_max_retries: u32,
+    /// Lets a production instance keep the "log" sender (a stack without an SMS gateway, such as the
+    /// compose demo); without it production refuses a sender that never delivers a code.
+    pub allow_log_sender_in_production: bool,
     pub code_ttl_seconds: u64,
     pub resend_interval_seconds: u64,
     pub max_per_number_per_day: u32,
@@ -348,6 +351,14 @@ impl Settings {
         check(
             self.sms.sender != SmsSenderKind::Http || self.sms.webhook_url.starts_with("http"),
             "sms.webhook_url: required (an http(s):// URL) when sms.sender = \"http\"".into(),
+        );
+        check(
+            !self.is_production() || self.sms.sender != SmsSenderKind::Log || self.sms.allow_log_sender_in_production,
+            "sms.sender: \"log\" delivers no verification code, so production refuses it; set sms.sender = \"http\" \
+             with sms.webhook_url (and the secret file sms_webhook_token), or set \
+             sms.allow_log_sender_in_production = true (ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION) for a stack \
+             without an SMS gateway"
+                .into(),
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),

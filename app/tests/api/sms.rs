@@ -236,6 +236,7 @@ async fn production_log_sender_never_writes_the_code_to_the_log() {
         &app,
         &[
             ("ZUFANG_ENV", "production"),
+            ("ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION", "true"),
             ("ZUFANG__APPLICATION__HOST", "127.0.0.1"),
             ("ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS", "0"),
             ("ZUFANG__JWT__SECRET", "a-test-secret-that-is-at-least-32-bytes-long"),
