@@ -63,9 +63,12 @@ def test_app_accepts_the_rendered_configuration(rendered, target, tmp_path):
 
 
 def test_app_rejects_what_the_manifests_must_not_do(rendered, tmp_path):
-    """The check can fail: an unknown key, or production without its jwt_secret file, is refused."""
+    """The check can fail: an unknown key, the "log" SMS sender, or production without its jwt_secret file,
+    is refused."""
     env, secrets_dir = pod_view(rendered, "prod", tmp_path)
     bad = check_config({**env, "ZUFANG__DATABASE__HOSTNAME": "x"}, secrets_dir)
     assert bad.returncode != 0 and "hostname" in bad.stderr
+    log_sender = check_config({**env, "ZUFANG__SMS__SENDER": "log"}, secrets_dir)
+    assert log_sender.returncode != 0 and "sms.allow_log_sender_in_production" in log_sender.stderr
     (secrets_dir / "jwt_secret").unlink()
     assert check_config(env, secrets_dir).returncode != 0

@@ -365,35 +365,6 @@ def test_only_ingress_nginx_and_prometheus_reach_the_app_port(rendered, target):
                                                    ("monitoring", "prometheus", (8080,))]
 
 
-@pytest.mark.parametrize("target", TARGETS)
-def test_app_egress_is_database_redis_and_dns_only(rendered, target):
-    objs = rendered[target]
-    egress_ports = set()
-    for owner, t in pod_templates(objs):
-        labels = t["metadata"]["labels"]
-        if labels.get("app.kubernetes.io/name") != "zufang":
-            continue
-        rules = [r for p in find(objs, "NetworkPolicy") if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)
-                 for r in p["spec"].get("egress", [])]
-        for r in rules:
-            assert r.get("to"), "an egress rule without `to` allows every destination"
-            for port in r["ports"]:
-                egress_ports.add((port["port"], port["protocol"]))
-            if any(p["port"] == 53 for p in r["ports"]):
-                assert r["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kube-system"}
-            elif target == "prod":
-                for peer in r["to"]:
-                    net = ipaddress.ip_network(peer["ipBlock"]["cidr"])
-                    assert net.is_private and net.prefixlen >= 16, "prod egress: the managed services' subnets only"
-            else:
-                names = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in r["to"]}
-                assert names <= {"mysql", "redis"}
-                if target == "dev":
-                    for name in names:
-                        assert find(objs, "StatefulSet", name)
-    assert egress_ports == {(53, "UDP"), (53, "TCP"), (3306, "TCP"), (6379, "TCP")}
-
-
 def test_dev_data_stores_accept_only_zufang_pods(rendered):
     objs = rendered["dev"]
     for name, port in (("mysql", 3306), ("redis", 6379)):

@@ -9,8 +9,11 @@ usage: $0 [--force] dev|prod
   Writes random values, without a trailing newline, to k8s/overlays/ENV/secrets/:
     database_password.txt  jwt_secret.txt (48 bytes, the app needs >= 32)  redis_password.txt
     mysql_root_password.txt (dev only: the in-cluster MariaDB)
-  For prod, overwrite database_password.txt and redis_password.txt with the managed services'
-  credentials (or have your secret store write these files) before 'kubectl apply -k'.
+    sms_webhook_token.txt (prod only: a placeholder for the SMS gateway's token)
+  and, for prod, an empty sentry_dsn.txt (Sentry off until you write the DSN into it).
+  For prod, overwrite database_password.txt, redis_password.txt and sms_webhook_token.txt with the
+  managed services' and the gateway's credentials (or have your secret store write these files) before
+  'kubectl apply -k'.
 USAGE
 }
 
@@ -33,6 +36,7 @@ umask 077
 
 names=(database_password jwt_secret redis_password)
 [[ $env == dev ]] && names+=(mysql_root_password)
+[[ $env == prod ]] && names+=(sms_webhook_token)
 for name in "${names[@]}"; do
   file="$dir/$name.txt"
   if [[ -s $file && $force -eq 0 ]]; then
@@ -45,3 +49,7 @@ for name in "${names[@]}"; do
   openssl rand -base64 "$bytes" | tr -d '\n=' | tr '+/' '-_' > "$file"
   echo "make-secrets: wrote $file"
 done
+if [[ $env == prod && ! -e $dir/sentry_dsn.txt ]]; then
+  : > "$dir/sentry_dsn.txt"
+  echo "make-secrets: wrote $dir/sentry_dsn.txt (empty: Sentry off)"
+fi
