@@ -19,9 +19,9 @@ K8S = Path(__file__).resolve().parent.parent
 REPO = K8S.parent
 # Kubernetes release whose API schemas every rendered object must satisfy (kubernetes-validate).
 KUBERNETES_VERSION = os.environ.get("K8S_SCHEMA_VERSION", "1.34.0")
-# What `kubectl kustomize` renders in the tests: the two overlays, the base alone, and the base with the
-# optional monitoring component (a kustomization the tests write next to the overlays).
-TARGETS = ("base", "dev", "prod", "base+monitoring")
+# What `kubectl kustomize` renders in the tests: the two overlays, the base alone, and the base with each
+# optional component no overlay enables (kustomizations the tests write next to the overlays).
+TARGETS = ("base", "dev", "prod", "base+monitoring", "base+gateway-api")
 
 
 def kubectl() -> str:
@@ -47,12 +47,13 @@ def workcopy(tmp_path_factory) -> Path:
         secrets = dst / "overlays" / env / "secrets"
         shutil.rmtree(secrets, ignore_errors=True)
         subprocess.run([str(dst / "tools/make-secrets.sh"), env], check=True, capture_output=True, text=True)
-    mon = dst / "tests-render" / "base-monitoring"
-    mon.mkdir(parents=True)
-    (mon / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: zufang\n"
-        "resources: [../../base]\ncomponents: [../../components/monitoring]\n"
-    )
+    for component in ("monitoring", "gateway-api"):
+        d = dst / "tests-render" / f"base-{component}"
+        d.mkdir(parents=True)
+        (d / "kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: zufang\n"
+            f"resources: [../../base]\ncomponents: [../../components/{component}]\n"
+        )
     return dst
 
 
@@ -63,6 +64,7 @@ def target_dirs(workcopy) -> dict[str, Path]:
         "dev": workcopy / "overlays/dev",
         "prod": workcopy / "overlays/prod",
         "base+monitoring": workcopy / "tests-render/base-monitoring",
+        "base+gateway-api": workcopy / "tests-render/base-gateway-api",
     }
 
 

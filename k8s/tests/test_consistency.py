@@ -361,8 +361,10 @@ def app_ingress_peers(objs):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_only_ingress_nginx_and_prometheus_reach_the_app_port(rendered, target):
-    assert app_ingress_peers(rendered[target]) == [("ingress-nginx", "ingress-nginx", (8080,)),
-                                                   ("monitoring", "prometheus", (8080,))]
+    # With the gateway-api component, the Gateway's proxies (Envoy Gateway's defaults) as well.
+    gateway = [("envoy-gateway-system", "envoy", (8080,))] if "gateway-api" in target else []
+    assert app_ingress_peers(rendered[target]) == sorted([("ingress-nginx", "ingress-nginx", (8080,)),
+                                                          ("monitoring", "prometheus", (8080,)), *gateway])
 
 
 def test_dev_data_stores_accept_only_zufang_pods(rendered):

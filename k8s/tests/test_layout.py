@@ -36,8 +36,9 @@ def test_scripts_have_help_and_are_shellcheck_clean():
     assert shutil.which("shellcheck"), "shellcheck missing (run.sh installs it)"
     proc = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
-    py = subprocess.run([sys.executable, str(K8S / "tools/sync-monitoring.py"), "--help"], capture_output=True, text=True)
-    assert py.returncode == 0
+    for tool in ("sync-monitoring.py", "vendor-crd-schema.py"):
+        py = subprocess.run([sys.executable, str(K8S / "tools" / tool), "--help"], capture_output=True, text=True)
+        assert py.returncode == 0 and "usage" in py.stdout.lower(), tool
 
 
 def test_every_folder_has_a_readme():

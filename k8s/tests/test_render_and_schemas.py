@@ -1,6 +1,6 @@
 """Every kustomization renders, and every rendered object satisfies a pinned Kubernetes release's schemas
-(kubernetes-validate, strict: unknown fields are errors) or, for prometheus-operator kinds, the vendored
-CRD schemas in crd-schemas/."""
+(kubernetes-validate, strict: unknown fields are errors) or, for prometheus-operator and Gateway API kinds,
+the vendored CRD schemas in crd-schemas/."""
 from __future__ import annotations
 
 import json
@@ -16,6 +16,8 @@ CRD_SCHEMAS = Path(__file__).parent / "crd-schemas"
 CRD_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.json",
+    ("gateway.networking.k8s.io/v1", "Gateway"): "gateway-gateway-v1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute-gateway-v1.json",
 }
 
 
