@@ -206,10 +206,13 @@ def test_ports_match_the_container_and_the_app(rendered, default_config, target)
             backend = path["backend"]["service"]
             assert backend["name"] == "app"
             assert backend["port"].get("name") in svc_ports or backend["port"].get("number") in {p["port"] for p in svc_ports.values()}
+    # Every ServiceMonitor selects a Service that has the port it scrapes (the app's, the dev exporters').
     for sm in find(objs, "ServiceMonitor"):
-        assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
-        for ep in sm["spec"]["endpoints"]:
-            assert ep["port"] in svc_ports and ep["path"] == "/metrics"
+        selected = [x for x in find(objs, "Service") if sm["spec"]["selector"]["matchLabels"].items() <= x["metadata"]["labels"].items()]
+        assert selected, f"ServiceMonitor/{sm['metadata']['name']} selects no Service"
+        for x in selected:
+            for ep in sm["spec"]["endpoints"]:
+                assert ep["port"] in {p["name"] for p in x["spec"]["ports"]} and ep["path"] == "/metrics"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -367,14 +370,17 @@ def test_only_ingress_nginx_and_prometheus_reach_the_app_port(rendered, target):
                                                           ("monitoring", "prometheus", (8080,)), *gateway])
 
 
-def test_dev_data_stores_accept_only_zufang_pods(rendered):
+def test_dev_data_stores_accept_only_zufang_pods_and_prometheus_on_the_exporter(rendered):
     objs = rendered["dev"]
-    for name, port in (("mysql", 3306), ("redis", 6379)):
+    zufang = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "zufang"}}}]
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                   "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    for name, port, metrics in (("mysql", 3306, 9104), ("redis", 6379, 9121)):
         labels = one(objs, "StatefulSet", name)["spec"]["template"]["metadata"]["labels"]
         rules = [r for p in find(objs, "NetworkPolicy") if p["spec"]["podSelector"] and selects(p["spec"]["podSelector"], labels)
                  for r in p["spec"].get("ingress", [])]
-        assert rules and all(r["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "zufang"}}}] for r in rules)
-        assert all([p["port"] for p in r["ports"]] == [port] for r in rules)
+        got = sorted((r["from"] == zufang, r["from"] == prometheus, [p["port"] for p in r["ports"]]) for r in rules)
+        assert got == sorted([(True, False, [port]), (False, True, [metrics])]), (name, got)
 
 
 # --- ingress: the edge inside the cluster -------------------------------------------------------

@@ -8,7 +8,7 @@ usage() {
 usage: $0 [--force] dev|prod
   Writes random values, without a trailing newline, to k8s/overlays/ENV/secrets/:
     database_password.txt  jwt_secret.txt (48 bytes, the app needs >= 32)  redis_password.txt
-    mysql_root_password.txt (dev only: the in-cluster MariaDB)
+    mysql_root_password.txt, mysqld_exporter_password.txt (dev only: the in-cluster MariaDB, its exporter)
     sms_webhook_token.txt (prod only: a placeholder for the SMS gateway's token)
   and, for prod, an empty sentry_dsn.txt (Sentry off until you write the DSN into it).
   For prod, overwrite database_password.txt, redis_password.txt and sms_webhook_token.txt with the
@@ -35,7 +35,7 @@ mkdir -p "$dir"
 umask 077
 
 names=(database_password jwt_secret redis_password)
-[[ $env == dev ]] && names+=(mysql_root_password)
+[[ $env == dev ]] && names+=(mysql_root_password mysqld_exporter_password)
 [[ $env == prod ]] && names+=(sms_webhook_token)
 for name in "${names[@]}"; do
   file="$dir/$name.txt"
