@@ -76,6 +76,10 @@ up() {
     log "profiles: $COMPOSE_PROFILES"
   fi
   check_app_image
+  log "least privilege over the rendered config (every profile)"
+  if ! COMPOSE_PROFILES='*' compose config --format json | python3 "$root/scripts/ci/check_compose_hardening.py" >&2; then
+    log "a service runs with more privilege than compose.yaml allows it"; return 1
+  fi
   local t0=$SECONDS
   log "docker compose --env-file $STACK_ENV_FILE up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
   if ! compose up -d --wait --wait-timeout "$STACK_WAIT_TIMEOUT" --no-build --pull never; then

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Least privilege over the RENDERED compose config (every profile): each service drops all
+capabilities, sets no-new-privileges, adds back only the capabilities listed for it here, runs
+privileged never, and has a read-only root filesystem unless it is listed here with the reason;
+Prometheus has no unauthenticated lifecycle endpoint. Prints each failed check (every check with -v) and 'N passed, N failed'.
+
+usage: docker compose --profile '*' config --format json | check_compose_hardening.py [-v]
+       check_compose_hardening.py --help
+"""
+import json
+import sys
+
+# What each service may add back, and why (compose.yaml says the same beside each cap_add).
+ALLOWED = {
+    "lb1": {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"},
+    "lb2": {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"},
+    "mysql": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"},
+    "zabbix-db": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"},
+    "redis": {"CHOWN", "SETUID", "SETGID"},
+    "secrets-init": {"CHOWN", "DAC_OVERRIDE", "FOWNER"},
+}
+
+# Services whose root filesystem stays writable, and why.
+WRITABLE_ROOT = {
+    "lb1": "the entrypoint renders nginx and keepalived configuration from the environment at start",
+    "lb2": "the entrypoint renders nginx and keepalived configuration from the environment at start",
+    "mysql": "the MariaDB entrypoints write the socket folder and bootstrap files outside the datadir",
+    "zabbix-db": "the MariaDB entrypoints write the socket folder and bootstrap files outside the datadir",
+    "zabbix-server": "the entrypoint writes the server configuration from the environment at start",
+    "zabbix-web": "the entrypoint writes the PHP and web-server configuration from the environment at start",
+    "grafana": "online-only image (no registry here): never started read-only, so left writable until it can be",
+    "jaeger": "online-only image (no registry here): never started read-only, so left writable until it can be",
+    "bench": "sysbench and the report renderer write scratch files beside the results",
+}
+
+
+def main() -> int:
+    if "--help" in sys.argv[1:]:
+        print(__doc__.strip())
+        return 0
+    verbose = "-v" in sys.argv[1:]
+    config = json.load(sys.stdin)
+    passed = failed = 0
+
+    def check(ok: bool, what: str) -> None:
+        nonlocal passed, failed
+        if verbose or not ok:
+            print(("ok   - " if ok else "FAIL - ") + what)
+        passed, failed = passed + ok, failed + (not ok)
+
+    services = config.get("services", {})
+    check(len(services) > 20, f"the rendered config has every profile's services ({len(services)})")
+    for name, svc in sorted(services.items()):
+        drop = {c.upper().removeprefix("CAP_") for c in svc.get("cap_drop", [])}
+        add = {c.upper().removeprefix("CAP_") for c in svc.get("cap_add", [])}
+        opts = svc.get("security_opt", [])
+        check(drop == {"ALL"}, f"{name}: cap_drop [ALL] (has {sorted(drop)})")
+        check(any(o.replace("=", ":") == "no-new-privileges:true" for o in opts), f"{name}: no-new-privileges")
+        extra = add - ALLOWED.get(name, set())
+        check(not extra, f"{name}: adds back only its listed capabilities (extra: {sorted(extra)})")
+        check(not svc.get("privileged", False), f"{name}: not privileged")
+        if name not in WRITABLE_ROOT:
+            check(svc.get("read_only", False) is True, f"{name}: read-only root filesystem")
+    prometheus = services.get("prometheus", {})
+    check("--web.enable-lifecycle" not in (prometheus.get("command") or []),
+          "prometheus: no unauthenticated lifecycle endpoint (/-/quit, /-/reload)")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
