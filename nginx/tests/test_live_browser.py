@@ -40,6 +40,22 @@ def test_browser_page_loads_through_the_edge_province_list_equals_api(cdp):
     assert got == want, f"page shows {got[:5]}..., API says {want[:5]}..."
 
 
+def test_browser_page_opens_with_the_first_estates_page_and_the_hot_cities_equal_api(cdp):
+    # Nothing clicked yet: the estates table already shows the first page of all estates.
+    cdp.wait_for("document.getElementById('estates').dataset.loaded === '/api/estates/'",
+                 "first estates page on open")
+    want = [e["name"] for e in rows(api_json("/api/estates/"))]
+    assert want, "the seed has estates"
+    names = cdp.eval("[...document.querySelectorAll('#estates-results tr td:first-child')]"
+                     ".map(x => x.textContent)")
+    assert names == want, f"estates on open {names[:5]}... != API {want[:5]}..."
+    want = [c["name"] for c in rows(api_json("/api/hot-cities/"))]
+    assert want, "the seed has hot cities"
+    got = cdp.wait_for("(() => { const b = [...document.querySelectorAll('#hot-cities button')];"
+                       " return b.length ? b.map(x => x.textContent) : null; })()", "hot cities")
+    assert got == want, f"hot cities {got} != API {want}"
+
+
 def test_browser_drill_province_city_district_estates_equal_api(cdp):
     prov, city, dist, estates = pick_route()
     STATE.update(prov=prov, city=city, dist=dist, estates=estates)

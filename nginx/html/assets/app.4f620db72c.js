@@ -1,5 +1,6 @@
-// zufang front page: drill province -> city -> district, filter estates. No build step, no
-// dependencies; DOM text is set with textContent only (API data is never parsed as HTML).
+// zufang front page: hot cities and the first estates on open; drill province -> city ->
+// district, filter estates. No build step, no dependencies; DOM text is set with textContent
+// only (API data is never parsed as HTML).
 "use strict";
 
 (function () {
@@ -181,6 +182,13 @@
     }
   }
 
+  // A hot city opens like a city picked in the drill-down, under a "Hot cities" crumb.
+  function openHotCity(city) {
+    setTrail(0, "Hot cities");
+    placeholder("cities", "Pick a province.");
+    return openDistrict(city, 1);
+  }
+
   async function start() {
     $("estates-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -188,6 +196,12 @@
     });
     $("next").addEventListener("click", (e) => loadEstates(e.currentTarget.dataset.url));
     $("prev").addEventListener("click", (e) => loadEstates(e.currentTarget.dataset.url));
+    // The page opens with something to look at: the first page of all estates and the hot
+    // cities, beside the province list (three requests in parallel).
+    const estates = loadEstates(estatesQuery());
+    const hot = api("/api/hot-cities/").then(
+      (cities) => fillList("hot-cities", rows(cities), openHotCity),
+      (e) => { placeholder("hot-cities", "Unavailable."); showError(e.message); });
     try {
       const provinces = rows(await api("/api/districts/"));
       fillList("provinces", provinces, (p) => openDistrict(p, 0));
@@ -195,6 +209,7 @@
       placeholder("provinces", "Unavailable.");
       showError(e.message);
     }
+    await Promise.all([estates, hot]);
   }
 
   start();
