@@ -1,7 +1,9 @@
-//! The RBAC guard: the matched route pattern and method against the caller's privileges.
-//! Public operations (reads, sign-up, login) pass; everything else needs a valid Bearer token
-//! (anonymous -> 401, insufficient -> 403). `/api/admin/*` also needs the client IP in
-//! `admin.allow_cidrs` and not in `admin.deny_cidrs` (deny wins).
+//! The RBAC guard: the matched route pattern and method against the route table's policy
+//! (routes/table.rs). Public operations pass; privileged ones need a valid Bearer token whose roles
+//! grant the operation (anonymous -> 401, insufficient -> 403); admin operations also need the
+//! client IP in `admin.allow_cidrs` and not in `admin.deny_cidrs` (deny wins). Fail closed: a
+//! matched route the table does not declare is refused, so a handler mounted outside the table
+//! never runs without an access check.
 //!
 //! A user's roles and privileges are cached (key `acl:user:{id}` in the two-tier cache) and
 //! invalidated when an admin changes the user's roles; other replicas' in-process copies expire
@@ -14,16 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_ip::{client_ip, is_trusted};
 use crate::error::{ApiError, ResultExt};
-use crate::routes::{decode, encode, ROUTES};
+use crate::routes::table::{self, Access as Policy};
+use crate::routes::{decode, encode};
 use crate::state::AppState;
-
-/// Operations anyone may call besides the public reads.
-const PUBLIC_WRITES: &[(&str, &str)] = &[
-    ("POST", "/api/mobile-codes/{tel}/"),
-    ("POST", "/api/users/"),
-    ("POST", "/api/tokens/"),
-    ("POST", "/api/tokens/refresh/"),
-];
 
 /// The authenticated caller, in the request extensions (`web::ReqData<Principal>`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,11 +51,6 @@ impl Access {
 
 pub fn acl_key(user_id: u32) -> String {
     format!("acl:user:{user_id}")
-}
-
-fn is_public(method: &str, route: &str) -> bool {
-    let protected_read = route.starts_with("/api/users/") || route.starts_with("/api/admin/");
-    (method == "GET" && !protected_read) || PUBLIC_WRITES.contains(&(method, route))
 }
 
 /// The roles and privileges of an active user (cached).
@@ -106,18 +96,31 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
-    };
+    // No matched route: the fallback answers (redirect to the slashed path, or 404).
     let Some(route) = req.match_pattern() else {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let method = req.method().as_str().to_string();
-    // Methods a resource does not serve get their 405 from the router.
-    if !ROUTES.iter().any(|(m, r)| *m == method && *r == route) || is_public(&method, &route) {
+    let policy = match table::find(&method, &route) {
+        Some(endpoint) => endpoint.access,
+        // A declared path with another method: the router answers 405 with `Allow`.
+        None if table::serves_path(&route) => {
+            return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        }
+        None => {
+            tracing::error!(%method, %route, "refused: the route is mounted but not declared in the route table");
+            let e = ApiError::Forbidden("This operation is not declared in the route table.".into());
+            return Ok(req.into_response(e.error_response()).map_into_right_body());
+        }
+    };
+    if policy == Policy::Public {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
-    match authorize(&state, &req, &method, &route).await {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let e = ApiError::Internal(anyhow::anyhow!("the RBAC guard found no application state"));
+        return Ok(req.into_response(e.error_response()).map_into_right_body());
+    };
+    match authorize(&state, &req, &method, &route, policy == Policy::AdminPrivilege).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.call(req).await.map(ServiceResponse::map_into_left_body)
@@ -126,8 +129,14 @@ pub async fn guard(
     }
 }
 
-async fn authorize(state: &AppState, req: &ServiceRequest, method: &str, route: &str) -> Result<Principal, ApiError> {
-    if route.starts_with("/api/admin/") {
+async fn authorize(
+    state: &AppState,
+    req: &ServiceRequest,
+    method: &str,
+    route: &str,
+    admin_network: bool,
+) -> Result<Principal, ApiError> {
+    if admin_network {
         let admin = &state.settings.admin;
         let ip = client_ip(req.request(), &state.settings.application.trusted_proxies);
         let allowed = ip.map(|ip| is_trusted(ip, &admin.allow_cidrs) && !is_trusted(ip, &admin.deny_cidrs));

@@ -4,7 +4,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::method_not_allowed;
 use crate::auth::guard::{access, Principal};
 use crate::auth::tokens::{self, Rotation};
 use crate::auth::{password, sms};
@@ -14,29 +13,11 @@ use crate::error::{ApiError, ResultExt};
 use crate::state::AppState;
 use crate::storage::users;
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/mobile-codes/{tel}/")
-            .route(web::post().to(send_code))
-            .default_service(method_not_allowed(&["POST"])),
-    )
-    .service(
-        web::resource("/api/users/").route(web::post().to(register)).default_service(method_not_allowed(&["POST"])),
-    )
-    .service(web::resource("/api/users/me/").route(web::get().to(me)).default_service(method_not_allowed(&["GET"])))
-    .service(web::resource("/api/tokens/").route(web::post().to(login)).default_service(method_not_allowed(&["POST"])))
-    .service(
-        web::resource("/api/tokens/refresh/")
-            .route(web::post().to(refresh))
-            .default_service(method_not_allowed(&["POST"])),
-    );
-}
-
 fn ip_of(req: &HttpRequest, state: &AppState) -> String {
     client_ip(req, &state.settings.application.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())
 }
 
-async fn send_code(
+pub(super) async fn send_code(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -46,7 +27,10 @@ async fn send_code(
     Ok(HttpResponse::Accepted().json(json!({"detail": "A verification code has been sent."})))
 }
 
-async fn register(state: web::Data<AppState>, body: web::Json<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let new = NewUser::parse(&body)?;
     if users::exists(&state, &new.username, new.tel.as_str()).await? {
         return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
@@ -64,14 +48,18 @@ async fn register(state: web::Data<AppState>, body: web::Json<serde_json::Value>
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Login {
+pub(super) struct Login {
     /// A username or a tel.
     #[serde(alias = "tel")]
     username: String,
     password: String,
 }
 
-async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<Login>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
     let Login { username, password: pw } = body.into_inner();
     if username.is_empty() || username.len() > 64 || pw.is_empty() || pw.len() > 1024 {
         return Err(ApiError::BadRequest("username (or tel) and password are required.".into()));
@@ -119,11 +107,11 @@ fn token_body(state: &AppState, access_token: String, refresh_token: String) -> 
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Refresh {
+pub(super) struct Refresh {
     refresh_token: String,
 }
 
-async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
     match tokens::rotate(&state, &body.refresh_token).await? {
         Rotation::Invalid(msg) => Err(ApiError::InvalidToken(msg.into())),
         Rotation::Rotated(user_id, refresh_token) => {
@@ -138,7 +126,10 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result
     }
 }
 
-async fn me(state: web::Data<AppState>, principal: web::ReqData<Principal>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn me(
+    state: web::Data<AppState>,
+    principal: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
     let p = principal.into_inner();
     let profile = users::profile(&state, p.user_id).await?.ok_or_else(|| ApiError::not_found("User"))?;
     let mut v = serde_json::to_value(profile).context_api("Failed to encode the profile")?;

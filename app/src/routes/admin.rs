@@ -4,26 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::method_not_allowed;
 use crate::auth::guard::acl_key;
 use crate::domain::query::path_id;
 use crate::error::{ApiError, FieldErrors, ResultExt};
 use crate::state::AppState;
 use crate::storage::users::is_duplicate;
-
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/admin/roles/")
-            .route(web::get().to(list_roles))
-            .route(web::post().to(create_role))
-            .default_service(method_not_allowed(&["GET", "POST"])),
-    )
-    .service(
-        web::resource("/api/admin/users/{id}/roles/")
-            .route(web::put().to(set_user_roles))
-            .default_service(method_not_allowed(&["PUT"])),
-    );
-}
 
 #[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +28,7 @@ struct Role {
 /// (role id, name, intro, privilege method, privilege route)
 type RoleRow = (u32, String, String, Option<String>, Option<String>);
 
-async fn list_roles(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list_roles(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows: Vec<RoleRow> = sqlx::query_as(
         "SELECT r.id, r.name, r.intro, p.method, p.route FROM roles r \
          LEFT JOIN role_privileges rp ON rp.role_id = r.id LEFT JOIN privileges p ON p.id = rp.privilege_id \
@@ -66,7 +51,7 @@ async fn list_roles(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewRole {
+pub(super) struct NewRole {
     name: String,
     #[serde(default)]
     intro: String,
@@ -76,7 +61,10 @@ struct NewRole {
 
 const METHODS: &[&str] = &["*", "GET", "POST", "PUT", "PATCH", "DELETE"];
 
-async fn create_role(state: web::Data<AppState>, body: web::Json<NewRole>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn create_role(
+    state: web::Data<AppState>,
+    body: web::Json<NewRole>,
+) -> Result<HttpResponse, ApiError> {
     let r = body.into_inner();
     let mut fields = FieldErrors::new();
     if r.name.is_empty() || r.name.len() > 32 || !r.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -88,7 +76,9 @@ async fn create_role(state: web::Data<AppState>, body: web::Json<NewRole>) -> Re
     let known = |p: &Privilege| {
         METHODS.contains(&p.method.as_str())
             && (p.route == "*"
-                || super::ROUTES.iter().any(|(m, route)| *route == p.route && (p.method == "*" || *m == p.method)))
+                || super::table::ENDPOINTS
+                    .iter()
+                    .any(|e| e.path == p.route && (p.method == "*" || e.method == p.method)))
     };
     if let Some(bad) = r.privileges.iter().find(|p| !known(p)) {
         fields.insert(
@@ -132,12 +122,12 @@ async fn create_role(state: web::Data<AppState>, body: web::Json<NewRole>) -> Re
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UserRoles {
+pub(super) struct UserRoles {
     roles: Vec<String>,
 }
 
 /// Replace a user's roles (one transaction), then drop their cached privileges.
-async fn set_user_roles(
+pub(super) async fn set_user_roles(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UserRoles>,

@@ -1,28 +1,12 @@
 //! `/api/districts/`, `/api/districts/{id}/`, `/api/hot-cities/` (cached: cache-aside, two tiers).
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{decode, encode, json_bytes, method_not_allowed, page_response, Counted};
+use super::{decode, encode, json_bytes, page_response, Counted};
 use crate::domain::pagination::PageRequest;
 use crate::domain::query::{path_id, QueryMap};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::districts::{self, DistrictSummary};
-
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/districts/").route(web::get().to(list)).default_service(method_not_allowed(&["GET"])),
-    )
-    .service(
-        web::resource("/api/districts/{id}/")
-            .route(web::get().to(detail))
-            .default_service(method_not_allowed(&["GET"])),
-    )
-    .service(
-        web::resource("/api/hot-cities/")
-            .route(web::get().to(hot_cities))
-            .default_service(method_not_allowed(&["GET"])),
-    );
-}
 
 /// Cache keys (also used for invalidation).
 pub fn list_key(page: PageRequest) -> String {
@@ -35,12 +19,12 @@ pub fn hot_cities_key(page: PageRequest) -> String {
     format!("hot-cities:p{}:s{}", page.page, page.size)
 }
 
-async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     cached_page(&state, &req, list_key, |size, offset| districts::provinces(&state.db, &state.metrics, size, offset))
         .await
 }
 
-async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "District")?;
     let bytes = state
         .cache
@@ -55,7 +39,7 @@ async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<H
     Ok(json_bytes(&bytes))
 }
 
-async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(super) async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     cached_page(&state, &req, hot_cities_key, |size, offset| {
         districts::hot_cities(&state.db, &state.metrics, size, offset)
     })

@@ -2,7 +2,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{cached_page_response, encode, json_bytes, method_not_allowed};
+use super::{cached_page_response, encode, json_bytes};
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
 use crate::domain::writes::{etag, expected_version, Body};
@@ -12,28 +12,11 @@ use crate::state::AppState;
 use crate::storage::estates;
 use crate::storage::writes::{self, EstateFields};
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/estates/")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(method_not_allowed(&["GET", "POST"])),
-    )
-    .service(
-        web::resource("/api/estates/{id}/")
-            .route(web::get().to(detail))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch))
-            .route(web::delete().to(delete))
-            .default_service(method_not_allowed(&["GET", "PUT", "PATCH", "DELETE"])),
-    );
-}
-
 pub fn detail_key(id: u32) -> String {
     format!("estates:{id}")
 }
 
-async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let filter = EstateFilter::parse(&q)?;
     let (filter, state) = (&filter, &state);
@@ -56,7 +39,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     cached_page_response(&req, state, &q, filter.page, &page)
 }
 
-async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "Estate")?;
     let bytes = state
         .cache
@@ -106,7 +89,7 @@ async fn fresh(state: &AppState, id: u32) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().insert_header(("ETag", etag(e.version))).json(e))
 }
 
-async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let (f, _) = estate_fields(&body, true)?;
     let id = writes::create_estate(&state, &f).await?;
     let e = estates::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("Estate"))?;
@@ -133,7 +116,7 @@ async fn write(
     fresh(state, id).await
 }
 
-async fn replace(
+pub(super) async fn replace(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -142,7 +125,7 @@ async fn replace(
     write(&state, &req, &path, &body, true).await
 }
 
-async fn patch(
+pub(super) async fn patch(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -151,7 +134,7 @@ async fn patch(
     write(&state, &req, &path, &body, false).await
 }
 
-async fn delete(
+pub(super) async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,

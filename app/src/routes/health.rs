@@ -5,25 +5,18 @@ use std::time::Duration;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::method_not_allowed;
 use crate::state::AppState;
-
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(method_not_allowed(&["GET"])))
-        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(method_not_allowed(&["GET"])))
-        .service(web::resource("/metrics").route(web::get().to(metrics)).default_service(method_not_allowed(&["GET"])));
-}
 
 /// Liveness: the process serves HTTP. Touches no dependency, so a database outage never makes
 /// an orchestrator restart every replica.
-async fn healthz() -> HttpResponse {
+pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// Readiness: 503 when the database is unreachable or shutdown has begun. A Redis outage only
 /// degrades (reads fall back to the database): taking every replica out of the balancer over a
 /// cache outage would turn a partial outage into a total one.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_shutting_down() {
         return HttpResponse::ServiceUnavailable()
             .json(json!({"status": "shutting_down", "checks": {"database": "skipped", "redis": "skipped"}}));
@@ -53,7 +46,7 @@ pub async fn redis_ping(state: &AppState) -> bool {
     matches!(tokio::time::timeout(timeout, ping).await, Ok(Some(_)))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let m = &state.metrics;
     let size = state.db.size() as i64;
     let idle = state.db.num_idle() as i64;

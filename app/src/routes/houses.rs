@@ -2,7 +2,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{base_url, cached_page_response, encode, method_not_allowed};
+use super::{base_url, cached_page_response, encode};
 use crate::auth::guard::Principal;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::pagination::{Cursor, CursorPage};
@@ -14,23 +14,7 @@ use crate::state::AppState;
 use crate::storage::houses;
 use crate::storage::writes::{self, HouseFields};
 
-pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/houses/")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(method_not_allowed(&["GET", "POST"])),
-    )
-    .service(
-        web::resource("/api/houses/{id}/")
-            .route(web::get().to(detail))
-            .route(web::patch().to(patch))
-            .route(web::delete().to(delete))
-            .default_service(method_not_allowed(&["GET", "PATCH", "DELETE"])),
-    );
-}
-
-async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let filter = HouseFilter::parse(&q)?;
     match filter.paging {
@@ -73,7 +57,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     }
 }
 
-async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "House")?;
     let house = houses::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("House"))?;
     Ok(HttpResponse::Ok().insert_header(("ETag", etag(house.version))).json(house))
@@ -140,7 +124,7 @@ async fn respond(state: &AppState, id: u32, created: bool) -> Result<HttpRespons
     Ok(res.insert_header(("ETag", etag(house.version))).json(house))
 }
 
-async fn create(
+pub(super) async fn create(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     body: web::Json<Value>,
@@ -162,7 +146,7 @@ async fn check_owner(state: &AppState, principal: &Principal, id: u32) -> Result
     }
 }
 
-async fn patch(
+pub(super) async fn patch(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     req: HttpRequest,
@@ -177,7 +161,7 @@ async fn patch(
     respond(&state, id, false).await
 }
 
-async fn delete(
+pub(super) async fn delete(
     state: web::Data<AppState>,
     principal: web::ReqData<Principal>,
     req: HttpRequest,

@@ -13,5 +13,6 @@ mod list_cache;
 mod metrics;
 mod openapi;
 mod rbac;
+mod routes;
 mod sms;
 mod writes;
