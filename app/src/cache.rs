@@ -11,6 +11,9 @@ use bytes_compat::Bytes;
 use deadpool_redis::redis::AsyncCommands;
 use lru::LruCache;
 
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 mod bytes_compat {
@@ -165,4 +168,15 @@ impl Cache {
             tracing::warn!(operation = op, error = %format!("{e:#}"), "Redis unavailable; serving from the database (logged once per interval)");
         }
     }
+}
+
+/// Decode a cached value; a value that no longer decodes is treated as an internal error.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to decode a cached value")))
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to encode a value for the cache")))
 }

@@ -2,6 +2,8 @@
 //! Django REST Framework, on actix-web, MariaDB (sqlx) and Redis (deadpool-redis).
 //!
 //! `main.rs` only wires the pieces; everything lives here so the integration tests run the same code.
+pub mod access;
+pub mod accounts;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -116,7 +116,7 @@ pub fn configure_app(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(json_config(limit))
             .app_data(web::PayloadConfig::new(limit))
             .configure(crate::routes::config)
-            .default_service(web::to(crate::routes::fallback));
+            .default_service(web::to(crate::routes::fallback::fallback));
     }
 }
 
@@ -136,7 +136,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 // Inner to outer: the guard runs inside observe, so denials are measured too.
-                .wrap(from_fn(crate::auth::guard::guard))
+                .wrap(from_fn(crate::routes::guard::guard))
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(configure_app(app_state.clone()))
         })

@@ -16,6 +16,8 @@ stale=$(mariadb --protocol=socket -N -e "SELECT schema_name FROM information_sch
 for db in $stale; do mariadb --protocol=socket -e "DROP DATABASE \`$db\`"; done
 redis-cli -h 127.0.0.1 --scan --pattern 'zt_*' | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 
+echo "test-app: no import cycles between modules" >&2
+python3 "$root/scripts/ci/module_cycles.py" "$root/app/src"
 echo "test-app: cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "test-app: cargo audit (offline, RustSec snapshot)" >&2

@@ -1,50 +1,6 @@
-//! Accounts and access: JWT access tokens, rotating refresh tokens, login throttling, SMS codes,
-//! and the RBAC guard with the admin ACL.
-//!
-//! Everything that must hold across replicas (codes, limits, refresh-token families) lives in
-//! Redis. When Redis is down those operations answer 503: silently skipping a rate limit or a
-//! revocation check would weaken security exactly when an operator is busy with an outage.
-pub mod guard;
+//! Authentication primitives with no application state: JWT keys and the HMAC/SHA-256 helpers
+//! (`jwt`), Argon2id password hashing (`password`) and the SMS senders (`sms`). The flows that use
+//! them across replicas are in `accounts`; the RBAC guard is `routes::guard`.
 pub mod jwt;
 pub mod password;
 pub mod sms;
-pub mod tokens;
-
-use std::time::Duration;
-
-use deadpool_redis::redis::Script;
-
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// Run a Lua script atomically in Redis; any Redis failure is a 503.
-pub async fn run_script<T: deadpool_redis::redis::FromRedisValue>(
-    state: &AppState,
-    script: &Script,
-    keys: &[String],
-    args: &[String],
-) -> Result<T, ApiError> {
-    let timeout = Duration::from_millis(state.settings.redis.timeout_ms.max(250) * 4);
-    let fut = async {
-        let mut conn = state.redis.get().await.map_err(|e| anyhow::anyhow!(e))?;
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(k);
-        }
-        for a in args {
-            inv.arg(a);
-        }
-        let v: T = inv.invoke_async(&mut conn).await.map_err(|e| anyhow::anyhow!(e))?;
-        Ok::<T, anyhow::Error>(v)
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(redis_down(e)),
-        Err(_) => Err(redis_down(anyhow::anyhow!("timed out"))),
-    }
-}
-
-pub fn redis_down(e: anyhow::Error) -> ApiError {
-    tracing::error!(error = %format!("{e:#}"), "Redis unavailable for a security-relevant operation");
-    ApiError::ServiceUnavailable("Authentication storage is temporarily unavailable; please retry shortly.".into())
-}

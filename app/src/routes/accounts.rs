@@ -4,9 +4,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::guard::{access, Principal};
-use crate::auth::tokens::{self, Rotation};
-use crate::auth::{password, sms};
+use crate::access::{access, Principal};
+use crate::accounts::refresh_tokens::{self, Rotation};
+use crate::accounts::{codes, login_throttle};
+use crate::auth::password;
 use crate::client_ip::client_ip;
 use crate::domain::accounts::{NewUser, Tel};
 use crate::error::{ApiError, ResultExt};
@@ -23,7 +24,7 @@ pub(super) async fn send_code(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tel = Tel::parse(&path).map_err(|m| ApiError::field("tel", m))?;
-    sms::issue(&state, tel.as_str(), &ip_of(&req, &state)).await?;
+    codes::issue(&state, tel.as_str(), &ip_of(&req, &state)).await?;
     Ok(HttpResponse::Accepted().json(json!({"detail": "A verification code has been sent."})))
 }
 
@@ -36,7 +37,7 @@ pub(super) async fn register(
         return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
     }
     // The code is checked (and consumed) only once the request is otherwise acceptable.
-    if !sms::verify(&state, new.tel.as_str(), &new.code).await? {
+    if !codes::verify(&state, new.tel.as_str(), &new.code).await? {
         return Err(ApiError::field("code", "Invalid or expired verification code."));
     }
     let hash = password::hash(new.password.clone(), &state.settings.auth).await.map_err(ApiError::Internal)?;
@@ -71,7 +72,7 @@ pub(super) async fn login(
         Some((id, _)) => format!("user:{id}"),
         None => format!("name:{}", username.to_lowercase()),
     };
-    tokens::login_attempt(&state, &account, &ip).await?;
+    login_throttle::login_attempt(&state, &account, &ip).await?;
     let (id, stored) = match found {
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
@@ -84,7 +85,7 @@ pub(super) async fn login(
     };
     let agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
     users::record_login(&state, id, &ip, agent).await?;
-    tokens::login_succeeded(&state, &account, &ip).await?;
+    login_throttle::login_succeeded(&state, &account, &ip).await?;
     state.metrics.auth_logins_total.with_label_values(&["success"]).inc();
     token_response(&state, id).await
 }
@@ -92,7 +93,7 @@ pub(super) async fn login(
 async fn token_response(state: &AppState, user_id: u32) -> Result<HttpResponse, ApiError> {
     let roles = access(state, user_id).await?.roles;
     let access_token = state.jwt.issue(user_id, roles).map_err(ApiError::Internal)?;
-    let refresh_token = tokens::start_family(state, user_id).await?;
+    let refresh_token = refresh_tokens::start_family(state, user_id).await?;
     Ok(token_body(state, access_token, refresh_token))
 }
 
@@ -112,7 +113,7 @@ pub(super) struct Refresh {
 }
 
 pub(super) async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
-    match tokens::rotate(&state, &body.refresh_token).await? {
+    match refresh_tokens::rotate(&state, &body.refresh_token).await? {
         Rotation::Invalid(msg) => Err(ApiError::InvalidToken(msg.into())),
         Rotation::Rotated(user_id, refresh_token) => {
             let roles = access(&state, user_id).await?.roles;

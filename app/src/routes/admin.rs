@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::guard::acl_key;
+use crate::access::acl_key;
 use crate::domain::query::path_id;
 use crate::error::{ApiError, FieldErrors, ResultExt};
 use crate::state::AppState;
@@ -76,9 +76,7 @@ pub(super) async fn create_role(
     let known = |p: &Privilege| {
         METHODS.contains(&p.method.as_str())
             && (p.route == "*"
-                || super::table::ENDPOINTS
-                    .iter()
-                    .any(|e| e.path == p.route && (p.method == "*" || e.method == p.method)))
+                || super::ENDPOINTS.iter().any(|e| e.path == p.route && (p.method == "*" || e.method == p.method)))
     };
     if let Some(bad) = r.privileges.iter().find(|p| !known(p)) {
         fields.insert(

@@ -1,7 +1,8 @@
 //! `/api/districts/`, `/api/districts/{id}/`, `/api/hot-cities/` (cached: cache-aside, two tiers).
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{decode, encode, json_bytes, page_response, Counted};
+use super::pages::{json_bytes, page_response, Counted};
+use crate::cache::{decode, encode};
 use crate::domain::pagination::PageRequest;
 use crate::domain::query::{path_id, QueryMap};
 use crate::error::ApiError;

@@ -2,7 +2,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{cached_page_response, encode, json_bytes};
+use super::pages::{cached_page_response, json_bytes};
+use crate::cache::encode;
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
 use crate::domain::writes::{etag, expected_version, Body};

@@ -2,8 +2,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::{base_url, cached_page_response, encode};
-use crate::auth::guard::Principal;
+use super::pages::{base_url, cached_page_response};
+use crate::access::Principal;
+use crate::cache::encode;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::pagination::{Cursor, CursorPage};
 use crate::domain::query::{path_id, QueryMap};

@@ -1,113 +1,134 @@
-//! HTTP routes: one module of handlers per resource, mounted from the route table (`table`).
+//! HTTP routes: this file is the route table — every operation the service answers, with its
+//! access policy and handler — and mounts it; one module of handlers per resource below.
+//! Mounting, the 405 `Allow` lists, the RBAC guard (`guard`), the admin API's privilege checks and
+//! the OpenAPI consistency test all read the table, so an operation cannot be served without a
+//! declared policy: the guard refuses any matched route that is not here (fail closed).
 pub mod accounts;
 pub mod admin;
 pub mod districts;
 pub mod estates;
+pub mod fallback;
+pub mod guard;
 pub mod health;
 pub mod houses;
 pub mod openapi;
-pub mod table;
+pub mod pages;
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use actix_web::{web, Route};
 
-use crate::client_ip::external_origin;
-use crate::domain::pagination::{links, Page, PageRequest};
-use crate::domain::query::QueryMap;
-use crate::error::ApiError;
-use crate::state::AppState;
+use fallback::method_not_allowed;
 
-/// Mounts every operation of the route table.
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, no token (reads, sign-up, login, probes).
+    Public,
+    /// A valid Bearer token whose roles grant this (method, route) in `role_privileges`.
+    Privilege,
+    /// As `Privilege`, and only from `admin.allow_cidrs` (not `admin.deny_cidrs`).
+    AdminPrivilege,
+}
+
+/// One operation: method, route pattern (actix syntax, as `match_pattern()` reports it), policy and
+/// the handler's route.
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub policy: Policy,
+    route: fn() -> Route,
+}
+
+use Policy::{AdminPrivilege, Privilege, Public};
+
+macro_rules! endpoint {
+    ($method:ident $path:literal, $access:expr, $handler:path) => {
+        Endpoint { method: stringify!($method), path: $path, policy: $access, route: || endpoint!(@verb $method).to($handler) }
+    };
+    (@verb GET) => { web::get() };
+    (@verb POST) => { web::post() };
+    (@verb PUT) => { web::put() };
+    (@verb PATCH) => { web::patch() };
+    (@verb DELETE) => { web::delete() };
+}
+
+pub static ENDPOINTS: &[Endpoint] = &[
+    endpoint!(GET "/healthz", Public, health::healthz),
+    endpoint!(GET "/readyz", Public, health::readyz),
+    endpoint!(GET "/metrics", Public, health::metrics),
+    endpoint!(GET "/openapi.json", Public, openapi::document),
+    endpoint!(GET "/api/districts/", Public, districts::list),
+    endpoint!(GET "/api/districts/{id}/", Public, districts::detail),
+    endpoint!(GET "/api/hot-cities/", Public, districts::hot_cities),
+    endpoint!(GET "/api/estates/", Public, estates::list),
+    endpoint!(POST "/api/estates/", Privilege, estates::create),
+    endpoint!(GET "/api/estates/{id}/", Public, estates::detail),
+    endpoint!(PUT "/api/estates/{id}/", Privilege, estates::replace),
+    endpoint!(PATCH "/api/estates/{id}/", Privilege, estates::patch),
+    endpoint!(DELETE "/api/estates/{id}/", Privilege, estates::delete),
+    endpoint!(GET "/api/houses/", Public, houses::list),
+    endpoint!(POST "/api/houses/", Privilege, houses::create),
+    endpoint!(GET "/api/houses/{id}/", Public, houses::detail),
+    endpoint!(PATCH "/api/houses/{id}/", Privilege, houses::patch),
+    endpoint!(DELETE "/api/houses/{id}/", Privilege, houses::delete),
+    endpoint!(POST "/api/mobile-codes/{tel}/", Public, accounts::send_code),
+    endpoint!(POST "/api/users/", Public, accounts::register),
+    endpoint!(GET "/api/users/me/", Privilege, accounts::me),
+    endpoint!(POST "/api/tokens/", Public, accounts::login),
+    endpoint!(POST "/api/tokens/refresh/", Public, accounts::refresh),
+    endpoint!(GET "/api/admin/roles/", AdminPrivilege, admin::list_roles),
+    endpoint!(POST "/api/admin/roles/", AdminPrivilege, admin::create_role),
+    endpoint!(PUT "/api/admin/users/{id}/roles/", AdminPrivilege, admin::set_user_roles),
+];
+
+/// The declared operation for a method and a matched route pattern.
+pub fn find(method: &str, path: &str) -> Option<&'static Endpoint> {
+    ENDPOINTS.iter().find(|e| e.method == method && e.path == path)
+}
+
+/// Whether any operation is declared on this route pattern (another method then gets a 405).
+pub fn serves_path(path: &str) -> bool {
+    ENDPOINTS.iter().any(|e| e.path == path)
+}
+
+/// Mount every path once, with its methods and a 405 naming exactly the declared ones.
 pub fn config(cfg: &mut web::ServiceConfig) {
-    table::config(cfg);
-}
-
-/// A resource's fallback: the method is not one of `allowed` -> 405 with an `Allow` header.
-pub fn method_not_allowed(allowed: Vec<&'static str>) -> actix_web::Route {
-    web::to(move |req: HttpRequest| {
-        let allowed = allowed.clone();
-        async move {
-            Err::<HttpResponse, ApiError>(ApiError::MethodNotAllowed { method: req.method().to_string(), allowed })
+    let mut paths: Vec<&'static str> = Vec::new();
+    for e in ENDPOINTS {
+        if !paths.contains(&e.path) {
+            paths.push(e.path);
         }
-    })
-}
-
-/// Unknown routes: like Django's APPEND_SLASH, a GET without the trailing slash is redirected
-/// when the slashed path exists; anything else is a JSON 404.
-pub async fn fallback(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path = req.path();
-    if (req.method() == actix_web::http::Method::GET || req.method() == actix_web::http::Method::HEAD)
-        && !path.ends_with('/')
-        && req.resource_map().has_resource(&format!("{path}/"))
-    {
-        let mut location = format!("{path}/");
-        if !req.query_string().is_empty() {
-            location = format!("{location}?{}", req.query_string());
-        }
-        return Ok(HttpResponse::MovedPermanently().insert_header((header::LOCATION, location)).finish());
     }
-    Err(ApiError::NotFound("No route matches this path.".into()))
+    for path in paths {
+        let mut resource = web::resource(path);
+        let mut allowed = Vec::new();
+        for e in ENDPOINTS.iter().filter(|e| e.path == path) {
+            resource = resource.route((e.route)());
+            allowed.push(e.method);
+        }
+        cfg.service(resource.default_service(method_not_allowed(allowed)));
+    }
 }
 
-/// A page as stored in the cache: everything but the request-dependent links.
-#[derive(Serialize, Deserialize)]
-pub struct Counted<T> {
-    pub count: i64,
-    pub results: Vec<T>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The absolute URL of this request's path, as the client addressed it.
-pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    format!("{}{}", external_origin(req, &state.settings.application.trusted_proxies), req.path())
-}
+    #[test]
+    fn every_operation_is_declared_once() {
+        for (i, e) in ENDPOINTS.iter().enumerate() {
+            assert!(
+                ENDPOINTS[i + 1..].iter().all(|o| (o.method, o.path) != (e.method, e.path)),
+                "{} {} declared twice",
+                e.method,
+                e.path
+            );
+        }
+    }
 
-/// A DRF page response with absolute next/previous links.
-pub fn page_response<T: Serialize>(
-    req: &HttpRequest,
-    state: &AppState,
-    q: &QueryMap,
-    page: PageRequest,
-    counted: Counted<T>,
-) -> HttpResponse {
-    let (next, previous) = links(&base_url(req, state), q, page, counted.count);
-    HttpResponse::Ok().json(Page { count: counted.count, next, previous, results: counted.results })
-}
-
-/// A DRF page response around cached, already serialized results: the same bytes as
-/// [`page_response`] (serde writes the fields in declaration order, compact), without
-/// re-serializing the rows.
-pub fn cached_page_response(
-    req: &HttpRequest,
-    state: &AppState,
-    q: &QueryMap,
-    page: PageRequest,
-    cached: &crate::list_cache::CachedPage,
-) -> Result<HttpResponse, ApiError> {
-    let (next, previous) = links(&base_url(req, state), q, page, cached.count);
-    let mut body = Vec::with_capacity(cached.results.len() + 256);
-    body.extend_from_slice(format!("{{\"count\":{},\"next\":", cached.count).as_bytes());
-    body.extend_from_slice(&encode(&next)?);
-    body.extend_from_slice(b",\"previous\":");
-    body.extend_from_slice(&encode(&previous)?);
-    body.extend_from_slice(b",\"results\":");
-    body.extend_from_slice(&cached.results);
-    body.push(b'}');
-    Ok(HttpResponse::Ok().content_type("application/json").body(body))
-}
-
-/// Decode a cached value; a value that no longer decodes is treated as an internal error.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to decode a cached value")))
-}
-
-pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to encode a value for the cache")))
-}
-
-/// Cached bytes are already the JSON body.
-pub fn json_bytes(bytes: &[u8]) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(bytes.to_vec())
+    #[test]
+    fn only_admin_paths_are_admin_only_and_every_admin_path_is() {
+        for e in ENDPOINTS {
+            assert_eq!(e.path.starts_with("/api/admin/"), e.policy == AdminPrivilege, "{} {}", e.method, e.path);
+        }
+    }
 }

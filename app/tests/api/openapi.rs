@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use zufang::routes::table::{Access, ENDPOINTS};
+use zufang::routes::{Policy, ENDPOINTS};
 
 use crate::helpers::spawn_app;
 
@@ -114,7 +114,7 @@ async fn every_documented_route_is_actually_served() {
         let url = format!("{}{}", app.address, concrete);
         let res = app.client.request(method.parse().unwrap(), &url).bearer_auth(&token).send().await.unwrap();
         assert!(res.status().is_success(), "{method} {concrete}: {}", res.status());
-        if e.access != Access::Public {
+        if e.policy != Policy::Public {
             let anonymous = app.client.request(method.parse().unwrap(), &url).send().await.unwrap();
             assert_eq!(anonymous.status(), 401, "{method} {concrete} without a token");
         }

@@ -1,8 +1,8 @@
-//! The route table (routes/table.rs) is the one source of access policy: a handler mounted outside
+//! The route table (routes/mod.rs) is the one source of access policy: a handler mounted outside
 //! it is refused by the guard, and the seeded privileges name only declared, privileged operations.
 use actix_web::middleware::from_fn;
 use actix_web::{test, web, App, HttpResponse};
-use zufang::routes::table::{Access, ENDPOINTS};
+use zufang::routes::{Policy, ENDPOINTS};
 
 use crate::helpers::spawn_app;
 
@@ -13,7 +13,7 @@ async fn a_route_mounted_outside_the_table_is_refused_even_for_an_admin() {
     // The service as startup.rs builds it, plus one handler nobody declared.
     let service = test::init_service(
         App::new()
-            .wrap(from_fn(zufang::auth::guard::guard))
+            .wrap(from_fn(zufang::routes::guard::guard))
             .configure(zufang::startup::configure_app(app.state.clone()))
             .service(
                 web::resource("/api/undeclared/")
@@ -53,6 +53,6 @@ async fn every_seeded_privilege_names_a_declared_privileged_operation() {
             .iter()
             .find(|e| e.path == route && (method == "*" || e.method == method))
             .unwrap_or_else(|| panic!("seeded privilege {method} {route} is not in the route table"));
-        assert_ne!(endpoint.access, Access::Public, "seeded privilege {method} {route} guards a public operation");
+        assert_ne!(endpoint.policy, Policy::Public, "seeded privilege {method} {route} guards a public operation");
     }
 }

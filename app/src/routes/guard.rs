@@ -1,96 +1,20 @@
 //! The RBAC guard: the matched route pattern and method against the route table's policy
-//! (routes/table.rs). Public operations pass; privileged ones need a valid Bearer token whose roles
+//! (routes/mod.rs). Public operations pass; privileged ones need a valid Bearer token whose roles
 //! grant the operation (anonymous -> 401, insufficient -> 403); admin operations also need the
 //! client IP in `admin.allow_cidrs` and not in `admin.deny_cidrs` (deny wins). Fail closed: a
 //! matched route the table does not declare is refused, so a handler mounted outside the table
 //! never runs without an access check.
-//!
-//! A user's roles and privileges are cached (key `acl:user:{id}` in the two-tier cache) and
-//! invalidated when an admin changes the user's roles; other replicas' in-process copies expire
-//! within `cache.local_ttl_seconds`.
+//! The caller's roles and privileges come from `crate::access` (cached per user).
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
-use serde::{Deserialize, Serialize};
 
+use super::Policy;
+use crate::access::{access, Principal};
 use crate::client_ip::{client_ip, is_trusted};
-use crate::error::{ApiError, ResultExt};
-use crate::routes::table::{self, Access as Policy};
-use crate::routes::{decode, encode};
+use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The authenticated caller, in the request extensions (`web::ReqData<Principal>`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Principal {
-    pub user_id: u32,
-    pub roles: Vec<String>,
-}
-
-impl Principal {
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
-    }
-    pub fn is_admin(&self) -> bool {
-        self.has_role("admin")
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Access {
-    pub roles: Vec<String>,
-    /// (method or "*", route pattern or "*")
-    pub privileges: Vec<(String, String)>,
-}
-
-impl Access {
-    pub fn allows(&self, method: &str, route: &str) -> bool {
-        self.privileges.iter().any(|(m, r)| (m == "*" || m == method) && (r == "*" || r == route))
-    }
-}
-
-pub fn acl_key(user_id: u32) -> String {
-    format!("acl:user:{user_id}")
-}
-
-/// The roles and privileges of an active user (cached).
-pub async fn access(state: &AppState, user_id: u32) -> Result<Access, ApiError> {
-    let bytes = state
-        .cache
-        .get_or_load(&acl_key(user_id), || async {
-            let rows: Vec<(String, Option<String>, Option<String>)> = state
-                .metrics
-                .time_query(
-                    "acl_user",
-                    sqlx::query_as(
-                        "SELECT r.name, p.method, p.route FROM users u \
-                         JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
-                         LEFT JOIN role_privileges rp ON rp.role_id = r.id \
-                         LEFT JOIN privileges p ON p.id = rp.privilege_id \
-                         WHERE u.id = ? AND u.is_active = 1 ORDER BY r.name",
-                    )
-                    .bind(user_id)
-                    .fetch_all(&state.db),
-                )
-                .await
-                .context_api("Failed to load the user's privileges")?;
-            let mut access = Access { roles: Vec::new(), privileges: Vec::new() };
-            for (role, m, r) in rows {
-                if !access.roles.contains(&role) {
-                    access.roles.push(role);
-                }
-                if let (Some(m), Some(r)) = (m, r) {
-                    access.privileges.push((m, r));
-                }
-            }
-            encode(&access).map(Some)
-        })
-        .await?;
-    match bytes {
-        Some(b) => decode(&b),
-        None => Ok(Access { roles: Vec::new(), privileges: Vec::new() }),
-    }
-}
 
 pub async fn guard(
     req: ServiceRequest,
@@ -101,10 +25,10 @@ pub async fn guard(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     };
     let method = req.method().as_str().to_string();
-    let policy = match table::find(&method, &route) {
-        Some(endpoint) => endpoint.access,
+    let policy = match super::find(&method, &route) {
+        Some(endpoint) => endpoint.policy,
         // A declared path with another method: the router answers 405 with `Allow`.
-        None if table::serves_path(&route) => {
+        None if super::serves_path(&route) => {
             return next.call(req).await.map(ServiceResponse::map_into_left_body);
         }
         None => {

@@ -1,4 +1,4 @@
-//! Refresh tokens and login throttling, both in Redis so they hold across replicas.
+//! Refresh tokens, in Redis so they hold across replicas.
 //!
 //! A refresh token is `<family>.<secret>`. Redis keeps, per family, the owner and the hash of the
 //! one current token. Refreshing swaps the hash atomically (Lua); presenting any other token of
@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 
 use deadpool_redis::redis::Script;
 
-use super::jwt::sha256_hex;
 use super::run_script;
+use crate::auth::jwt::sha256_hex;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -29,19 +29,6 @@ end
 -- KEEPTTL: the family lives refresh_ttl_seconds from the login, however often it is refreshed.
 redis.call('SET', KEYS[1], uid .. ':' .. ARGV[2], 'KEEPTTL')
 return {'ok', uid}
-",
-    )
-});
-
-/// Pre-counts an attempt (so concurrent guesses are all counted), then compares with the limit.
-static LOGIN_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-local ttl = redis.call('TTL', KEYS[1])
-if n > tonumber(ARGV[1]) then return {0, ttl} end
-return {1, ttl}
 ",
     )
 });
@@ -105,37 +92,4 @@ pub async fn rotate(state: &AppState, token: &str) -> Result<Rotation, ApiError>
         "revoked" => Rotation::Invalid("This session has been revoked."),
         _ => Rotation::Invalid("The refresh token is invalid or expired."),
     })
-}
-
-fn throttle_key(state: &AppState, account: &str, ip: &str) -> String {
-    state.redis_key(&format!("login:{}:{ip}", sha256_hex(&account.to_lowercase())))
-}
-
-/// Count a login attempt for (account, ip): Err(429) when over the limit.
-pub async fn login_attempt(state: &AppState, account: &str, ip: &str) -> Result<(), ApiError> {
-    let a = &state.settings.auth;
-    let (ok, ttl): (i64, i64) = run_script(
-        state,
-        &LOGIN_ATTEMPT,
-        &[throttle_key(state, account, ip)],
-        &[a.max_failed_logins.to_string(), a.failed_login_window_seconds.max(1).to_string()],
-    )
-    .await?;
-    if ok == 1 {
-        Ok(())
-    } else {
-        state.metrics.rate_limit_rejections_total.with_label_values(&["login"]).inc();
-        state.metrics.auth_logins_total.with_label_values(&["throttled"]).inc();
-        Err(ApiError::TooManyRequests {
-            message: "Too many failed login attempts; try again later.".into(),
-            retry_after_seconds: ttl.max(1) as u64,
-        })
-    }
-}
-
-/// A successful login resets the counter.
-pub async fn login_succeeded(state: &AppState, account: &str, ip: &str) -> Result<(), ApiError> {
-    static DEL: LazyLock<Script> = LazyLock::new(|| Script::new("return redis.call('DEL', KEYS[1])"));
-    let _: i64 = run_script(state, &DEL, &[throttle_key(state, account, ip)], &[]).await?;
-    Ok(())
 }
