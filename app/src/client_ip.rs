@@ -55,23 +55,6 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     Some(last)
 }
 
-/// The request id: a trusted proxy's `X-Request-ID` when it is sane, else a new one.
-pub fn request_id(req: &actix_web::dev::ServiceRequest, peer_trusted: bool) -> String {
-    if peer_trusted {
-        if let Some(id) = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
-            let id = id.trim();
-            if !id.is_empty()
-                && id.len() <= 128
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-            {
-                return id.to_string();
-            }
-        }
-    }
-    let bytes: [u8; 16] = rand::random();
-    hex::encode(bytes)
-}
-
 /// Scheme and host the client used (`X-Forwarded-Proto`/`-Host` from a trusted proxy).
 pub fn external_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
     let conn = req.connection_info();

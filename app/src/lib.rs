@@ -14,6 +14,7 @@ pub mod error;
 pub mod list_cache;
 pub mod metrics;
 pub mod middleware;
+pub mod request_id;
 pub mod routes;
 pub mod seed;
 pub mod startup;

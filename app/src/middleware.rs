@@ -36,7 +36,7 @@ pub async fn observe(
     };
     let trusted = &state.settings.application.trusted_proxies;
     let peer_trusted = req.peer_addr().map(|a| client_ip::is_trusted(a.ip(), trusted)).unwrap_or(false);
-    let request_id = client_ip::request_id(&req, peer_trusted);
+    let request_id = crate::request_id::request_id(&req, peer_trusted);
     // The matched pattern keeps the label set bounded; unknown paths share one label.
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
     let method = req.method().as_str().to_string();

@@ -8,7 +8,7 @@ use deadpool_redis::redis::Script;
 use rand::Rng;
 
 use super::run_script;
-use crate::auth::jwt::hmac_hex;
+use crate::auth::digest::hmac_hex;
 use crate::error::ApiError;
 use crate::state::AppState;
 

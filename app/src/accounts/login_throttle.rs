@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 use deadpool_redis::redis::Script;
 
 use super::run_script;
-use crate::auth::jwt::sha256_hex;
+use crate::auth::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -126,16 +126,3 @@ impl JwtKeys {
         Ok((id, data.claims))
     }
 }
-
-/// An HMAC-SHA256 of `msg` under `key`, hex-encoded.
-pub fn hmac_hex(key: &[u8], msg: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(msg.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
