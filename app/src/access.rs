@@ -4,7 +4,7 @@
 //! (other replicas' in-process copies expire within `cache.local_ttl_seconds`).
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{decode, encode};
+use crate::cache::{decode, encode, keys};
 use crate::error::{ApiError, ResultExt};
 use crate::state::AppState;
 
@@ -37,15 +37,11 @@ impl Access {
     }
 }
 
-pub fn acl_key(user_id: u32) -> String {
-    format!("acl:user:{user_id}")
-}
-
 /// The roles and privileges of an active user (cached).
 pub async fn access(state: &AppState, user_id: u32) -> Result<Access, ApiError> {
     let bytes = state
         .cache
-        .get_or_load(&acl_key(user_id), || async {
+        .get_or_load(&keys::user_acl(user_id), || async {
             let rows: Vec<(String, Option<String>, Option<String>)> = state
                 .metrics
                 .time_query(

@@ -180,3 +180,21 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value)
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Failed to encode a value for the cache")))
 }
+
+/// Every key of the two-tier cache, in one place (writers invalidate exactly what readers fill).
+pub mod keys {
+    /// A district with its children (`GET /api/districts/{id}/`).
+    pub fn district(id: u32) -> String {
+        format!("districts:{id}")
+    }
+
+    /// An estate with its district and agents (`GET /api/estates/{id}/`); shows `hot`.
+    pub fn estate(id: u32) -> String {
+        format!("estates:{id}")
+    }
+
+    /// A user's roles and privileges (the RBAC guard).
+    pub fn user_acl(user_id: u32) -> String {
+        format!("acl:user:{user_id}")
+    }
+}

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::acl_key;
+use crate::cache::keys;
 use crate::domain::query::path_id;
 use crate::error::{ApiError, FieldErrors, ResultExt};
 use crate::state::AppState;
@@ -173,6 +173,6 @@ pub(super) async fn set_user_roles(
             .context_api("Failed to grant a role")?;
     }
     tx.commit().await.context_api("Failed to commit the user's roles")?;
-    state.cache.invalidate(&[acl_key(user_id)]).await;
+    state.cache.invalidate(&[keys::user_acl(user_id)]).await;
     Ok(HttpResponse::Ok().json(json!({"user_id": user_id, "roles": names})))
 }

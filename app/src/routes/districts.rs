@@ -2,7 +2,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{json_bytes, page_response, Counted};
-use crate::cache::{decode, encode};
+use crate::cache::{decode, encode, keys};
 use crate::domain::pagination::PageRequest;
 use crate::domain::query::{path_id, QueryMap};
 use crate::error::ApiError;
@@ -12,9 +12,6 @@ use crate::storage::districts::{self, DistrictSummary};
 /// Cache keys (also used for invalidation).
 pub fn list_key(page: PageRequest) -> String {
     format!("districts:p{}:s{}", page.page, page.size)
-}
-pub fn detail_key(id: u32) -> String {
-    format!("districts:{id}")
 }
 pub fn hot_cities_key(page: PageRequest) -> String {
     format!("hot-cities:p{}:s{}", page.page, page.size)
@@ -29,7 +26,7 @@ pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) 
     let id = path_id(&path, "District")?;
     let bytes = state
         .cache
-        .get_or_load(&detail_key(id), || async {
+        .get_or_load(&keys::district(id), || async {
             match districts::detail(&state.db, &state.metrics, id).await? {
                 Some(d) => encode(&d).map(Some),
                 None => Ok(None),

@@ -3,7 +3,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{cached_page_response, json_bytes};
-use crate::cache::encode;
+use crate::cache::{encode, keys};
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
 use crate::domain::writes::{etag, expected_version, Body};
@@ -12,10 +12,6 @@ use crate::list_cache::Listing;
 use crate::state::AppState;
 use crate::storage::estates;
 use crate::storage::writes::{self, EstateFields};
-
-pub fn detail_key(id: u32) -> String {
-    format!("estates:{id}")
-}
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
@@ -44,7 +40,7 @@ pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) 
     let id = path_id(&path, "Estate")?;
     let bytes = state
         .cache
-        .get_or_load(&detail_key(id), || async {
+        .get_or_load(&keys::estate(id), || async {
             match estates::detail(&state.db, &state.metrics, id).await? {
                 Some(e) => encode(&e).map(Some),
                 None => Ok(None),
@@ -85,7 +81,6 @@ fn estate_fields(v: &Value, all: bool) -> Result<(EstateFields, Option<u64>), Ap
 }
 
 async fn fresh(state: &AppState, id: u32) -> Result<HttpResponse, ApiError> {
-    state.cache.invalidate(&[detail_key(id)]).await;
     let e = estates::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("Estate"))?;
     Ok(HttpResponse::Ok().insert_header(("ETag", etag(e.version))).json(e))
 }
@@ -147,6 +142,5 @@ pub(super) async fn delete(
         Err(e) => return Err(e),
     };
     writes::delete_estate(&state, id, version).await?;
-    state.cache.invalidate(&[detail_key(id)]).await;
     Ok(HttpResponse::NoContent().finish())
 }

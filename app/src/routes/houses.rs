@@ -131,9 +131,7 @@ pub(super) async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (f, _) = house_fields(&body, true)?;
-    let (id, estate_id) = writes::create_house(&state, principal.user_id, &f).await?;
-    // The estate's detail shows `hot`.
-    state.cache.invalidate(&[super::estates::detail_key(estate_id)]).await;
+    let id = writes::create_house(&state, principal.user_id, &f).await?;
     respond(&state, id, true).await
 }
 

@@ -1,10 +1,13 @@
 //! Writes to estates and houses: each is one transaction at the default REPEATABLE READ
 //! isolation, with row locks taken explicitly where a counter is read-modified-written, and
 //! optimistic concurrency (`version`) for edits. Every committed write bumps the generation of
-//! the lists it can change (list_cache.rs), after the commit, so no replica serves a cached
-//! count or page from before it.
+//! the lists it can change (list_cache.rs) and drops the detail caches it changes, after the
+//! commit, so no replica serves a cached count, page or detail from before it: each function here
+//! owns its whole write (transaction -> generation bump -> cache invalidation), and the handlers
+//! only parse, call and respond.
 use sqlx::{MySql, QueryBuilder, Transaction};
 
+use crate::cache::keys;
 use crate::error::{ApiError, FieldErrors, ResultExt};
 use crate::list_cache::Listing;
 use crate::state::AppState;
@@ -82,6 +85,7 @@ pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFi
     .map_err(|e| reference_error(e, "Failed to update the estate"))?;
     if res.rows_affected() == 1 {
         state.lists.bump(&[Listing::Estates]).await;
+        state.cache.invalidate(&[keys::estate(id)]).await;
         return Ok(version + 1);
     }
     Err(why_not(state, "estates", id, "Estate").await)
@@ -97,6 +101,7 @@ pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> R
     match res {
         Ok(r) if r.rows_affected() == 1 => {
             state.lists.bump(&[Listing::Estates]).await;
+            state.cache.invalidate(&[keys::estate(id)]).await;
             Ok(())
         }
         Ok(_) => Err(why_not(state, "estates", id, "Estate").await),
@@ -146,7 +151,7 @@ pub struct HouseFields {
 /// Locking the estate first (FOR UPDATE) serializes creations on one estate: the house insert's
 /// foreign-key check would otherwise take a shared lock and the `hot` update an exclusive one,
 /// and two concurrent transactions would deadlock upgrading.
-pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Result<(u32, u32), ApiError> {
+pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Result<u32, ApiError> {
     let estate_id = f.estate_id.expect("required by the parser");
     let mut tx = begin(state).await?;
     let district: Option<u32> = sqlx::query_scalar("SELECT district_id FROM estates WHERE id = ? FOR UPDATE")
@@ -202,9 +207,10 @@ pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Resu
         qb.build().execute(&mut *tx).await.map_err(|e| reference_error(e, "Failed to insert the house's tags"))?;
     }
     tx.commit().await.context_api("Failed to commit the new house")?;
-    // The estate's `hot` changed too (estate lists filter and sort by it).
+    // The estate's `hot` changed too: its lists filter and sort by it, its detail shows it.
     state.lists.bump(&[Listing::Houses, Listing::Estates]).await;
-    Ok((id, estate_id))
+    state.cache.invalidate(&[keys::estate(estate_id)]).await;
+    Ok(id)
 }
 
 /// Edit when the row is still at `version` (ownership is checked by the handler first).

@@ -41,7 +41,7 @@ async fn invalidation_drops_both_tiers_so_the_next_read_sees_the_database() {
     sqlx::query("UPDATE estates SET name = '改名花园' WHERE id = 4").execute(&app.db).await.unwrap();
     // Still cached.
     assert_eq!(app.get_json("/api/estates/4/", 200).await["name"], before["name"]);
-    app.state.cache.invalidate(&[zufang::routes::estates::detail_key(4)]).await;
+    app.state.cache.invalidate(&[zufang::cache::keys::estate(4)]).await;
     assert_eq!(app.get_json("/api/estates/4/", 200).await["name"], "改名花园");
 }
 
