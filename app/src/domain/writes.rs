@@ -1,6 +1,5 @@
 //! Write bodies (estates, houses) parsed into typed values, every field problem reported at
 //! once (400 with `fields`), and the `If-Match` precondition.
-use actix_web::HttpRequest;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
@@ -104,9 +103,10 @@ impl<'a> Body<'a> {
 /// The version a conditional write expects: `If-Match: "7"` (an ETag from GET) or `"version": 7`
 /// in the body. Writes that replace or edit a row require one (428 otherwise), so two clients
 /// editing the same version cannot silently overwrite each other.
-pub fn expected_version(req: &HttpRequest, body_version: Option<u64>) -> Result<u32, ApiError> {
-    if let Some(h) = req.headers().get(actix_web::http::header::IF_MATCH) {
-        let raw = h.to_str().unwrap_or("").trim();
+/// `if_match` is the header's value (`None` when absent; unreadable bytes as "").
+pub fn expected_version(if_match: Option<&str>, body_version: Option<u64>) -> Result<u32, ApiError> {
+    if let Some(raw) = if_match {
+        let raw = raw.trim();
         let raw = raw.strip_prefix("W/").unwrap_or(raw);
         return raw
             .trim_matches('"')

@@ -3,10 +3,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{cached_page_response, json_bytes};
+use super::preconditions::expected_version;
 use crate::cache::{encode, keys};
 use crate::domain::filters::EstateFilter;
 use crate::domain::query::{path_id, QueryMap};
-use crate::domain::writes::{etag, expected_version, Body};
+use crate::domain::writes::{etag, Body};
 use crate::error::ApiError;
 use crate::list_cache::Listing;
 use crate::state::AppState;

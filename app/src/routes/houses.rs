@@ -3,12 +3,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::pages::{base_url, cached_page_response};
+use super::preconditions::expected_version;
 use crate::access::Principal;
 use crate::cache::encode;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::pagination::{Cursor, CursorPage};
 use crate::domain::query::{path_id, QueryMap};
-use crate::domain::writes::{etag, expected_version, Body};
+use crate::domain::writes::{etag, Body};
 use crate::error::ApiError;
 use crate::list_cache::Listing;
 use crate::state::AppState;

@@ -58,11 +58,16 @@ pub struct EstateFields {
 }
 
 pub async fn create_estate(state: &AppState, f: &EstateFields) -> Result<u32, ApiError> {
-    let res = sqlx::query("INSERT INTO estates (name, district_id, intro) VALUES (?, ?, ?)")
-        .bind(&f.name)
-        .bind(f.district_id)
-        .bind(f.intro.clone().unwrap_or_default())
-        .execute(&state.db)
+    let res = state
+        .metrics
+        .time_query(
+            "write_estate_insert",
+            sqlx::query("INSERT INTO estates (name, district_id, intro) VALUES (?, ?, ?)")
+                .bind(&f.name)
+                .bind(f.district_id)
+                .bind(f.intro.clone().unwrap_or_default())
+                .execute(&state.db),
+        )
         .await
         .map_err(|e| reference_error(e, "Failed to insert the estate"))?;
     state.lists.bump(&[Listing::Estates]).await;
@@ -71,18 +76,23 @@ pub async fn create_estate(state: &AppState, f: &EstateFields) -> Result<u32, Ap
 
 /// Update the given fields when the row is still at `version`; Ok(new version).
 pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFields) -> Result<u32, ApiError> {
-    let res = sqlx::query(
-        "UPDATE estates SET name = COALESCE(?, name), district_id = COALESCE(?, district_id), \
+    let res = state
+        .metrics
+        .time_query(
+            "write_estate_update",
+            sqlx::query(
+                "UPDATE estates SET name = COALESCE(?, name), district_id = COALESCE(?, district_id), \
          intro = COALESCE(?, intro), version = version + 1 WHERE id = ? AND version = ?",
-    )
-    .bind(&f.name)
-    .bind(f.district_id)
-    .bind(&f.intro)
-    .bind(id)
-    .bind(version)
-    .execute(&state.db)
-    .await
-    .map_err(|e| reference_error(e, "Failed to update the estate"))?;
+            )
+            .bind(&f.name)
+            .bind(f.district_id)
+            .bind(&f.intro)
+            .bind(id)
+            .bind(version)
+            .execute(&state.db),
+        )
+        .await
+        .map_err(|e| reference_error(e, "Failed to update the estate"))?;
     if res.rows_affected() == 1 {
         state.lists.bump(&[Listing::Estates]).await;
         state.cache.invalidate(&[keys::estate(id)]).await;
@@ -92,11 +102,16 @@ pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFi
 }
 
 pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
-    let res = sqlx::query("DELETE FROM estates WHERE id = ? AND (? IS NULL OR version = ?)")
-        .bind(id)
-        .bind(version)
-        .bind(version)
-        .execute(&state.db)
+    let res = state
+        .metrics
+        .time_query(
+            "write_estate_delete",
+            sqlx::query("DELETE FROM estates WHERE id = ? AND (? IS NULL OR version = ?)")
+                .bind(id)
+                .bind(version)
+                .bind(version)
+                .execute(&state.db),
+        )
         .await;
     match res {
         Ok(r) if r.rows_affected() == 1 => {
@@ -115,7 +130,11 @@ pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> R
 /// After a conditional write touched no row: 404 when it is gone, else 412 (someone else wrote first).
 async fn why_not(state: &AppState, table: &'static str, id: u32, what: &str) -> ApiError {
     let q = format!("SELECT version FROM {table} WHERE id = ?");
-    match sqlx::query_scalar::<_, u32>(&q).bind(id).fetch_optional(&state.db).await {
+    match state
+        .metrics
+        .time_query("write_why_not", sqlx::query_scalar::<_, u32>(&q).bind(id).fetch_optional(&state.db))
+        .await
+    {
         Ok(None) => ApiError::not_found(what),
         Ok(Some(current)) => ApiError::PreconditionFailed(format!(
             "{what} was modified by someone else (current version {current}); re-read it and retry."
@@ -154,49 +173,67 @@ pub struct HouseFields {
 pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Result<u32, ApiError> {
     let estate_id = f.estate_id.expect("required by the parser");
     let mut tx = begin(state).await?;
-    let district: Option<u32> = sqlx::query_scalar("SELECT district_id FROM estates WHERE id = ? FOR UPDATE")
-        .bind(estate_id)
-        .fetch_optional(&mut *tx)
+    let district: Option<u32> = state
+        .metrics
+        .time_query(
+            "write_house_lock_estate",
+            sqlx::query_scalar("SELECT district_id FROM estates WHERE id = ? FOR UPDATE")
+                .bind(estate_id)
+                .fetch_optional(&mut *tx),
+        )
         .await
         .context_api("Failed to lock the estate")?;
     let Some(district_id) = district else {
         return Err(unprocessable("estate_id", "Unknown id."));
     };
-    let city: Option<Option<u32>> = sqlx::query_scalar("SELECT parent_id FROM districts WHERE id = ?")
-        .bind(district_id)
-        .fetch_optional(&mut *tx)
+    let city: Option<Option<u32>> = state
+        .metrics
+        .time_query(
+            "write_house_city",
+            sqlx::query_scalar("SELECT parent_id FROM districts WHERE id = ?")
+                .bind(district_id)
+                .fetch_optional(&mut *tx),
+        )
         .await
         .context_api("Failed to read the estate's district")?;
     let city_id = city.flatten().unwrap_or(district_id);
-    let res = sqlx::query(
-        "INSERT INTO houses (title, area, floor, total_floor, direction, price, detail, street, main_photo, \
+    let res = state
+        .metrics
+        .time_query(
+            "write_house_insert",
+            sqlx::query(
+                "INSERT INTO houses (title, area, floor, total_floor, direction, price, detail, street, main_photo, \
          has_agent_fees, published_at, type_id, estate_id, agent_id, user_id, city_id, district_id) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(), ?, ?, \
          (SELECT id FROM agents WHERE user_id = ? ORDER BY id LIMIT 1), ?, ?, ?)",
-    )
-    .bind(&f.title)
-    .bind(f.area)
-    .bind(f.floor)
-    .bind(f.total_floor)
-    .bind(&f.direction)
-    .bind(f.price)
-    .bind(f.detail.clone().unwrap_or_default())
-    .bind(f.street.clone().unwrap_or_default())
-    .bind(f.main_photo.clone().unwrap_or_default())
-    .bind(f.has_agent_fees.unwrap_or(false))
-    .bind(f.type_id)
-    .bind(estate_id)
-    .bind(owner)
-    .bind(owner)
-    .bind(city_id)
-    .bind(district_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| reference_error(e, "Failed to insert the house"))?;
+            )
+            .bind(&f.title)
+            .bind(f.area)
+            .bind(f.floor)
+            .bind(f.total_floor)
+            .bind(&f.direction)
+            .bind(f.price)
+            .bind(f.detail.clone().unwrap_or_default())
+            .bind(f.street.clone().unwrap_or_default())
+            .bind(f.main_photo.clone().unwrap_or_default())
+            .bind(f.has_agent_fees.unwrap_or(false))
+            .bind(f.type_id)
+            .bind(estate_id)
+            .bind(owner)
+            .bind(owner)
+            .bind(city_id)
+            .bind(district_id)
+            .execute(&mut *tx),
+        )
+        .await
+        .map_err(|e| reference_error(e, "Failed to insert the house"))?;
     let id = res.last_insert_id() as u32;
-    sqlx::query("UPDATE estates SET hot = hot + 1 WHERE id = ?")
-        .bind(estate_id)
-        .execute(&mut *tx)
+    state
+        .metrics
+        .time_query(
+            "write_estate_hot_raise",
+            sqlx::query("UPDATE estates SET hot = hot + 1 WHERE id = ?").bind(estate_id).execute(&mut *tx),
+        )
         .await
         .context_api("Failed to raise the estate's hot")?;
     if let Some(tags) = f.tags.as_ref().filter(|t| !t.is_empty()) {
@@ -204,9 +241,13 @@ pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Resu
         qb.push_values(tags, |mut b, t| {
             b.push_bind(id).push_bind(*t);
         });
-        qb.build().execute(&mut *tx).await.map_err(|e| reference_error(e, "Failed to insert the house's tags"))?;
+        state
+            .metrics
+            .time_query("write_house_tags_insert", qb.build().execute(&mut *tx))
+            .await
+            .map_err(|e| reference_error(e, "Failed to insert the house's tags"))?;
     }
-    tx.commit().await.context_api("Failed to commit the new house")?;
+    state.metrics.time_query("write_house_commit", tx.commit()).await.context_api("Failed to commit the new house")?;
     // The estate's `hot` changed too: its lists filter and sort by it, its detail shows it.
     state.lists.bump(&[Listing::Houses, Listing::Estates]).await;
     state.cache.invalidate(&[keys::estate(estate_id)]).await;
@@ -235,7 +276,11 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
     set!("has_agent_fees", f.has_agent_fees);
     set!("type_id", f.type_id);
     qb.push(" WHERE id = ").push_bind(id).push(" AND version = ").push_bind(version);
-    let res = qb.build().execute(&state.db).await.map_err(|e| reference_error(e, "Failed to update the house"))?;
+    let res = state
+        .metrics
+        .time_query("write_house_update", qb.build().execute(&state.db))
+        .await
+        .map_err(|e| reference_error(e, "Failed to update the house"))?;
     if res.rows_affected() == 1 {
         state.lists.bump(&[Listing::Houses]).await;
         return Ok(version + 1);
@@ -244,11 +289,16 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
 }
 
 pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
-    let res = sqlx::query("DELETE FROM houses WHERE id = ? AND (? IS NULL OR version = ?)")
-        .bind(id)
-        .bind(version)
-        .bind(version)
-        .execute(&state.db)
+    let res = state
+        .metrics
+        .time_query(
+            "write_house_delete",
+            sqlx::query("DELETE FROM houses WHERE id = ? AND (? IS NULL OR version = ?)")
+                .bind(id)
+                .bind(version)
+                .bind(version)
+                .execute(&state.db),
+        )
         .await
         .context_api("Failed to delete the house")?;
     if res.rows_affected() == 1 {
@@ -261,9 +311,12 @@ pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Re
 
 /// The owner (`houses.user_id`) of a house, or 404.
 pub async fn house_owner(state: &AppState, id: u32) -> Result<Option<u32>, ApiError> {
-    let row: Option<Option<u32>> = sqlx::query_scalar("SELECT user_id FROM houses WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&state.db)
+    let row: Option<Option<u32>> = state
+        .metrics
+        .time_query(
+            "write_house_owner",
+            sqlx::query_scalar("SELECT user_id FROM houses WHERE id = ?").bind(id).fetch_optional(&state.db),
+        )
         .await
         .context_api("Failed to read the house's owner")?;
     row.ok_or_else(|| ApiError::not_found("House"))
