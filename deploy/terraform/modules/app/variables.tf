@@ -223,3 +223,10 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "jwt_secret_version" {
+  description = "Version of the generated JWT signing key: change it (e.g. 1 -> 2) to generate and store a new one."
+  type        = number
+  default     = 1
+  nullable    = false
+}

@@ -10,7 +10,7 @@ locals {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
   name               = var.name
   cidr               = var.vpc_cidr
@@ -23,7 +23,7 @@ module "network" {
 }
 
 module "bastion" {
-  source = "../../modules/bastion"
+  source = "../modules/bastion"
 
   name        = var.name
   vpc_id      = module.network.vpc_id
@@ -35,7 +35,7 @@ module "bastion" {
 }
 
 module "edge" {
-  source = "../../modules/edge"
+  source = "../modules/edge"
 
   name                      = var.name
   vpc_id                    = module.network.vpc_id
@@ -54,7 +54,7 @@ module "edge" {
 }
 
 module "app" {
-  source = "../../modules/app"
+  source = "../modules/app"
 
   name                      = var.name
   environment               = var.environment
@@ -85,7 +85,7 @@ module "app" {
 }
 
 module "data" {
-  source = "../../modules/data"
+  source = "../modules/data"
 
   name                     = var.name
   vpc_id                   = module.network.vpc_id

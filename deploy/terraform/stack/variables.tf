@@ -1,7 +1,6 @@
 variable "environment" {
   description = "Name of this environment (tags, Sentry environment)."
   type        = string
-  default     = "prod"
 
   validation {
     condition     = contains(["staging", "prod"], var.environment)
@@ -22,7 +21,6 @@ variable "region" {
 variable "name" {
   description = "Name prefix of every resource."
   type        = string
-  default     = "zufang-prod"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
@@ -33,7 +31,6 @@ variable "name" {
 variable "vpc_cidr" {
   description = "CIDR of the VPC (a /16); subnets are carved as /24s: public 0-2, private 10-12, isolated 20-22."
   type        = string
-  default     = "10.30.0.0/16"
 
   validation {
     condition     = can(cidrhost(var.vpc_cidr, 0)) && endswith(var.vpc_cidr, "/16")
