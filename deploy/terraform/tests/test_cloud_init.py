@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob as globmod
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -196,11 +197,26 @@ def nginx_prefix(tmp_path: Path, modules) -> Path:
     return prefix
 
 
-def run_upstreams(tmp_path, modules, instances: str):
+# The group as Auto Scaling reports it: (instance id, lifecycle state, private address).
+GROUP = [("i-0a1", "InService", "10.20.11.7"), ("i-0b2", "Terminating:Wait", "10.20.12.9"),
+         ("i-0c3", "InService", "10.20.10.5"), ("i-0d4", "Pending", "10.20.10.6")]
+
+
+def run_upstreams(tmp_path, modules, group):
+    """edge-upstreams.sh against a stand-in CLI that applies the script's own JMESPath filter."""
+    asg = json.dumps({"AutoScalingGroups": [{"Instances": [
+        {"InstanceId": i, "LifecycleState": s} for i, s, _ in group]}]})
+    addr = {i: ip for i, _, ip in group}
     bindir = fake_aws(tmp_path, f"""
 case "$*" in
-  *"ec2 describe-instances"*"Name=tag:aws:autoscaling:groupName,Values=zufang-staging-app-1"*"Name=instance-state-name,Values=running"*)
-     printf '{instances}\\n' ;;
+  "autoscaling describe-auto-scaling-groups --region ap-east-1 --auto-scaling-group-names zufang-staging-app-1 --query "*)
+     q=$(sed 's/.*--query \\(.*\\) --output text/\\1/' <<<"$*")
+     [[ $q == "AutoScalingGroups[].Instances[?LifecycleState=='InService'].InstanceId[]" ]] || {{ echo "query: $q" >&2; exit 1; }}
+     python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("\\t".join(i["InstanceId"] for g in d["AutoScalingGroups"] for i in g["Instances"] if i["LifecycleState"]=="InService"))' '{asg}' ;;
+  "ec2 describe-instances --region ap-east-1 --instance-ids "*"Name=instance-state-name,Values=running"*)
+     ids=$(sed 's/.*--instance-ids \\(.*\\) --filters.*/\\1/' <<<"$*")
+     out=(); for id in $ids; do case $id in {" ".join(f'{i}) out+=({ip}) ;;' for i, ip in addr.items())} *) echo "unknown $id" >&2; exit 1 ;; esac; done
+     (IFS=$'\\t'; echo "${{out[*]}}") ;;
   *) echo "unexpected aws call: $*" >&2; exit 1 ;;
 esac
 """)
@@ -217,21 +233,22 @@ esac
     return prefix, (prefix / "generated" / "upstream-servers.conf").read_text()
 
 
-def test_upstream_refresh_renders_the_running_app_instances(tmp_path, modules):
-    prefix, servers = run_upstreams(tmp_path, modules, r"10.20.11.7\t10.20.10.5")
+def test_upstream_refresh_renders_only_the_in_service_app_instances(tmp_path, modules):
+    prefix, servers = run_upstreams(tmp_path, modules, GROUP)
     lines = [l for l in servers.splitlines() if l.startswith("server ")]
+    # The terminating (draining) and the pending instance are not in the pool.
     assert [l.split()[1] for l in lines] == ["10.20.10.5:8080", "10.20.11.7:8080"]
 
 
 def test_upstream_refresh_falls_back_to_a_placeholder_when_the_group_is_empty(tmp_path, modules):
-    _, servers = run_upstreams(tmp_path, modules, "")
+    _, servers = run_upstreams(tmp_path, modules, [("i-0b2", "Terminating:Wait", "10.20.12.9")])
     assert [l.split()[1] for l in servers.splitlines() if l.startswith("server ")] == ["127.0.0.2:8080"]
 
 
 def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):
     nginx = which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert nginx, "nginx is required (run.sh installs it)"
-    prefix, _ = run_upstreams(tmp_path, modules, r"10.20.10.5\t10.20.11.7")
+    prefix, _ = run_upstreams(tmp_path, modules, GROUP)
     out = subprocess.run([nginx, "-t", "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

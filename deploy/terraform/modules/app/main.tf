@@ -11,7 +11,8 @@ data "aws_ssm_parameter" "al2023" {
 }
 
 locals {
-  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  asg_name = "${var.name}-app"
+  ami_id   = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
 
   # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
   # production.toml in the image already sets application.host, log.format and sentry.environment's
@@ -320,7 +321,8 @@ resource "aws_launch_template" "app" {
 }
 
 resource "aws_autoscaling_group" "app" {
-  name_prefix         = "${var.name}-app-"
+  # A fixed name: the refresh alarm below watches this group by name before the group exists.
+  name                = local.asg_name
   vpc_zone_identifier = var.subnet_ids
   min_size            = var.min_size
   max_size            = var.max_size
@@ -334,11 +336,30 @@ resource "aws_autoscaling_group" "app" {
     version = aws_launch_template.app.latest_version
   }
 
-  # A new image or configuration replaces the servers one batch at a time.
+  # Group metrics (GroupInServiceInstances etc.) for dashboards and the scaling history.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances"]
+
+  # A terminating instance waits in Terminating:Wait before it stops: the edge proxies list only
+  # InService instances (edge-upstreams.sh, every 30 s), so it leaves their pool first, then the
+  # requests it still holds finish. Nothing completes the action early; the timeout continues it.
+  initial_lifecycle_hook {
+    name                 = "drain-before-stop"
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
+    heartbeat_timeout    = var.drain_seconds
+    default_result       = "CONTINUE"
+  }
+
+  # A new image or configuration replaces the servers one batch at a time; if the new servers fail
+  # their status checks, the refresh stops and the previous launch template comes back.
   instance_refresh {
     strategy = "Rolling"
     preferences {
       min_healthy_percentage = 66
+      instance_warmup        = var.instance_warmup_seconds
+      auto_rollback          = true
+      alarm_specification {
+        alarms = [aws_cloudwatch_metric_alarm.refresh_unhealthy.alarm_name]
+      }
     }
   }
 
@@ -359,4 +380,53 @@ resource "aws_autoscaling_group" "app" {
   }
 
   depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
+}
+
+# --- scaling: target tracking on CPU and on the inbound traffic the edge sends ---------------------------
+# Requests reach the servers only from the edge proxies (no ALB, so no ALBRequestCountPerTarget):
+# network bytes in per instance follow the request rate the edge forwards.
+resource "aws_autoscaling_policy" "cpu" {
+  name                      = "cpu-target"
+  autoscaling_group_name    = aws_autoscaling_group.app.name
+  policy_type               = "TargetTrackingScaling"
+  estimated_instance_warmup = var.instance_warmup_seconds
+
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+    target_value = var.cpu_target_percent
+  }
+}
+
+resource "aws_autoscaling_policy" "network_in" {
+  name                      = "network-in-target"
+  autoscaling_group_name    = aws_autoscaling_group.app.name
+  policy_type               = "TargetTrackingScaling"
+  estimated_instance_warmup = var.instance_warmup_seconds
+
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageNetworkIn"
+    }
+    target_value = var.network_in_target_bytes
+  }
+}
+
+# --- instance refresh guard: new servers failing EC2 status checks roll the refresh back ---------------
+resource "aws_cloudwatch_metric_alarm" "refresh_unhealthy" {
+  alarm_name          = "${var.name}-app-status-check-failed"
+  alarm_description   = "An app server fails its EC2 status checks; an instance refresh rolls back on it."
+  namespace           = "AWS/EC2"
+  metric_name         = "StatusCheckFailed"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    AutoScalingGroupName = local.asg_name
+  }
+  tags = var.tags
 }

@@ -230,3 +230,39 @@ variable "jwt_secret_version" {
   default     = 1
   nullable    = false
 }
+
+variable "drain_seconds" {
+  description = "Time a terminating app server stays up after leaving the edge pool (edge refresh 30 s + longest request)."
+  type        = number
+  default     = 90
+  nullable    = false
+  validation {
+    condition     = var.drain_seconds >= 60 && var.drain_seconds <= 7200
+    error_message = "drain_seconds: 60..7200 (at least two edge refreshes; the lifecycle hook's heartbeat limit)."
+  }
+}
+
+variable "instance_warmup_seconds" {
+  description = "Seconds a new app server needs before its metrics count (boot, image pull, migrations)."
+  type        = number
+  default     = 300
+  nullable    = false
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilisation of the app group."
+  type        = number
+  default     = 60
+  nullable    = false
+  validation {
+    condition     = var.cpu_target_percent > 0 && var.cpu_target_percent < 100
+    error_message = "cpu_target_percent must be between 0 and 100."
+  }
+}
+
+variable "network_in_target_bytes" {
+  description = "Target average bytes received per app server per minute (the request volume the edge forwards)."
+  type        = number
+  default     = 50000000
+  nullable    = false
+}

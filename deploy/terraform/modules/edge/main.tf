@@ -343,10 +343,11 @@ data "aws_iam_policy_document" "edge" {
     }
   }
 
-  # Describe calls have no resource-level permissions in EC2: "*" is the only valid resource.
+  # Describe calls have no resource-level permissions in EC2 or Auto Scaling: "*" is the only valid
+  # resource.
   statement {
     sid       = "ReadAddressesAndAppPool"
-    actions   = ["ec2:DescribeAddresses", "ec2:DescribeInstances"]
+    actions   = ["ec2:DescribeAddresses", "ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
 
