@@ -12,14 +12,15 @@ locals {
 module "network" {
   source = "../modules/network"
 
-  name               = var.name
-  cidr               = var.vpc_cidr
-  azs                = local.azs
-  public_subnets     = local.public_subnets
-  private_subnets    = local.private_subnets
-  isolated_subnets   = local.isolated_subnets
-  single_nat_gateway = var.single_nat_gateway
-  tags               = local.tags
+  name                 = var.name
+  cidr                 = var.vpc_cidr
+  azs                  = local.azs
+  public_subnets       = local.public_subnets
+  private_subnets      = local.private_subnets
+  isolated_subnets     = local.isolated_subnets
+  single_nat_gateway   = var.single_nat_gateway
+  enable_vpc_endpoints = var.enable_vpc_endpoints
+  tags                 = local.tags
 }
 
 module "bastion" {

@@ -175,3 +175,9 @@ variable "otel_endpoint" {
   type        = string
   default     = ""
 }
+
+variable "enable_vpc_endpoints" {
+  description = "VPC endpoints for S3, Secrets Manager, ECR, SSM and CloudWatch Logs (false: that traffic goes through the NAT)."
+  type        = bool
+  default     = true
+}
