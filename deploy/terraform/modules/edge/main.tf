@@ -194,10 +194,10 @@ resource "aws_eip" "edge" {
 }
 
 # --- VRRP password: generated, kept in Secrets Manager, fetched at boot -------------------------------
-# Generated during the apply, written with a write-only attribute (never in plan or state).
-ephemeral "aws_secretsmanager_random_password" "vrrp" {
-  password_length     = 8 # VRRPv2 PASS authentication uses 8 characters
-  exclude_punctuation = true
+# Generated during the apply (uuid(): the OS's cryptographic random source), written with a
+# write-only attribute, never in plan or state. VRRPv2 PASS authentication uses 8 characters.
+locals {
+  generated_vrrp_pass = substr(replace(uuid(), "-", ""), 0, 8)
 }
 
 resource "aws_secretsmanager_secret" "vrrp" {
@@ -210,7 +210,7 @@ resource "aws_secretsmanager_secret" "vrrp" {
 
 resource "aws_secretsmanager_secret_version" "vrrp" {
   secret_id                = aws_secretsmanager_secret.vrrp.id
-  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.vrrp.random_password
+  secret_string_wo         = local.generated_vrrp_pass
   secret_string_wo_version = var.vrrp_secret_version
 }
 
