@@ -73,3 +73,9 @@ mock_resource "aws_cloudwatch_log_group" {
     arn = "arn:aws:logs:ap-east-1:123456789012:log-group:mock"
   }
 }
+
+mock_resource "aws_launch_template" {
+  defaults = {
+    id = "lt-0123456789abcdef0"
+  }
+}
