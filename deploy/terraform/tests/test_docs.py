@@ -64,7 +64,7 @@ def test_alibaba_table_names_the_products_the_issue_lists():
 
 def test_terraform_readme_covers_usage_access_and_cost():
     text = (REPO / "deploy" / "terraform" / "README.md").read_text()
-    for needle in ["terraform -chdir=stack init -backend-config=../environments/", "plan -var-file=../environments/",
+    for needle in ["terraform -chdir=stack init", "-backend-config=../environments/", "plan -var-file=../environments/",
                    "ProxyJump", "aws ssm start-session", "single_nat_gateway", "Cost note", "tests/run.sh",
                    "terraform test", "VPC endpoints"]:
         assert needle in text, needle
