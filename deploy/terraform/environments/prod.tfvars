@@ -23,6 +23,11 @@ db_deletion_protection   = true
 redis_node_type          = "cache.t4g.small"
 redis_num_cache_clusters = 2
 
+# SMS: the gateway that sends verification codes (prod must not log them; a test checks it).
+sms_webhook_url              = "https://sms-gateway.example/send"                                             # fill in
+sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/sms-token-AbCdEf" # fill in
+allow_log_sms_sender         = false
+
 # Optional
 # key_name           = "ops-2026"
 # ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"

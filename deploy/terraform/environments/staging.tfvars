@@ -23,6 +23,12 @@ db_deletion_protection   = false
 redis_node_type          = "cache.t4g.micro"
 redis_num_cache_clusters = 1
 
+# SMS: staging has no gateway; the app logs the codes (it refuses this in production mode unless
+# told, and staging runs in production mode to be like prod).
+sms_webhook_url              = ""
+sms_webhook_token_secret_arn = null
+allow_log_sms_sender         = true
+
 # Optional
 # key_name           = "ops-2026"
 # ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"

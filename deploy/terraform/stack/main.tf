@@ -57,32 +57,35 @@ module "edge" {
 module "app" {
   source = "../modules/app"
 
-  name                      = var.name
-  environment               = var.environment
-  vpc_id                    = module.network.vpc_id
-  subnet_ids                = module.network.private_subnet_ids
-  edge_security_group_id    = module.edge.security_group_id
-  bastion_security_group_id = module.bastion.security_group_id
-  data_subnet_cidrs         = module.network.isolated_subnet_cidrs
-  trusted_proxy_cidrs       = module.network.public_subnet_cidrs
-  app_image                 = var.app_image
-  ecr_repository_arn        = var.ecr_repository_arn
-  instance_type             = var.app_instance_type
-  key_name                  = var.key_name
-  min_size                  = var.app_min_size
-  desired_capacity          = var.app_desired_capacity
-  max_size                  = var.app_max_size
-  db_host                   = module.data.db_address
-  db_port                   = module.data.db_port
-  db_name                   = module.data.db_name
-  db_username               = module.data.db_username
-  db_password_secret_arn    = module.data.db_password_secret_arn
-  redis_host                = module.data.redis_host
-  redis_port                = module.data.redis_port
-  redis_password_secret_arn = module.data.redis_password_secret_arn
-  kms_key_arn               = module.data.kms_key_arn
-  otel_endpoint             = var.otel_endpoint
-  tags                      = local.tags
+  name                         = var.name
+  environment                  = var.environment
+  vpc_id                       = module.network.vpc_id
+  subnet_ids                   = module.network.private_subnet_ids
+  edge_security_group_id       = module.edge.security_group_id
+  bastion_security_group_id    = module.bastion.security_group_id
+  data_subnet_cidrs            = module.network.isolated_subnet_cidrs
+  trusted_proxy_cidrs          = module.network.public_subnet_cidrs
+  app_image                    = var.app_image
+  ecr_repository_arn           = var.ecr_repository_arn
+  instance_type                = var.app_instance_type
+  key_name                     = var.key_name
+  min_size                     = var.app_min_size
+  desired_capacity             = var.app_desired_capacity
+  max_size                     = var.app_max_size
+  db_host                      = module.data.db_address
+  db_port                      = module.data.db_port
+  db_name                      = module.data.db_name
+  db_username                  = module.data.db_username
+  db_password_secret_arn       = module.data.db_password_secret_arn
+  redis_host                   = module.data.redis_host
+  redis_port                   = module.data.redis_port
+  redis_password_secret_arn    = module.data.redis_password_secret_arn
+  kms_key_arn                  = module.data.kms_key_arn
+  otel_endpoint                = var.otel_endpoint
+  sms_webhook_url              = var.sms_webhook_url
+  sms_webhook_token_secret_arn = var.sms_webhook_token_secret_arn
+  allow_log_sms_sender         = var.allow_log_sms_sender
+  tags                         = local.tags
 }
 
 module "data" {

@@ -181,3 +181,21 @@ variable "enable_vpc_endpoints" {
   type        = bool
   default     = true
 }
+
+variable "sms_webhook_url" {
+  description = "SMS gateway webhook that sends verification codes (required in prod)."
+  type        = string
+  default     = ""
+}
+
+variable "sms_webhook_token_secret_arn" {
+  description = "Secrets Manager secret with the SMS webhook's bearer token; null for none."
+  type        = string
+  default     = null
+}
+
+variable "allow_log_sms_sender" {
+  description = "No SMS gateway: the app logs the codes (never in prod)."
+  type        = bool
+  default     = false
+}

@@ -315,8 +315,9 @@ def test_app_user_data_points_the_app_at_the_data_tier(modules):
 
 def test_secret_files_are_ones_the_app_reads(modules):
     config = default_toml()
-    names = set(modules["app"].locals["secret_arns"])
-    assert names == {"database_password", "redis_password", "jwt_secret"}
+    names = set(modules["app"].locals["secret_arns_base"]) | {"sms_webhook_token"}
+    assert names == {"database_password", "redis_password", "jwt_secret", "sms_webhook_token"}
+    assert "sms_webhook_token = var.sms_webhook_token_secret_arn" in modules["app"].text
     for name in names:
         section, key = name.split("_", 1)
         assert key in config[section], f"{name} is not {section}.{key} of default.toml"

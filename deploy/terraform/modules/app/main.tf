@@ -38,14 +38,26 @@ locals {
     ZUFANG__OTEL__ENDPOINT     = var.otel_endpoint
     ZUFANG__ADMIN__ALLOW_CIDRS = join(",", var.admin_allow_cidrs)
   }
-  app_env = merge(local.app_env_base, { for k, v in local.app_env_optional : k => v if v != "" })
+  # Verification codes: the webhook sender when a gateway is configured. Production (ZUFANG_ENV) refuses
+  # the "log" sender, which delivers no code, unless the override says this stack has no gateway.
+  sms_env = var.sms_webhook_url != "" ? {
+    ZUFANG__SMS__SENDER      = "http"
+    ZUFANG__SMS__WEBHOOK_URL = var.sms_webhook_url
+    } : {
+    ZUFANG__SMS__SENDER                         = "log"
+    ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION = var.allow_log_sms_sender
+  }
+  app_env = merge(local.app_env_base, local.sms_env, { for k, v in local.app_env_optional : k => v if v != "" })
 
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
-  secret_arns = {
+  secret_arns_base = {
     database_password = var.db_password_secret_arn
     redis_password    = var.redis_password_secret_arn
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
+  secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
+    sms_webhook_token = var.sms_webhook_token_secret_arn
+  })
 
   # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
   ecr_registry = var.ecr_repository_arn == null ? null : split("/", var.app_image)[0]
@@ -317,6 +329,11 @@ resource "aws_launch_template" "app" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = var.sms_webhook_url != "" || var.allow_log_sms_sender
+      error_message = "Set sms_webhook_url (the SMS gateway) or, for a stack without one, allow_log_sms_sender = true: the app refuses to start in production with the log sender otherwise."
+    }
   }
 }
 

@@ -266,3 +266,27 @@ variable "network_in_target_bytes" {
   default     = 50000000
   nullable    = false
 }
+
+variable "sms_webhook_url" {
+  description = "SMS gateway webhook (http(s)://) that sends verification codes; empty for none (then allow_log_sms_sender must be true)."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.sms_webhook_url == "" || can(regex("^https?://", var.sms_webhook_url))
+    error_message = "sms_webhook_url must be empty or an http(s):// URL."
+  }
+}
+
+variable "sms_webhook_token_secret_arn" {
+  description = "Secrets Manager secret (created outside Terraform) with the webhook's bearer token (file sms_webhook_token); null for none."
+  type        = string
+  default     = null
+}
+
+variable "allow_log_sms_sender" {
+  description = "No SMS gateway: log the codes instead (sign-up cannot complete). Only for a stack that is not serving users."
+  type        = bool
+  default     = false
+  nullable    = false
+}

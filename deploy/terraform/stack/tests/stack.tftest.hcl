@@ -43,6 +43,10 @@ run "stack" {
     error_message = "prod pins the app image by digest"
   }
   assert {
+    condition     = var.environment != "prod" || (startswith(var.sms_webhook_url, "https://") && !var.allow_log_sms_sender)
+    error_message = "prod sends verification codes through the SMS gateway (HTTPS), never the log sender"
+  }
+  assert {
     condition     = var.name == "zufang-${var.environment}"
     error_message = "resource names carry the environment"
   }

@@ -24,6 +24,7 @@ variables {
   min_size                  = 2
   desired_capacity          = 2
   max_size                  = 4
+  sms_webhook_url           = "https://sms-gateway.example/send"
 }
 
 run "reachable_from_the_edge_and_the_bastion_only" {
@@ -108,6 +109,43 @@ run "user_data_configures_the_app" {
     condition     = aws_secretsmanager_secret_version.jwt.secret_string_wo == null && aws_secretsmanager_secret_version.jwt.secret_string_wo_version == 1
     error_message = "the JWT key is written write-only"
   }
+}
+
+run "sms_through_the_gateway" {
+  variables {
+    sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=http\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
+    error_message = "a configured gateway makes the app send codes through the webhook"
+  }
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.app.user_data), "ALLOW_LOG_SENDER")
+    error_message = "no log-sender override when a gateway is configured"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
+    error_message = "the webhook token is fetched as file sms_webhook_token, and the role may read it"
+  }
+}
+
+run "log_sender_only_when_allowed" {
+  variables {
+    sms_webhook_url      = ""
+    allow_log_sms_sender = true
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=log\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
+    error_message = "without a gateway the override is explicit"
+  }
+}
+
+run "no_gateway_and_no_override_is_rejected" {
+  command = plan
+  variables {
+    sms_webhook_url = ""
+  }
+  expect_failures = [aws_launch_template.app]
 }
 
 run "a_drain_shorter_than_two_edge_refreshes_is_rejected" {
