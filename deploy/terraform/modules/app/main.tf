@@ -402,31 +402,22 @@ resource "aws_autoscaling_group" "app" {
 # --- scaling: target tracking on CPU and on the inbound traffic the edge sends ---------------------------
 # Requests reach the servers only from the edge proxies (no ALB, so no ALBRequestCountPerTarget):
 # network bytes in per instance follow the request rate the edge forwards.
-resource "aws_autoscaling_policy" "cpu" {
-  name                      = "cpu-target"
-  autoscaling_group_name    = aws_autoscaling_group.app.name
-  policy_type               = "TargetTrackingScaling"
-  estimated_instance_warmup = var.instance_warmup_seconds
-
-  target_tracking_configuration {
-    predefined_metric_specification {
-      predefined_metric_type = "ASGAverageCPUUtilization"
-    }
-    target_value = var.cpu_target_percent
+resource "aws_autoscaling_policy" "target" {
+  for_each = {
+    cpu        = { metric = "ASGAverageCPUUtilization", target = var.cpu_target_percent }
+    network_in = { metric = "ASGAverageNetworkIn", target = var.network_in_target_bytes }
   }
-}
 
-resource "aws_autoscaling_policy" "network_in" {
-  name                      = "network-in-target"
+  name                      = "${each.key}-target"
   autoscaling_group_name    = aws_autoscaling_group.app.name
   policy_type               = "TargetTrackingScaling"
   estimated_instance_warmup = var.instance_warmup_seconds
 
   target_tracking_configuration {
     predefined_metric_specification {
-      predefined_metric_type = "ASGAverageNetworkIn"
+      predefined_metric_type = each.value.metric
     }
-    target_value = var.network_in_target_bytes
+    target_value = each.value.target
   }
 }
 

@@ -48,15 +48,15 @@ run "reachable_from_the_edge_and_the_bastion_only" {
 
 run "scales_on_cpu_and_traffic" {
   assert {
-    condition     = aws_autoscaling_policy.cpu.policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.cpu.target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" && aws_autoscaling_policy.cpu.target_tracking_configuration[0].target_value == 60
+    condition     = aws_autoscaling_policy.target["cpu"].policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.target["cpu"].target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" && aws_autoscaling_policy.target["cpu"].target_tracking_configuration[0].target_value == 60
     error_message = "target tracking on average CPU (60 %)"
   }
   assert {
-    condition     = aws_autoscaling_policy.network_in.policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.network_in.target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageNetworkIn"
+    condition     = aws_autoscaling_policy.target["network_in"].policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.target["network_in"].target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageNetworkIn"
     error_message = "target tracking on the traffic the edge forwards"
   }
   assert {
-    condition     = aws_autoscaling_policy.cpu.autoscaling_group_name == aws_autoscaling_group.app.name && aws_autoscaling_policy.network_in.autoscaling_group_name == aws_autoscaling_group.app.name
+    condition     = aws_autoscaling_policy.target["cpu"].autoscaling_group_name == aws_autoscaling_group.app.name && aws_autoscaling_policy.target["network_in"].autoscaling_group_name == aws_autoscaling_group.app.name
     error_message = "both policies act on the app group"
   }
   assert {
