@@ -202,7 +202,7 @@ GROUP = [("i-0a1", "InService", "10.20.11.7"), ("i-0b2", "Terminating:Wait", "10
          ("i-0c3", "InService", "10.20.10.5"), ("i-0d4", "Pending", "10.20.10.6")]
 
 
-def run_upstreams(tmp_path, modules, group):
+def run_upstreams(tmp_path, modules, group, check=True, aws_down=False):
     """edge-upstreams.sh against a stand-in CLI that applies the script's own JMESPath filter."""
     asg = json.dumps({"AutoScalingGroups": [{"Instances": [
         {"InstanceId": i, "LifecycleState": s} for i, s, _ in group]}]})
@@ -219,7 +219,7 @@ case "$*" in
      (IFS=$'\\t'; echo "${{out[*]}}") ;;
   *) echo "unexpected aws call: $*" >&2; exit 1 ;;
 esac
-""")
+""" if not aws_down else "echo 'stand-in: throttled' >&2\nexit 255\n")
     env_file = tmp_path / "edge.env"
     env_file.write_text("AWS_REGION=ap-east-1\nAPP_ASG_NAME=zufang-staging-app-1\nAPP_PORT=8080\nEDGE_HTTP_MODE=serve\n")
     prefix = tmp_path / "nginx"
@@ -229,6 +229,8 @@ esac
            "RENDER": str(prefix / "docker-entrypoint.sh")}
     out = subprocess.run(["bash", str(EDGE / "files" / "edge-upstreams.sh"), "--no-reload"], env=env,
                          capture_output=True, text=True)
+    if not check:
+        return prefix, out
     assert out.returncode == 0, out.stderr
     return prefix, (prefix / "generated" / "upstream-servers.conf").read_text()
 
@@ -243,6 +245,13 @@ def test_upstream_refresh_renders_only_the_in_service_app_instances(tmp_path, mo
 def test_upstream_refresh_falls_back_to_a_placeholder_when_the_group_is_empty(tmp_path, modules):
     _, servers = run_upstreams(tmp_path, modules, [("i-0b2", "Terminating:Wait", "10.20.12.9")])
     assert [l.split()[1] for l in servers.splitlines() if l.startswith("server ")] == ["127.0.0.2:8080"]
+
+
+def test_upstream_refresh_keeps_the_pool_when_aws_does_not_answer(tmp_path, modules):
+    prefix, before = run_upstreams(tmp_path, modules, GROUP)
+    _, out = run_upstreams(tmp_path, modules, GROUP, check=False, aws_down=True)
+    assert out.returncode != 0
+    assert (prefix / "generated" / "upstream-servers.conf").read_text() == before, "an API error must not empty the pool"
 
 
 def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):

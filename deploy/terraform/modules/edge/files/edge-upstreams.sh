@@ -36,9 +36,14 @@ for v in AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
 done
 
 # The group's lifecycle state, not the EC2 state: a terminating instance is still "running" in EC2.
-mapfile -t ids < <(aws autoscaling describe-auto-scaling-groups --region "$AWS_REGION" \
+# A failed call stops the script here (set -e), so the pool in place stays as it is.
+in_service=$(aws autoscaling describe-auto-scaling-groups --region "$AWS_REGION" \
   --auto-scaling-group-names "$APP_ASG_NAME" \
-  --query "AutoScalingGroups[].Instances[?LifecycleState=='InService'].InstanceId[]" --output text | tr '\t' '\n' | grep -E '^i-[0-9a-f]+$' || true)
+  --query "AutoScalingGroups[].Instances[?LifecycleState=='InService'].InstanceId[]" --output text)
+ids=()
+for id in $in_service; do
+  [[ $id =~ ^i-[0-9a-f]+$ ]] && ids+=("$id")
+done
 ips=""
 if (( ${#ids[@]} )); then
   ips=$(aws ec2 describe-instances --region "$AWS_REGION" --instance-ids "${ids[@]}" \
