@@ -296,6 +296,46 @@ def test_fetch_secrets_refuses_an_unknown_line(tmp_path):
     assert out.returncode != 0 and "unknown line PASSWORD" in out.stderr
 
 
+def run_health_report(tmp_path: Path, healthy: bool) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """health-report.sh once, with stand-ins for curl (the app and IMDSv2) and the AWS CLI."""
+    bindir = fake_aws(tmp_path, f'echo "$*" >> "{tmp_path}/aws.log"\n')
+    curl = bindir / "curl"
+    curl.write_text(f"""#!/usr/bin/env bash
+# stand-in for curl: the app's /healthz and the instance metadata service
+case "$*" in
+  *"http://127.0.0.1:8080/healthz"*) {"exit 0" if healthy else "exit 7"} ;;
+  *"-X PUT http://169.254.169.254/latest/api/token"*) echo token-1 ;;
+  *"X-aws-ec2-metadata-token: token-1 http://169.254.169.254/latest/meta-data/instance-id"*) echo i-0abc123 ;;
+  *) echo "unexpected curl call: $*" >&2; exit 1 ;;
+esac
+""")
+    curl.chmod(0o755)
+    env_file = tmp_path / "health.env"
+    env_file.write_text("AWS_REGION=ap-east-1\nAPP_PORT=8080\nFAILURES=3\n")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "HEALTH_ENV_FILE": str(env_file), "STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(["bash", str(APP / "files" / "health-report.sh")], env=env, capture_output=True, text=True)
+    log = tmp_path / "aws.log"
+    return out, log.read_text().splitlines() if log.exists() else []
+
+
+def test_health_report_replaces_the_server_after_consecutive_failures(tmp_path):
+    for attempt in (1, 2):
+        out, calls = run_health_report(tmp_path, healthy=False)
+        assert out.returncode == 0 and calls == [], f"attempt {attempt}: {out.stderr}"
+    out, calls = run_health_report(tmp_path, healthy=False)
+    assert out.returncode == 0, out.stderr
+    assert calls == ["autoscaling set-instance-health --region ap-east-1 --instance-id i-0abc123 "
+                     "--health-status Unhealthy --should-respect-grace-period"]
+
+
+def test_health_report_counts_only_consecutive_failures(tmp_path):
+    for healthy in (False, False, True, False, False):
+        out, calls = run_health_report(tmp_path, healthy=healthy)
+        assert out.returncode == 0, out.stderr
+    assert calls == [], "a success in between resets the count"
+    assert (tmp_path / "state" / "health-failures").read_text().strip() == "2"
+
+
 # --- the app's configuration keys ----------------------------------------------------------------------------
 def default_toml() -> dict:
     path = REPO / "app" / "config" / "default.toml"
@@ -352,7 +392,8 @@ def test_app_unit_uses_only_variables_the_user_data_defines(modules):
 # --- size and hygiene ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module, files", [
     ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
-    ("app", ["fetch-secrets.sh", "zufang.service"]),
+    ("app", ["fetch-secrets.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
+             "zufang-health-report.timer"]),
 ])
 def test_user_data_stays_under_the_ec2_limit(module, files):
     texts = [(TF_ROOT / "modules" / module / "files" / f).read_text() for f in files]

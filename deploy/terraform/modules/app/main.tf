@@ -4,6 +4,7 @@
 # every start. The edge proxies discover the group's instances themselves (edge-upstreams.sh).
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 data "aws_ssm_parameter" "al2023" {
   count = var.ami_id == null ? 1 : 0
@@ -99,11 +100,32 @@ locals {
         permissions = "0644"
         content     = file("${path.module}/files/zufang.service")
       },
+      {
+        path        = "/etc/zufang/health.env"
+        permissions = "0644"
+        content     = "AWS_REGION=${data.aws_region.current.name}\nAPP_PORT=${var.app_port}\nFAILURES=${var.health_check_failures}\n"
+      },
+      {
+        path        = "/usr/local/sbin/zufang-health-report"
+        permissions = "0755"
+        content     = file("${path.module}/files/health-report.sh")
+      },
+      {
+        path        = "/etc/systemd/system/zufang-health-report.service"
+        permissions = "0644"
+        content     = file("${path.module}/files/zufang-health-report.service")
+      },
+      {
+        path        = "/etc/systemd/system/zufang-health-report.timer"
+        permissions = "0644"
+        content     = file("${path.module}/files/zufang-health-report.timer")
+      },
     ])
     runcmd = [
       ["systemctl", "enable", "--now", "docker"],
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "zufang"],
+      ["systemctl", "enable", "--now", "zufang-health-report.timer"],
     ]
   })])
 }
@@ -208,6 +230,13 @@ data "aws_iam_policy_document" "app" {
     sid       = "ReadAppSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = values(local.secret_arns)
+  }
+
+  # The app's own health check (files/health-report.sh) marks the instance Unhealthy in its group.
+  statement {
+    sid       = "ReportOwnHealth"
+    actions   = ["autoscaling:SetInstanceHealth"]
+    resources = ["arn:${data.aws_partition.current.partition}:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"]
   }
 
   statement {

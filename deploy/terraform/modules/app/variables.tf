@@ -290,3 +290,14 @@ variable "allow_log_sms_sender" {
   default     = false
   nullable    = false
 }
+
+variable "health_check_failures" {
+  description = "Consecutive failed /healthz checks (30 s apart) after which a server reports itself Unhealthy and is replaced."
+  type        = number
+  default     = 3
+  nullable    = false
+  validation {
+    condition     = var.health_check_failures >= 2 && var.health_check_failures <= 20
+    error_message = "health_check_failures: 2..20."
+  }
+}

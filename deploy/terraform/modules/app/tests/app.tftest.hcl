@@ -111,6 +111,17 @@ run "user_data_configures_the_app" {
   }
 }
 
+run "replaces_a_server_whose_app_fails_its_health_check" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")
+    error_message = "every server runs the /healthz reporter"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.app.statement[1].actions == toset(["autoscaling:SetInstanceHealth"]) && data.aws_iam_policy_document.app.statement[1].resources == toset(["arn:aws:autoscaling:ap-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/${aws_autoscaling_group.app.name}"])
+    error_message = "a server may set the health of its own group's instances only"
+  }
+}
+
 run "sms_through_the_gateway" {
   variables {
     sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf"
