@@ -31,10 +31,13 @@ FILE_CALL = re.compile(r'\b(file|filebase64|filemd5|templatefile)\("\$\{path\.mo
 # --- referenced files exist ------------------------------------------------------------------------------
 def test_every_path_module_file_reference_exists(modules):
     refs = [(name, m.group(2)) for name, cfg in modules.items() for m in FILE_CALL.finditer(cfg.text)]
-    assert len(refs) >= 6, refs  # edge: 4 boot files; app: 2 boot files (nginx/ files: tests below)
+    assert len(refs) >= 5, refs  # edge: 4 boot files; app: its boot_files map (nginx/ files: tests below)
     missing = [f"modules/{name}: {rel}" for name, rel in refs
                if "${" not in rel and not (TF_ROOT / "modules" / name / rel).is_file()]
     assert missing == []
+    boot_files = modules["app"].locals["boot_files"]
+    assert len(boot_files) >= 5
+    assert [f["src"] for f in boot_files.values() if not (APP / "files" / f["src"]).is_file()] == []
 
 
 def test_edge_nginx_dir_is_the_repositories_nginx_folder(modules):

@@ -68,6 +68,21 @@ locals {
     content     = jsonencode({ credHelpers = { (local.ecr_registry) = "ecr-login" } })
   }]
 
+  # Boot files shipped verbatim from files/: destination on the server -> source and mode.
+  boot_files = {
+    "/usr/local/sbin/zufang-fetch-secrets"             = { src = "fetch-secrets.sh", mode = "0755" }
+    "/etc/systemd/system/zufang.service"               = { src = "zufang.service", mode = "0644" }
+    "/usr/local/sbin/zufang-health-report"             = { src = "health-report.sh", mode = "0755" }
+    "/etc/systemd/system/zufang-health-report.service" = { src = "zufang-health-report.service", mode = "0644" }
+    "/etc/systemd/system/zufang-health-report.timer"   = { src = "zufang-health-report.timer", mode = "0644" }
+  }
+
+  boot_write_files = [for dest, f in local.boot_files : {
+    path        = dest
+    permissions = f.mode
+    content     = file("${path.module}/files/${f.src}")
+  }]
+
   user_data = join("\n", ["#cloud-config", yamlencode({
     package_update = true
     packages       = local.ecr_registry == null ? ["docker"] : ["docker", "amazon-ecr-credential-helper"]
@@ -91,36 +106,11 @@ locals {
         ))
       },
       {
-        path        = "/usr/local/sbin/zufang-fetch-secrets"
-        permissions = "0755"
-        content     = file("${path.module}/files/fetch-secrets.sh")
-      },
-      {
-        path        = "/etc/systemd/system/zufang.service"
-        permissions = "0644"
-        content     = file("${path.module}/files/zufang.service")
-      },
-      {
         path        = "/etc/zufang/health.env"
         permissions = "0644"
         content     = "AWS_REGION=${data.aws_region.current.name}\nAPP_PORT=${var.app_port}\nFAILURES=${var.health_check_failures}\n"
       },
-      {
-        path        = "/usr/local/sbin/zufang-health-report"
-        permissions = "0755"
-        content     = file("${path.module}/files/health-report.sh")
-      },
-      {
-        path        = "/etc/systemd/system/zufang-health-report.service"
-        permissions = "0644"
-        content     = file("${path.module}/files/zufang-health-report.service")
-      },
-      {
-        path        = "/etc/systemd/system/zufang-health-report.timer"
-        permissions = "0644"
-        content     = file("${path.module}/files/zufang-health-report.timer")
-      },
-    ])
+    ], local.boot_write_files)
     runcmd = [
       ["systemctl", "enable", "--now", "docker"],
       ["systemctl", "daemon-reload"],
