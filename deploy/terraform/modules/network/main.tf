@@ -169,7 +169,7 @@ resource "aws_security_group" "endpoints" {
   count = var.enable_vpc_endpoints ? 1 : 0
 
   name_prefix = "${var.name}-endpoints-"
-  description = "VPC interface endpoints: HTTPS from the private subnets only"
+  description = "VPC interface endpoints: HTTPS from the VPC only"
   vpc_id      = aws_vpc.this.id
   tags        = merge(var.tags, { Name = "${var.name}-endpoints" })
 
@@ -178,15 +178,17 @@ resource "aws_security_group" "endpoints" {
   }
 }
 
+# The whole VPC, not only the private subnets: private DNS makes every host of the VPC (the edge
+# proxies fetching their secrets, the bastion's SSM agent) resolve these services to the endpoints.
 resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
-  for_each = var.enable_vpc_endpoints ? toset(var.private_subnets) : toset([])
+  count = var.enable_vpc_endpoints ? 1 : 0
 
   security_group_id = aws_security_group.endpoints[0].id
-  description       = "HTTPS to the AWS APIs from a private subnet"
+  description       = "HTTPS to the AWS APIs from hosts of the VPC"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
-  cidr_ipv4         = each.value
+  cidr_ipv4         = var.cidr
 }
 
 resource "aws_vpc_endpoint" "interface" {

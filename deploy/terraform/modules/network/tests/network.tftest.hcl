@@ -98,8 +98,8 @@ run "endpoints_keep_aws_traffic_off_the_nat" {
     error_message = "interface endpoints sit in the private subnets with private DNS"
   }
   assert {
-    condition     = toset([for r in aws_vpc_security_group_ingress_rule.endpoints_https : r.cidr_ipv4]) == toset(var.private_subnets) && alltrue([for r in aws_vpc_security_group_ingress_rule.endpoints_https : r.from_port == 443 && r.to_port == 443])
-    error_message = "the endpoints admit HTTPS from the private subnets only"
+    condition     = length(aws_vpc_security_group_ingress_rule.endpoints_https) == 1 && aws_vpc_security_group_ingress_rule.endpoints_https[0].cidr_ipv4 == var.cidr && aws_vpc_security_group_ingress_rule.endpoints_https[0].from_port == 443 && aws_vpc_security_group_ingress_rule.endpoints_https[0].to_port == 443
+    error_message = "the endpoints admit HTTPS from the VPC (private DNS sends every host there), nothing else"
   }
   assert {
     condition     = output.interface_endpoint_ids["secretsmanager"] == aws_vpc_endpoint.interface["secretsmanager"].id
