@@ -18,7 +18,7 @@ test: ## run every test suite (installs and starts what the suites need); all ru
 test-app: ## zufang service: fmt, clippy, unit + integration tests on real MariaDB and Redis
 	scripts/ci/test-app.sh
 
-test-terraform: ## Terraform: parse, fmt layout, wiring, policy, checkov, cloud-init (no cloud)
+test-terraform: ## Terraform: fmt, init, validate, terraform test (mocked aws), policy, checkov, cloud-init (no cloud)
 	deploy/terraform/tests/run.sh
 
 test-k8s: ## Kubernetes manifests: render, schema-validate, checkov, consistency, real-binary checks (no cluster)

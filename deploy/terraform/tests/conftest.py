@@ -1,6 +1,6 @@
 """Shared loading of the Terraform configuration for the tests.
 
-Every directory (a module or an environment) is parsed with python-hcl2 into a `Config`: resources,
+Every directory (a module or the root module stack/) is parsed with python-hcl2 into a `Config`: resources,
 data sources, variables, outputs, module calls and locals by name, plus the raw text of its files.
 String values keep their HCL form: a literal is its text ("zufang"), an expression is "${...}".
 """
@@ -19,7 +19,7 @@ from hcl2.utils import SerializationOptions
 TF_ROOT = Path(__file__).resolve().parent.parent
 REPO = TF_ROOT.parent.parent
 MODULES = ["network", "bastion", "edge", "app", "data"]
-ENVIRONMENTS = ["staging", "prod"]
+ENVIRONMENTS = ["staging", "prod"]  # environments/<env>.tfvars of the one root module, stack/
 
 OPTIONS = SerializationOptions(
     with_comments=False,
@@ -106,7 +106,13 @@ def modules() -> dict[str, Config]:
 
 @pytest.fixture(scope="session")
 def environments() -> dict[str, Config]:
-    return {e: load_dir(TF_ROOT / "environments" / e) for e in ENVIRONMENTS}
+    """The root module every environment applies (keyed "stack" where tests name the directory)."""
+    return {"stack": load_dir(TF_ROOT / "stack")}
+
+
+def tfvars(env: str) -> dict:
+    """environments/<env>.tfvars, parsed."""
+    return parse_file(TF_ROOT / "environments" / f"{env}.tfvars")
 
 
 def refs(expr, prefix: str) -> set[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob as globmod
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -30,10 +31,13 @@ FILE_CALL = re.compile(r'\b(file|filebase64|filemd5|templatefile)\("\$\{path\.mo
 # --- referenced files exist ------------------------------------------------------------------------------
 def test_every_path_module_file_reference_exists(modules):
     refs = [(name, m.group(2)) for name, cfg in modules.items() for m in FILE_CALL.finditer(cfg.text)]
-    assert len(refs) >= 6, refs  # edge: 4 boot files; app: 2 boot files (nginx/ files: tests below)
+    assert len(refs) >= 5, refs  # edge: 4 boot files; app: its boot_files map (nginx/ files: tests below)
     missing = [f"modules/{name}: {rel}" for name, rel in refs
                if "${" not in rel and not (TF_ROOT / "modules" / name / rel).is_file()]
     assert missing == []
+    boot_files = modules["app"].locals["boot_files"]
+    assert len(boot_files) >= 5
+    assert [f["src"] for f in boot_files.values() if not (APP / "files" / f["src"]).is_file()] == []
 
 
 def test_edge_nginx_dir_is_the_repositories_nginx_folder(modules):
@@ -196,14 +200,29 @@ def nginx_prefix(tmp_path: Path, modules) -> Path:
     return prefix
 
 
-def run_upstreams(tmp_path, modules, instances: str):
+# The group as Auto Scaling reports it: (instance id, lifecycle state, private address).
+GROUP = [("i-0a1", "InService", "10.20.11.7"), ("i-0b2", "Terminating:Wait", "10.20.12.9"),
+         ("i-0c3", "InService", "10.20.10.5"), ("i-0d4", "Pending", "10.20.10.6")]
+
+
+def run_upstreams(tmp_path, modules, group, check=True, aws_down=False):
+    """edge-upstreams.sh against a stand-in CLI that applies the script's own JMESPath filter."""
+    asg = json.dumps({"AutoScalingGroups": [{"Instances": [
+        {"InstanceId": i, "LifecycleState": s} for i, s, _ in group]}]})
+    addr = {i: ip for i, _, ip in group}
     bindir = fake_aws(tmp_path, f"""
 case "$*" in
-  *"ec2 describe-instances"*"Name=tag:aws:autoscaling:groupName,Values=zufang-staging-app-1"*"Name=instance-state-name,Values=running"*)
-     printf '{instances}\\n' ;;
+  "autoscaling describe-auto-scaling-groups --region ap-east-1 --auto-scaling-group-names zufang-staging-app-1 --query "*)
+     q=$(sed 's/.*--query \\(.*\\) --output text/\\1/' <<<"$*")
+     [[ $q == "AutoScalingGroups[].Instances[?LifecycleState=='InService'].InstanceId[]" ]] || {{ echo "query: $q" >&2; exit 1; }}
+     python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("\\t".join(i["InstanceId"] for g in d["AutoScalingGroups"] for i in g["Instances"] if i["LifecycleState"]=="InService"))' '{asg}' ;;
+  "ec2 describe-instances --region ap-east-1 --instance-ids "*"Name=instance-state-name,Values=running"*)
+     ids=$(sed 's/.*--instance-ids \\(.*\\) --filters.*/\\1/' <<<"$*")
+     out=(); for id in $ids; do case $id in {" ".join(f'{i}) out+=({ip}) ;;' for i, ip in addr.items())} *) echo "unknown $id" >&2; exit 1 ;; esac; done
+     (IFS=$'\\t'; echo "${{out[*]}}") ;;
   *) echo "unexpected aws call: $*" >&2; exit 1 ;;
 esac
-""")
+""" if not aws_down else "echo 'stand-in: throttled' >&2\nexit 255\n")
     env_file = tmp_path / "edge.env"
     env_file.write_text("AWS_REGION=ap-east-1\nAPP_ASG_NAME=zufang-staging-app-1\nAPP_PORT=8080\nEDGE_HTTP_MODE=serve\n")
     prefix = tmp_path / "nginx"
@@ -213,25 +232,35 @@ esac
            "RENDER": str(prefix / "docker-entrypoint.sh")}
     out = subprocess.run(["bash", str(EDGE / "files" / "edge-upstreams.sh"), "--no-reload"], env=env,
                          capture_output=True, text=True)
+    if not check:
+        return prefix, out
     assert out.returncode == 0, out.stderr
     return prefix, (prefix / "generated" / "upstream-servers.conf").read_text()
 
 
-def test_upstream_refresh_renders_the_running_app_instances(tmp_path, modules):
-    prefix, servers = run_upstreams(tmp_path, modules, r"10.20.11.7\t10.20.10.5")
+def test_upstream_refresh_renders_only_the_in_service_app_instances(tmp_path, modules):
+    prefix, servers = run_upstreams(tmp_path, modules, GROUP)
     lines = [l for l in servers.splitlines() if l.startswith("server ")]
+    # The terminating (draining) and the pending instance are not in the pool.
     assert [l.split()[1] for l in lines] == ["10.20.10.5:8080", "10.20.11.7:8080"]
 
 
 def test_upstream_refresh_falls_back_to_a_placeholder_when_the_group_is_empty(tmp_path, modules):
-    _, servers = run_upstreams(tmp_path, modules, "")
+    _, servers = run_upstreams(tmp_path, modules, [("i-0b2", "Terminating:Wait", "10.20.12.9")])
     assert [l.split()[1] for l in servers.splitlines() if l.startswith("server ")] == ["127.0.0.2:8080"]
+
+
+def test_upstream_refresh_keeps_the_pool_when_aws_does_not_answer(tmp_path, modules):
+    prefix, before = run_upstreams(tmp_path, modules, GROUP)
+    _, out = run_upstreams(tmp_path, modules, GROUP, check=False, aws_down=True)
+    assert out.returncode != 0
+    assert (prefix / "generated" / "upstream-servers.conf").read_text() == before, "an API error must not empty the pool"
 
 
 def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):
     nginx = which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     assert nginx, "nginx is required (run.sh installs it)"
-    prefix, _ = run_upstreams(tmp_path, modules, r"10.20.10.5\t10.20.11.7")
+    prefix, _ = run_upstreams(tmp_path, modules, GROUP)
     out = subprocess.run([nginx, "-t", "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -270,6 +299,46 @@ def test_fetch_secrets_refuses_an_unknown_line(tmp_path):
     assert out.returncode != 0 and "unknown line PASSWORD" in out.stderr
 
 
+def run_health_report(tmp_path: Path, healthy: bool) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """health-report.sh once, with stand-ins for curl (the app and IMDSv2) and the AWS CLI."""
+    bindir = fake_aws(tmp_path, f'echo "$*" >> "{tmp_path}/aws.log"\n')
+    curl = bindir / "curl"
+    curl.write_text(f"""#!/usr/bin/env bash
+# stand-in for curl: the app's /healthz and the instance metadata service
+case "$*" in
+  *"http://127.0.0.1:8080/healthz"*) {"exit 0" if healthy else "exit 7"} ;;
+  *"-X PUT http://169.254.169.254/latest/api/token"*) echo token-1 ;;
+  *"X-aws-ec2-metadata-token: token-1 http://169.254.169.254/latest/meta-data/instance-id"*) echo i-0abc123 ;;
+  *) echo "unexpected curl call: $*" >&2; exit 1 ;;
+esac
+""")
+    curl.chmod(0o755)
+    env_file = tmp_path / "health.env"
+    env_file.write_text("AWS_REGION=ap-east-1\nAPP_PORT=8080\nFAILURES=3\n")
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "HEALTH_ENV_FILE": str(env_file), "STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(["bash", str(APP / "files" / "health-report.sh")], env=env, capture_output=True, text=True)
+    log = tmp_path / "aws.log"
+    return out, log.read_text().splitlines() if log.exists() else []
+
+
+def test_health_report_replaces_the_server_after_consecutive_failures(tmp_path):
+    for attempt in (1, 2):
+        out, calls = run_health_report(tmp_path, healthy=False)
+        assert out.returncode == 0 and calls == [], f"attempt {attempt}: {out.stderr}"
+    out, calls = run_health_report(tmp_path, healthy=False)
+    assert out.returncode == 0, out.stderr
+    assert calls == ["autoscaling set-instance-health --region ap-east-1 --instance-id i-0abc123 "
+                     "--health-status Unhealthy --should-respect-grace-period"]
+
+
+def test_health_report_counts_only_consecutive_failures(tmp_path):
+    for healthy in (False, False, True, False, False):
+        out, calls = run_health_report(tmp_path, healthy=healthy)
+        assert out.returncode == 0, out.stderr
+    assert calls == [], "a success in between resets the count"
+    assert (tmp_path / "state" / "health-failures").read_text().strip() == "2"
+
+
 # --- the app's configuration keys ----------------------------------------------------------------------------
 def default_toml() -> dict:
     path = REPO / "app" / "config" / "default.toml"
@@ -298,8 +367,9 @@ def test_app_user_data_points_the_app_at_the_data_tier(modules):
 
 def test_secret_files_are_ones_the_app_reads(modules):
     config = default_toml()
-    names = set(modules["app"].locals["secret_arns"])
-    assert names == {"database_password", "redis_password", "jwt_secret"}
+    names = set(modules["app"].locals["secret_arns_base"]) | {"sms_webhook_token"}
+    assert names == {"database_password", "redis_password", "jwt_secret", "sms_webhook_token"}
+    assert "sms_webhook_token = var.sms_webhook_token_secret_arn" in modules["app"].text
     for name in names:
         section, key = name.split("_", 1)
         assert key in config[section], f"{name} is not {section}.{key} of default.toml"
@@ -325,7 +395,8 @@ def test_app_unit_uses_only_variables_the_user_data_defines(modules):
 # --- size and hygiene ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module, files", [
     ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
-    ("app", ["fetch-secrets.sh", "zufang.service"]),
+    ("app", ["fetch-secrets.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
+             "zufang-health-report.timer"]),
 ])
 def test_user_data_stays_under_the_ec2_limit(module, files):
     texts = [(TF_ROOT / "modules" / module / "files" / f).read_text() for f in files]

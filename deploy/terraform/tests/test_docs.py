@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from conftest import REPO, tfvars
 
 DOCS = REPO / "docs" / "cloud"
 
@@ -17,7 +17,8 @@ AWS_TO_DOC = {
     "aws_launch_template": "launch template", "aws_autoscaling_group": "auto scaling group",
     "aws_db_instance": "RDS for MariaDB", "aws_elasticache_replication_group": "ElastiCache",
     "aws_secretsmanager_secret": "Secrets Manager", "aws_kms_key": "KMS", "aws_iam_role": "IAM role",
-    "aws_s3_bucket": "S3 bucket",
+    "aws_s3_bucket": "S3 bucket", "aws_vpc_endpoint": "VPC endpoints",
+    "aws_cloudwatch_metric_alarm": "CloudWatch alarm", "aws_autoscaling_policy": "target-tracking scaling",
 }
 
 
@@ -33,8 +34,8 @@ def test_network_diagram_is_mermaid_with_every_tier():
 
 def test_diagram_addresses_are_the_ones_staging_carves(environments):
     text = (DOCS / "network.md").read_text()
-    env = environments["staging"]
-    assert env.variables["vpc_cidr"]["default"] == "10.20.0.0/16"
+    env = environments["stack"]
+    assert tfvars("staging")["vpc_cidr"] == "10.20.0.0/16"
     assert env.locals["public_subnets"] == "${[for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, i)]}"
     assert env.locals["private_subnets"] == "${[for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, 10 + i)]}"
     assert env.locals["isolated_subnets"] == "${[for i, _ in local.azs : cidrsubnet(var.vpc_cidr, 8, 20 + i)]}"
@@ -52,7 +53,7 @@ def test_alibaba_table_maps_every_kind_of_resource_the_modules_create(modules):
     assert unmapped == []
     # every main resource family of the modules is covered by the dictionary above
     families = {t for t in created if not re.search(r"_(association|attachment|policy|version|rule|block|configuration|controls|versioning|alias|object|subnet_group|parameter_group|profile|default_security_group)$", t)}
-    assert families - set(AWS_TO_DOC) - {"random_password", "aws_route", "aws_cloudwatch_log_group", "aws_default_security_group", "aws_elasticache_subnet_group", "aws_db_subnet_group"} == set()
+    assert families - set(AWS_TO_DOC) - {"aws_route", "aws_cloudwatch_log_group", "aws_default_security_group", "aws_elasticache_subnet_group", "aws_db_subnet_group"} == set()
 
 
 def test_alibaba_table_names_the_products_the_issue_lists():
@@ -63,6 +64,7 @@ def test_alibaba_table_names_the_products_the_issue_lists():
 
 def test_terraform_readme_covers_usage_access_and_cost():
     text = (REPO / "deploy" / "terraform" / "README.md").read_text()
-    for needle in ["terraform init && terraform apply", "ProxyJump", "aws ssm start-session", "single_nat_gateway",
-                   "Cost note", "tests/run.sh"]:
+    for needle in ["terraform -chdir=stack init", "-backend-config=../environments/", "plan -var-file=../environments/",
+                   "ProxyJump", "aws ssm start-session", "single_nat_gateway", "Cost note", "tests/run.sh",
+                   "terraform test", "VPC endpoints"]:
         assert needle in text, needle

@@ -1,5 +1,7 @@
-"""Every .tf file parses and is laid out as `terraform fmt` would; modules and environments follow
-the layout of CONVENTIONS.md (terraform-aws-modules style)."""
+"""The modules and the root module follow the layout of CONVENTIONS.md (terraform-aws-modules
+style): standard files, typed and described variables, validated inputs, bounded provider versions,
+a committed lock file, one variable file per environment. (Parsing and `terraform fmt` layout are
+checked by Terraform itself, see test_terraform.py.)"""
 
 from __future__ import annotations
 
@@ -7,70 +9,14 @@ import re
 
 import pytest
 
-import hclfmt
-from conftest import ENVIRONMENTS, MODULES, TF_ROOT, parse_file, tf_files
+from conftest import ENVIRONMENTS, MODULES, TF_ROOT, tf_files, tfvars
 
 ALL_TF = tf_files()
-TFVARS_EXAMPLES = sorted(TF_ROOT.glob("environments/*/terraform.tfvars.example"))
 
 
 def test_there_is_terraform_to_check():
-    # 5 modules x 4 files + 2 environments x 4 files
-    assert len(ALL_TF) >= 28, [str(p) for p in ALL_TF]
-
-
-@pytest.mark.parametrize("path", ALL_TF, ids=lambda p: str(p.relative_to(TF_ROOT)))
-def test_every_tf_file_parses(path):
-    doc = parse_file(path)
-    assert isinstance(doc, dict) and doc, f"{path} parsed to nothing"
-
-
-@pytest.mark.parametrize("path", ALL_TF + TFVARS_EXAMPLES, ids=lambda p: str(p.relative_to(TF_ROOT)))
-def test_every_tf_file_is_laid_out_like_terraform_fmt(path):
-    problems = hclfmt.check(path.read_text(encoding="utf-8"), str(path.relative_to(TF_ROOT)))
-    assert problems == []
-
-
-# The checker itself must catch each kind of layout error (otherwise the test above proves nothing).
-GOOD = '''resource "aws_vpc" "this" {
-  cidr_block           = var.cidr # the VPC
-  enable_dns_hostnames = true     # endpoints are names
-
-  tags = merge(var.tags, {
-    Name = "x"
-  })
-
-  user_data = <<-EOT
-      indented freely = inside a heredoc
-  EOT
-}
-'''
-
-
-def test_format_checker_accepts_terraform_fmt_output():
-    assert hclfmt.check(GOOD) == []
-
-
-@pytest.mark.parametrize(
-    "bad, problem",
-    [
-        (GOOD.replace("  cidr_block   ", "    cidr_block "), "indented"),
-        (GOOD.replace("    Name = ", "  Name = "), "indented"),
-        (GOOD.replace("  })\n", "})\n"), "indented"),
-        (GOOD.replace("cidr_block           =", "cidr_block ="), "'=' at column"),
-        (GOOD.replace("  tags = merge", "  tags  = merge"), "one space around"),
-        (GOOD.replace("true     # endpoints", "true # endpoints"), "comment at column"),
-        (GOOD.replace("    Name", "\tName"), "tab"),
-        (GOOD.replace("var.cidr #", "var.cidr  #").replace("the VPC", "the VPC "), "trailing whitespace"),
-        (GOOD.rstrip("\n"), "no newline"),
-        (GOOD + "\n", "blank lines at the end"),
-        (GOOD.replace("\n", "\r\n"), "CR characters"),
-        (GOOD[: GOOD.rindex("}")], "unbalanced"),
-    ],
-)
-def test_format_checker_rejects(bad, problem):
-    problems = hclfmt.check(bad)
-    assert any(problem in p for p in problems), problems
+    # 5 modules x 4 files + the root module's 4
+    assert len(ALL_TF) >= 24, [str(p) for p in ALL_TF]
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -80,15 +26,23 @@ def test_module_has_the_standard_files(module):
         assert (d / name).is_file(), f"modules/{module}/{name} is missing"
 
 
+def test_root_module_has_the_standard_files():
+    d = TF_ROOT / "stack"
+    for name in ["main.tf", "variables.tf", "outputs.tf", "versions.tf", ".terraform.lock.hcl", "README.md"]:
+        assert (d / name).is_file(), f"stack/{name} is missing"
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_environment_has_the_standard_files(env):
-    d = TF_ROOT / "environments" / env
-    for name in ["main.tf", "variables.tf", "outputs.tf", "versions.tf", "terraform.tfvars.example", "README.md"]:
-        assert (d / name).is_file(), f"environments/{env}/{name} is missing"
+def test_each_environment_is_a_variable_file_and_a_backend_file(env):
+    d = TF_ROOT / "environments"
+    assert (d / f"{env}.tfvars").is_file() and (d / f"{env}.s3.tfbackend").is_file()
+    assert sorted(p.name for p in d.iterdir()) == sorted(
+        ["README.md", *(f"{e}.tfvars" for e in ENVIRONMENTS), *(f"{e}.s3.tfbackend" for e in ENVIRONMENTS)]
+    ), "an environment is a variable file, not a copy of the configuration"
 
 
 def all_configs(modules, environments):
-    return {**{f"modules/{k}": v for k, v in modules.items()}, **{f"environments/{k}": v for k, v in environments.items()}}
+    return {**{f"modules/{k}": v for k, v in modules.items()}, **environments}
 
 
 def test_every_variable_is_typed_and_described(modules, environments):
@@ -133,10 +87,8 @@ ENUMS = {
     ("modules/edge", "http_mode"): ["serve", "redirect"],
     ("modules/data", "redis_transit_encryption_mode"): ["required", "preferred"],
     ("modules/app", "environment"): ["staging", "prod"],
-    ("environments/staging", "environment"): ["staging", "prod"],
-    ("environments/prod", "environment"): ["staging", "prod"],
-    ("environments/staging", "edge_http_mode"): ["serve", "redirect"],
-    ("environments/prod", "edge_http_mode"): ["serve", "redirect"],
+    ("stack", "environment"): ["staging", "prod"],
+    ("stack", "edge_http_mode"): ["serve", "redirect"],
 }
 
 
@@ -161,45 +113,45 @@ def provider_constraints(cfg) -> dict[str, str]:
     return out
 
 
+def lower_upper(constraint: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    lower = re.search(r">=\s*(\d+\.\d+\.\d+)", constraint)
+    upper = re.search(r"<\s*(\d+\.\d+\.\d+)", constraint)
+    assert lower and upper, f"constraint {constraint!r} needs a lower and an upper bound"
+    return tuple(int(x) for x in lower.group(1).split(".")), tuple(int(x) for x in upper.group(1).split("."))
+
+
+def locked_versions() -> dict[str, str]:
+    text = (TF_ROOT / "stack" / ".terraform.lock.hcl").read_text()
+    return {m.group(1): m.group(2) for m in re.finditer(r'provider "registry\.terraform\.io/hashicorp/(\w+)" \{\s+version\s+= "([^"]+)"', text)}
+
+
+def test_the_lock_file_pins_the_tested_aws_provider():
+    assert locked_versions() == {"aws": "5.100.0"}, "only the aws provider, at the version CI tests"
+
+
+@pytest.mark.parametrize("where", ["stack", *(f"modules/{m}" for m in MODULES)])
+def test_provider_constraints_are_bounded_and_admit_the_locked_version(modules, environments, where):
+    cfg = all_configs(modules, environments)[where]
+    constraints = provider_constraints(cfg)
+    assert set(constraints) == {"aws"}, f"{where}: providers {sorted(constraints)}"
+    low, high = lower_upper(constraints["aws"])
+    locked = tuple(int(x) for x in locked_versions()["aws"].split("."))
+    assert low <= locked < high, f"{where}: {constraints['aws']} excludes the locked {locked}"
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_environments_pin_exact_provider_versions(environments, env):
-    constraints = provider_constraints(environments[env])
-    assert "aws" in constraints
-    for name, version in constraints.items():
-        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{env}: provider {name} is not pinned: {version!r}"
-
-
-def test_environments_pin_the_same_versions(environments):
-    assert provider_constraints(environments["staging"]) == provider_constraints(environments["prod"])
-
-
-@pytest.mark.parametrize("module", MODULES)
-def test_modules_bound_provider_versions_and_admit_the_pinned_ones(modules, environments, module):
-    pinned = provider_constraints(environments["prod"])
-    for name, constraint in provider_constraints(modules[module]).items():
-        lower = re.search(r">=\s*(\d+\.\d+\.\d+)", constraint)
-        upper = re.search(r"<\s*(\d+\.\d+\.\d+)", constraint)
-        assert lower and upper, f"{module}: {name} constraint {constraint!r} needs a lower and an upper bound"
-        v = tuple(int(x) for x in pinned[name].split("."))
-        assert tuple(int(x) for x in lower.group(1).split(".")) <= v < tuple(int(x) for x in upper.group(1).split("."))
-
-
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_tfvars_example_sets_every_required_variable_and_only_declared_ones(environments, env):
-    cfg = environments[env]
-    example = parse_file_text((TF_ROOT / "environments" / env / "terraform.tfvars.example").read_text())
+def test_environment_file_sets_every_required_variable_and_only_declared_ones(environments, env):
+    cfg = environments["stack"]
+    values = tfvars(env)
     required = {n for n, body in cfg.variables.items() if "default" not in body}
-    assert required, "an environment without required variables would apply to nobody's account"
-    assert required <= set(example), f"missing in the example: {required - set(example)}"
-    assert set(example) <= set(cfg.variables), f"not declared: {set(example) - set(cfg.variables)}"
+    assert {"environment", "name", "vpc_cidr", "region", "azs", "admin_cidrs", "app_image"} <= required
+    assert required <= set(values), f"missing in {env}.tfvars: {required - set(values)}"
+    assert set(values) <= set(cfg.variables), f"not declared: {set(values) - set(cfg.variables)}"
+    assert values["environment"] == env
 
 
-def parse_file_text(text: str) -> dict:
-    import hcl2
-
-    from conftest import OPTIONS, normalize
-
-    return normalize(hcl2.loads(text, serialization_options=OPTIONS))
+def test_environments_differ_only_in_values_not_in_keys():
+    assert set(tfvars("staging")) == set(tfvars("prod")), "a key set in one environment only is a drift"
 
 
 def test_no_state_or_real_tfvars_in_the_tree():
@@ -213,6 +165,6 @@ def test_no_state_or_real_tfvars_in_the_tree():
 
 def test_every_folder_has_a_readme():
     folders = [TF_ROOT, *(p for p in TF_ROOT.rglob("*") if p.is_dir() and not ({".terraform", "__pycache__"} & set(p.parts)))]
-    assert len(folders) >= 13  # root, tests, modules + 5 + 2 files/, environments + 2
+    assert len(folders) >= 17  # root, tests (+ mocks), modules + 5 (+ tests) + 2 files/, environments, stack (+ tests)
     missing = [str(f.relative_to(TF_ROOT.parent.parent)) for f in folders if not (f / "README.md").is_file()]
     assert missing == []

@@ -4,6 +4,7 @@
 # every start. The edge proxies discover the group's instances themselves (edge-upstreams.sh).
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 data "aws_ssm_parameter" "al2023" {
   count = var.ami_id == null ? 1 : 0
@@ -11,7 +12,8 @@ data "aws_ssm_parameter" "al2023" {
 }
 
 locals {
-  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  asg_name = "${var.name}-app"
+  ami_id   = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
 
   # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
   # production.toml in the image already sets application.host, log.format and sentry.environment's
@@ -37,14 +39,26 @@ locals {
     ZUFANG__OTEL__ENDPOINT     = var.otel_endpoint
     ZUFANG__ADMIN__ALLOW_CIDRS = join(",", var.admin_allow_cidrs)
   }
-  app_env = merge(local.app_env_base, { for k, v in local.app_env_optional : k => v if v != "" })
+  # Verification codes: the webhook sender when a gateway is configured. Production (ZUFANG_ENV) refuses
+  # the "log" sender, which delivers no code, unless the override says this stack has no gateway.
+  sms_env = var.sms_webhook_url != "" ? {
+    ZUFANG__SMS__SENDER      = "http"
+    ZUFANG__SMS__WEBHOOK_URL = var.sms_webhook_url
+    } : {
+    ZUFANG__SMS__SENDER                         = "log"
+    ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION = var.allow_log_sms_sender
+  }
+  app_env = merge(local.app_env_base, local.sms_env, { for k, v in local.app_env_optional : k => v if v != "" })
 
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
-  secret_arns = {
+  secret_arns_base = {
     database_password = var.db_password_secret_arn
     redis_password    = var.redis_password_secret_arn
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
+  secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
+    sms_webhook_token = var.sms_webhook_token_secret_arn
+  })
 
   # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
   ecr_registry = var.ecr_repository_arn == null ? null : split("/", var.app_image)[0]
@@ -52,6 +66,21 @@ locals {
     path        = "/root/.docker/config.json"
     permissions = "0600"
     content     = jsonencode({ credHelpers = { (local.ecr_registry) = "ecr-login" } })
+  }]
+
+  # Boot files shipped verbatim from files/: destination on the server -> source and mode.
+  boot_files = {
+    "/usr/local/sbin/zufang-fetch-secrets"             = { src = "fetch-secrets.sh", mode = "0755" }
+    "/etc/systemd/system/zufang.service"               = { src = "zufang.service", mode = "0644" }
+    "/usr/local/sbin/zufang-health-report"             = { src = "health-report.sh", mode = "0755" }
+    "/etc/systemd/system/zufang-health-report.service" = { src = "zufang-health-report.service", mode = "0644" }
+    "/etc/systemd/system/zufang-health-report.timer"   = { src = "zufang-health-report.timer", mode = "0644" }
+  }
+
+  boot_write_files = [for dest, f in local.boot_files : {
+    path        = dest
+    permissions = f.mode
+    content     = file("${path.module}/files/${f.src}")
   }]
 
   user_data = join("\n", ["#cloud-config", yamlencode({
@@ -77,32 +106,30 @@ locals {
         ))
       },
       {
-        path        = "/usr/local/sbin/zufang-fetch-secrets"
-        permissions = "0755"
-        content     = file("${path.module}/files/fetch-secrets.sh")
-      },
-      {
-        path        = "/etc/systemd/system/zufang.service"
+        path        = "/etc/zufang/health.env"
         permissions = "0644"
-        content     = file("${path.module}/files/zufang.service")
+        content     = "AWS_REGION=${data.aws_region.current.name}\nAPP_PORT=${var.app_port}\nFAILURES=${var.health_check_failures}\n"
       },
-    ])
+    ], local.boot_write_files)
     runcmd = [
       ["systemctl", "enable", "--now", "docker"],
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "zufang"],
+      ["systemctl", "enable", "--now", "zufang-health-report.timer"],
     ]
   })])
 }
 
 # --- JWT signing secret (HS256; production refuses fewer than 32 bytes) ---------------------------------
-resource "random_password" "jwt" {
-  length  = 64
-  special = false
+# Generated during the apply (uuid() reads the OS's cryptographic random source: 244 bits here) and
+# written with a write-only attribute: the key is in neither the plan nor the state. Write-only
+# arguments are sent only when their version changes: bump jwt_secret_version for a new key.
+locals {
+  generated_jwt_secret = replace("${uuid()}${uuid()}", "-", "")
 }
 
 resource "aws_secretsmanager_secret" "jwt" {
-  #checkov:skip=CKV2_AWS_57:rotating the HS256 key invalidates every issued token; rotate deliberately by tainting random_password.jwt, not on a schedule
+  #checkov:skip=CKV2_AWS_57:rotating the HS256 key invalidates every issued token; rotate deliberately by bumping var.jwt_secret_version, not on a schedule
   name_prefix = "${var.name}/jwt_secret-"
   description = "HS256 signing key of zufang's access and refresh tokens (file jwt_secret)"
   kms_key_id  = var.kms_key_arn
@@ -110,8 +137,9 @@ resource "aws_secretsmanager_secret" "jwt" {
 }
 
 resource "aws_secretsmanager_secret_version" "jwt" {
-  secret_id     = aws_secretsmanager_secret.jwt.id
-  secret_string = random_password.jwt.result
+  secret_id                = aws_secretsmanager_secret.jwt.id
+  secret_string_wo         = local.generated_jwt_secret
+  secret_string_wo_version = var.jwt_secret_version
 }
 
 # --- security group: app_port from the edge only, SSH from the bastion only -----------------------------
@@ -192,6 +220,13 @@ data "aws_iam_policy_document" "app" {
     sid       = "ReadAppSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = values(local.secret_arns)
+  }
+
+  # The app's own health check (files/health-report.sh) marks the instance Unhealthy in its group.
+  statement {
+    sid       = "ReportOwnHealth"
+    actions   = ["autoscaling:SetInstanceHealth"]
+    resources = ["arn:${data.aws_partition.current.partition}:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"]
   }
 
   statement {
@@ -313,11 +348,17 @@ resource "aws_launch_template" "app" {
 
   lifecycle {
     create_before_destroy = true
+
+    precondition {
+      condition     = var.sms_webhook_url != "" || var.allow_log_sms_sender
+      error_message = "Set sms_webhook_url (the SMS gateway) or, for a stack without one, allow_log_sms_sender = true: the app refuses to start in production with the log sender otherwise."
+    }
   }
 }
 
 resource "aws_autoscaling_group" "app" {
-  name_prefix         = "${var.name}-app-"
+  # A fixed name: the refresh alarm below watches this group by name before the group exists.
+  name                = local.asg_name
   vpc_zone_identifier = var.subnet_ids
   min_size            = var.min_size
   max_size            = var.max_size
@@ -331,11 +372,30 @@ resource "aws_autoscaling_group" "app" {
     version = aws_launch_template.app.latest_version
   }
 
-  # A new image or configuration replaces the servers one batch at a time.
+  # Group metrics (GroupInServiceInstances etc.) for dashboards and the scaling history.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances"]
+
+  # A terminating instance waits in Terminating:Wait before it stops: the edge proxies list only
+  # InService instances (edge-upstreams.sh, every 30 s), so it leaves their pool first, then the
+  # requests it still holds finish. Nothing completes the action early; the timeout continues it.
+  initial_lifecycle_hook {
+    name                 = "drain-before-stop"
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_TERMINATING"
+    heartbeat_timeout    = var.drain_seconds
+    default_result       = "CONTINUE"
+  }
+
+  # A new image or configuration replaces the servers one batch at a time; if the new servers fail
+  # their status checks, the refresh stops and the previous launch template comes back.
   instance_refresh {
     strategy = "Rolling"
     preferences {
       min_healthy_percentage = 66
+      instance_warmup        = var.instance_warmup_seconds
+      auto_rollback          = true
+      alarm_specification {
+        alarms = [aws_cloudwatch_metric_alarm.refresh_unhealthy.alarm_name]
+      }
     }
   }
 
@@ -356,4 +416,44 @@ resource "aws_autoscaling_group" "app" {
   }
 
   depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
+}
+
+# --- scaling: target tracking on CPU and on the inbound traffic the edge sends ---------------------------
+# Requests reach the servers only from the edge proxies (no ALB, so no ALBRequestCountPerTarget):
+# network bytes in per instance follow the request rate the edge forwards.
+resource "aws_autoscaling_policy" "target" {
+  for_each = {
+    cpu        = { metric = "ASGAverageCPUUtilization", target = var.cpu_target_percent }
+    network_in = { metric = "ASGAverageNetworkIn", target = var.network_in_target_bytes }
+  }
+
+  name                      = "${each.key}-target"
+  autoscaling_group_name    = aws_autoscaling_group.app.name
+  policy_type               = "TargetTrackingScaling"
+  estimated_instance_warmup = var.instance_warmup_seconds
+
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = each.value.metric
+    }
+    target_value = each.value.target
+  }
+}
+
+# --- instance refresh guard: new servers failing EC2 status checks roll the refresh back ---------------
+resource "aws_cloudwatch_metric_alarm" "refresh_unhealthy" {
+  alarm_name          = "${var.name}-app-status-check-failed"
+  alarm_description   = "An app server fails its EC2 status checks; an instance refresh rolls back on it."
+  namespace           = "AWS/EC2"
+  metric_name         = "StatusCheckFailed"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  dimensions = {
+    AutoScalingGroupName = local.asg_name
+  }
+  tags = var.tags
 }

@@ -223,3 +223,81 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "jwt_secret_version" {
+  description = "Version of the generated JWT signing key: change it (e.g. 1 -> 2) to generate and store a new one."
+  type        = number
+  default     = 1
+  nullable    = false
+}
+
+variable "drain_seconds" {
+  description = "Time a terminating app server stays up after leaving the edge pool (edge refresh 30 s + longest request)."
+  type        = number
+  default     = 90
+  nullable    = false
+  validation {
+    condition     = var.drain_seconds >= 60 && var.drain_seconds <= 7200
+    error_message = "drain_seconds: 60..7200 (at least two edge refreshes; the lifecycle hook's heartbeat limit)."
+  }
+}
+
+variable "instance_warmup_seconds" {
+  description = "Seconds a new app server needs before its metrics count (boot, image pull, migrations)."
+  type        = number
+  default     = 300
+  nullable    = false
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilisation of the app group."
+  type        = number
+  default     = 60
+  nullable    = false
+  validation {
+    condition     = var.cpu_target_percent > 0 && var.cpu_target_percent < 100
+    error_message = "cpu_target_percent must be between 0 and 100."
+  }
+}
+
+variable "network_in_target_bytes" {
+  description = "Target average bytes received per app server per minute (the request volume the edge forwards)."
+  type        = number
+  default     = 50000000
+  nullable    = false
+}
+
+variable "sms_webhook_url" {
+  description = "SMS gateway webhook (http(s)://) that sends verification codes; empty for none (then allow_log_sms_sender must be true)."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.sms_webhook_url == "" || can(regex("^https?://", var.sms_webhook_url))
+    error_message = "sms_webhook_url must be empty or an http(s):// URL."
+  }
+}
+
+variable "sms_webhook_token_secret_arn" {
+  description = "Secrets Manager secret (created outside Terraform) with the webhook's bearer token (file sms_webhook_token); null for none."
+  type        = string
+  default     = null
+}
+
+variable "allow_log_sms_sender" {
+  description = "No SMS gateway: log the codes instead (sign-up cannot complete). Only for a stack that is not serving users."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "health_check_failures" {
+  description = "Consecutive failed /healthz checks (30 s apart) after which a server reports itself Unhealthy and is replaced."
+  type        = number
+  default     = 3
+  nullable    = false
+  validation {
+    condition     = var.health_check_failures >= 2 && var.health_check_failures <= 20
+    error_message = "health_check_failures: 2..20."
+  }
+}

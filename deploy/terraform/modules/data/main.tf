@@ -1,7 +1,8 @@
 # The data tier: MariaDB (RDS) and Redis (ElastiCache) in the isolated subnets, reachable from the
 # app tier's security group only. Credentials are generated here and kept in Secrets Manager; the
-# app fetches them at boot. They also live in the Terraform state (RDS and ElastiCache take them as
-# arguments), so the state must sit in an encrypted, access-controlled backend (see README).
+# app fetches them at boot. The MariaDB password never enters the plan or the state (write-only
+# attributes); the Redis AUTH token does, because ElastiCache's auth_token has no write-only
+# form yet, so the state must sit in an encrypted, access-controlled backend (see README).
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
@@ -44,20 +45,18 @@ resource "aws_kms_alias" "data" {
 # RDS rejects / " @ and spaces in passwords; ElastiCache AUTH tokens take 16..128 characters and no
 # special characters beyond ! & # $ ^ < > -. (zufang passes both as separate fields, never in a URL,
 # so no character needs escaping on its side.)
-resource "random_password" "db" {
-  length           = 40
-  special          = true
-  override_special = "!#$%^&*()-_=+[]{}<>:?"
-}
-
-resource "random_password" "redis" {
-  length           = 64
-  special          = true
-  override_special = "!&#$^<>-"
+# Generated during the apply: uuid() reads the OS's cryptographic random source (244 bits in 64 hex
+# characters, valid for RDS and for ElastiCache AUTH). A local is evaluated once per run, so the
+# secret and RDS get the same value. Write-only arguments are sent only when their version changes:
+# bump db_password_version / redis_password_version to set a new one. (Not the provider's ephemeral
+# aws_secretsmanager_random_password: `terraform test` cannot mock ephemeral resources yet.)
+locals {
+  generated_db_password = replace("${uuid()}${uuid()}", "-", "")
+  generated_redis_token = replace("${uuid()}${uuid()}", "-", "")
 }
 
 resource "aws_secretsmanager_secret" "db_password" {
-  #checkov:skip=CKV2_AWS_57:rotation needs a Lambda and a rolling restart of the app (it reads the password at boot); rotate by tainting random_password.db and re-applying
+  #checkov:skip=CKV2_AWS_57:rotation needs a Lambda and a rolling restart of the app (it reads the password at boot); rotate by bumping var.db_password_version and re-applying
   name_prefix = "${var.name}/database_password-"
   description = "MariaDB password of ${var.db_username}; written to /run/secrets/database_password on the app servers"
   kms_key_id  = aws_kms_key.data.arn
@@ -65,12 +64,13 @@ resource "aws_secretsmanager_secret" "db_password" {
 }
 
 resource "aws_secretsmanager_secret_version" "db_password" {
-  secret_id     = aws_secretsmanager_secret.db_password.id
-  secret_string = random_password.db.result
+  secret_id                = aws_secretsmanager_secret.db_password.id
+  secret_string_wo         = local.generated_db_password
+  secret_string_wo_version = var.db_password_version
 }
 
 resource "aws_secretsmanager_secret" "redis_password" {
-  #checkov:skip=CKV2_AWS_57:ElastiCache AUTH rotation is a two-step token change (ROTATE then SET) plus an app restart; done by re-applying, not by a rotation Lambda
+  #checkov:skip=CKV2_AWS_57:ElastiCache AUTH rotation is a two-step token change (ROTATE then SET) plus an app restart; done by bumping var.redis_password_version and re-applying, not by a rotation Lambda
   name_prefix = "${var.name}/redis_password-"
   description = "ElastiCache AUTH token; written to /run/secrets/redis_password on the app servers"
   kms_key_id  = aws_kms_key.data.arn
@@ -78,8 +78,16 @@ resource "aws_secretsmanager_secret" "redis_password" {
 }
 
 resource "aws_secretsmanager_secret_version" "redis_password" {
-  secret_id     = aws_secretsmanager_secret.redis_password.id
-  secret_string = random_password.redis.result
+  secret_id                = aws_secretsmanager_secret.redis_password.id
+  secret_string_wo         = local.generated_redis_token
+  secret_string_wo_version = var.redis_password_version
+}
+
+# ElastiCache takes the token as a plain argument: read it back from the secret (this copy is in the
+# state; see the note at the top).
+data "aws_secretsmanager_secret_version" "redis_password" {
+  secret_id  = aws_secretsmanager_secret.redis_password.id
+  version_id = aws_secretsmanager_secret_version.redis_password.version_id
 }
 
 # --- security groups: only the app tier gets in; nothing goes out --------------------------------------
@@ -189,10 +197,11 @@ resource "aws_db_instance" "mariadb" {
   engine_version    = var.db_engine_version
   instance_class    = var.db_instance_class
 
-  db_name  = var.db_name
-  username = var.db_username
-  password = random_password.db.result
-  port     = 3306
+  db_name             = var.db_name
+  username            = var.db_username
+  password_wo         = local.generated_db_password
+  password_wo_version = var.db_password_version
+  port                = 3306
 
   allocated_storage     = var.db_allocated_storage
   max_allocated_storage = var.db_max_allocated_storage
@@ -256,7 +265,7 @@ resource "aws_elasticache_replication_group" "redis" {
   kms_key_id                 = aws_kms_key.data.arn
   transit_encryption_enabled = true
   transit_encryption_mode    = var.redis_transit_encryption_mode
-  auth_token                 = random_password.redis.result
+  auth_token                 = data.aws_secretsmanager_secret_version.redis_password.secret_string
 
   snapshot_retention_limit   = 3
   snapshot_window            = "17:00-18:00"

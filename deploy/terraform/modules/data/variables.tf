@@ -167,3 +167,17 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "db_password_version" {
+  description = "Version of the generated MariaDB password: change it (e.g. 1 -> 2) to generate and store a new one."
+  type        = number
+  default     = 1
+  nullable    = false
+}
+
+variable "redis_password_version" {
+  description = "Version of the generated Redis AUTH token: change it (e.g. 1 -> 2) to generate and store a new one."
+  type        = number
+  default     = 1
+  nullable    = false
+}

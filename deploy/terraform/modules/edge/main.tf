@@ -194,13 +194,14 @@ resource "aws_eip" "edge" {
 }
 
 # --- VRRP password: generated, kept in Secrets Manager, fetched at boot -------------------------------
-resource "random_password" "vrrp" {
-  length  = 8 # VRRPv2 PASS authentication uses 8 characters
-  special = false
+# Generated during the apply (uuid(): the OS's cryptographic random source), written with a
+# write-only attribute, never in plan or state. VRRPv2 PASS authentication uses 8 characters.
+locals {
+  generated_vrrp_pass = substr(replace(uuid(), "-", ""), 0, 8)
 }
 
 resource "aws_secretsmanager_secret" "vrrp" {
-  #checkov:skip=CKV2_AWS_57:both proxies must switch at once; rotate by tainting random_password.vrrp and re-running the bootstrap on both
+  #checkov:skip=CKV2_AWS_57:both proxies must switch at once; rotate by bumping var.vrrp_secret_version and re-running the bootstrap on both
   name_prefix = "${var.name}/vrrp_auth_pass-"
   description = "keepalived VRRP auth_pass shared by lb1 and lb2"
   kms_key_id  = var.kms_key_arn
@@ -208,8 +209,9 @@ resource "aws_secretsmanager_secret" "vrrp" {
 }
 
 resource "aws_secretsmanager_secret_version" "vrrp" {
-  secret_id     = aws_secretsmanager_secret.vrrp.id
-  secret_string = random_password.vrrp.result
+  secret_id                = aws_secretsmanager_secret.vrrp.id
+  secret_string_wo         = local.generated_vrrp_pass
+  secret_string_wo_version = var.vrrp_secret_version
 }
 
 # --- security group -----------------------------------------------------------------------------------
@@ -341,10 +343,11 @@ data "aws_iam_policy_document" "edge" {
     }
   }
 
-  # Describe calls have no resource-level permissions in EC2: "*" is the only valid resource.
+  # Describe calls have no resource-level permissions in EC2 or Auto Scaling: "*" is the only valid
+  # resource.
   statement {
     sid       = "ReadAddressesAndAppPool"
-    actions   = ["ec2:DescribeAddresses", "ec2:DescribeInstances"]
+    actions   = ["ec2:DescribeAddresses", "ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
 

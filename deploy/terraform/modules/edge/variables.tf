@@ -126,3 +126,10 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "vrrp_secret_version" {
+  description = "Version of the generated VRRP password: change it (e.g. 1 -> 2) to generate and store a new one."
+  type        = number
+  default     = 1
+  nullable    = false
+}

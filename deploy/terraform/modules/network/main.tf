@@ -147,6 +147,62 @@ resource "aws_route_table_association" "isolated" {
   route_table_id = aws_route_table.isolated.id
 }
 
+# --- VPC endpoints: AWS API traffic of the private hosts stays off the NAT ----------------------------
+# S3 (ECR image layers, package mirrors) through a free gateway endpoint on the private route tables;
+# Secrets Manager, ECR, SSM Session Manager and CloudWatch Logs through interface endpoints in the
+# private subnets with private DNS, so the AWS CLI and the SSM agent need no configuration.
+locals {
+  interface_endpoints = var.enable_vpc_endpoints ? toset(var.interface_endpoint_services) : toset([])
+}
+
+resource "aws_vpc_endpoint" "s3" {
+  count = var.enable_vpc_endpoints ? 1 : 0
+
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = aws_route_table.private[*].id
+  tags              = merge(var.tags, { Name = "${var.name}-s3" })
+}
+
+resource "aws_security_group" "endpoints" {
+  count = var.enable_vpc_endpoints ? 1 : 0
+
+  name_prefix = "${var.name}-endpoints-"
+  description = "VPC interface endpoints: HTTPS from the VPC only"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-endpoints" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# The whole VPC, not only the private subnets: private DNS makes every host of the VPC (the edge
+# proxies fetching their secrets, the bastion's SSM agent) resolve these services to the endpoints.
+resource "aws_vpc_security_group_ingress_rule" "endpoints_https" {
+  count = var.enable_vpc_endpoints ? 1 : 0
+
+  security_group_id = aws_security_group.endpoints[0].id
+  description       = "HTTPS to the AWS APIs from hosts of the VPC"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = var.cidr
+}
+
+resource "aws_vpc_endpoint" "interface" {
+  for_each = local.interface_endpoints
+
+  vpc_id              = aws_vpc.this.id
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.value}"
+  vpc_endpoint_type   = "Interface"
+  subnet_ids          = aws_subnet.private[*].id
+  security_group_ids  = [aws_security_group.endpoints[0].id]
+  private_dns_enabled = true
+  tags                = merge(var.tags, { Name = "${var.name}-${each.value}" })
+}
+
 # --- VPC flow logs to CloudWatch Logs, encrypted with a key of our own ------------------------------
 data "aws_iam_policy_document" "flow_logs_kms" {
   #checkov:skip=CKV_AWS_109:a key policy's "*" resource is the key itself; the root principal must administer it or the key becomes unmanageable

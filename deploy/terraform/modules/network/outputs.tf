@@ -47,3 +47,13 @@ output "flow_log_group_name" {
   description = "CloudWatch Logs group holding the VPC flow logs."
   value       = aws_cloudwatch_log_group.flow_logs.name
 }
+
+output "s3_endpoint_id" {
+  description = "Gateway endpoint of S3 on the private route tables (null when endpoints are off)."
+  value       = one(aws_vpc_endpoint.s3[*].id)
+}
+
+output "interface_endpoint_ids" {
+  description = "Interface endpoint IDs by service name (empty when endpoints are off)."
+  value       = { for svc, ep in aws_vpc_endpoint.interface : svc => ep.id }
+}

@@ -91,3 +91,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "enable_vpc_endpoints" {
+  description = "Create the S3 gateway endpoint and the interface endpoints (billed per hour per AZ each); false sends that traffic through the NAT."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "interface_endpoint_services" {
+  description = "AWS services reached through interface endpoints from the private subnets."
+  type        = list(string)
+  default     = ["secretsmanager", "ecr.api", "ecr.dkr", "ssm", "ssmmessages", "ec2messages", "logs"]
+  nullable    = false
+  validation {
+    condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9.-]+$", s))])
+    error_message = "interface_endpoint_services: service names such as secretsmanager or ecr.dkr."
+  }
+}

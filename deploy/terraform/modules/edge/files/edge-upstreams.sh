@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# edge-upstreams.sh: keep nginx's upstream pool equal to the running instances of the app auto
-# scaling group. nginx 1.22 resolves names only at start, and the group's addresses change when it
+# edge-upstreams.sh: keep nginx's upstream pool equal to the InService instances of the app auto
+# scaling group. An instance the group is terminating (lifecycle state Terminating:Wait, held there by
+# the group's termination hook) or still launching (Pending) is left out, so it drains before it stops. nginx 1.22 resolves names only at start, and the group's addresses change when it
 # replaces or scales instances, so a timer re-renders generated/upstream-servers.conf (through the
 # repository's docker-entrypoint.sh render) and reloads nginx only when the pool changed.
 set -euo pipefail
@@ -8,7 +9,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: edge-upstreams.sh [--no-reload]
-  Lists the running instances of APP_ASG_NAME, renders /etc/nginx/generated/ with
+  Lists the InService instances of APP_ASG_NAME, renders /etc/nginx/generated/ with
   APP_UPSTREAMS="ip:APP_PORT ...", reloads nginx when the pool changed (not with --no-reload).
 Reads EDGE_ENV_FILE (default /etc/zufang/edge.env): AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE
 Environment: NGINX_PREFIX=/etc/nginx/  RENDER=/usr/local/sbin/zufang-nginx-render (nginx/docker-entrypoint.sh)
@@ -34,15 +35,27 @@ for v in AWS_REGION APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
   [[ -n ${!v:-} ]] || { echo "edge-upstreams: $v is not set in $EDGE_ENV_FILE" >&2; exit 1; }
 done
 
-ips=$(aws ec2 describe-instances --region "$AWS_REGION" \
-  --filters "Name=tag:aws:autoscaling:groupName,Values=$APP_ASG_NAME" "Name=instance-state-name,Values=running" \
-  --query 'Reservations[].Instances[].PrivateIpAddress' --output text)
+# The group's lifecycle state, not the EC2 state: a terminating instance is still "running" in EC2.
+# A failed call stops the script here (set -e), so the pool in place stays as it is.
+in_service=$(aws autoscaling describe-auto-scaling-groups --region "$AWS_REGION" \
+  --auto-scaling-group-names "$APP_ASG_NAME" \
+  --query "AutoScalingGroups[].Instances[?LifecycleState=='InService'].InstanceId[]" --output text)
+ids=()
+for id in $in_service; do
+  [[ $id =~ ^i-[0-9a-f]+$ ]] && ids+=("$id")
+done
+ips=""
+if (( ${#ids[@]} )); then
+  ips=$(aws ec2 describe-instances --region "$AWS_REGION" --instance-ids "${ids[@]}" \
+    --filters "Name=instance-state-name,Values=running" \
+    --query 'Reservations[].Instances[].PrivateIpAddress' --output text)
+fi
 upstreams=""
 for ip in $(tr '\t' '\n' <<<"$ips" | sort -V); do
   [[ $ip =~ ^[0-9.]+$ ]] && upstreams+="$ip:$APP_PORT "
 done
 if [[ -z $upstreams ]]; then
-  echo "edge-upstreams: no running instance in $APP_ASG_NAME yet; placeholder upstream" >&2
+  echo "edge-upstreams: no InService instance in $APP_ASG_NAME; placeholder upstream" >&2
   upstreams="127.0.0.2:$APP_PORT"
 fi
 

@@ -10,20 +10,21 @@ locals {
 }
 
 module "network" {
-  source = "../../modules/network"
+  source = "../modules/network"
 
-  name               = var.name
-  cidr               = var.vpc_cidr
-  azs                = local.azs
-  public_subnets     = local.public_subnets
-  private_subnets    = local.private_subnets
-  isolated_subnets   = local.isolated_subnets
-  single_nat_gateway = var.single_nat_gateway
-  tags               = local.tags
+  name                 = var.name
+  cidr                 = var.vpc_cidr
+  azs                  = local.azs
+  public_subnets       = local.public_subnets
+  private_subnets      = local.private_subnets
+  isolated_subnets     = local.isolated_subnets
+  single_nat_gateway   = var.single_nat_gateway
+  enable_vpc_endpoints = var.enable_vpc_endpoints
+  tags                 = local.tags
 }
 
 module "bastion" {
-  source = "../../modules/bastion"
+  source = "../modules/bastion"
 
   name        = var.name
   vpc_id      = module.network.vpc_id
@@ -35,7 +36,7 @@ module "bastion" {
 }
 
 module "edge" {
-  source = "../../modules/edge"
+  source = "../modules/edge"
 
   name                      = var.name
   vpc_id                    = module.network.vpc_id
@@ -54,38 +55,41 @@ module "edge" {
 }
 
 module "app" {
-  source = "../../modules/app"
+  source = "../modules/app"
 
-  name                      = var.name
-  environment               = var.environment
-  vpc_id                    = module.network.vpc_id
-  subnet_ids                = module.network.private_subnet_ids
-  edge_security_group_id    = module.edge.security_group_id
-  bastion_security_group_id = module.bastion.security_group_id
-  data_subnet_cidrs         = module.network.isolated_subnet_cidrs
-  trusted_proxy_cidrs       = module.network.public_subnet_cidrs
-  app_image                 = var.app_image
-  ecr_repository_arn        = var.ecr_repository_arn
-  instance_type             = var.app_instance_type
-  key_name                  = var.key_name
-  min_size                  = var.app_min_size
-  desired_capacity          = var.app_desired_capacity
-  max_size                  = var.app_max_size
-  db_host                   = module.data.db_address
-  db_port                   = module.data.db_port
-  db_name                   = module.data.db_name
-  db_username               = module.data.db_username
-  db_password_secret_arn    = module.data.db_password_secret_arn
-  redis_host                = module.data.redis_host
-  redis_port                = module.data.redis_port
-  redis_password_secret_arn = module.data.redis_password_secret_arn
-  kms_key_arn               = module.data.kms_key_arn
-  otel_endpoint             = var.otel_endpoint
-  tags                      = local.tags
+  name                         = var.name
+  environment                  = var.environment
+  vpc_id                       = module.network.vpc_id
+  subnet_ids                   = module.network.private_subnet_ids
+  edge_security_group_id       = module.edge.security_group_id
+  bastion_security_group_id    = module.bastion.security_group_id
+  data_subnet_cidrs            = module.network.isolated_subnet_cidrs
+  trusted_proxy_cidrs          = module.network.public_subnet_cidrs
+  app_image                    = var.app_image
+  ecr_repository_arn           = var.ecr_repository_arn
+  instance_type                = var.app_instance_type
+  key_name                     = var.key_name
+  min_size                     = var.app_min_size
+  desired_capacity             = var.app_desired_capacity
+  max_size                     = var.app_max_size
+  db_host                      = module.data.db_address
+  db_port                      = module.data.db_port
+  db_name                      = module.data.db_name
+  db_username                  = module.data.db_username
+  db_password_secret_arn       = module.data.db_password_secret_arn
+  redis_host                   = module.data.redis_host
+  redis_port                   = module.data.redis_port
+  redis_password_secret_arn    = module.data.redis_password_secret_arn
+  kms_key_arn                  = module.data.kms_key_arn
+  otel_endpoint                = var.otel_endpoint
+  sms_webhook_url              = var.sms_webhook_url
+  sms_webhook_token_secret_arn = var.sms_webhook_token_secret_arn
+  allow_log_sms_sender         = var.allow_log_sms_sender
+  tags                         = local.tags
 }
 
 module "data" {
-  source = "../../modules/data"
+  source = "../modules/data"
 
   name                     = var.name
   vpc_id                   = module.network.vpc_id

@@ -1,7 +1,6 @@
 variable "environment" {
   description = "Name of this environment (tags, Sentry environment)."
   type        = string
-  default     = "prod"
 
   validation {
     condition     = contains(["staging", "prod"], var.environment)
@@ -22,7 +21,6 @@ variable "region" {
 variable "name" {
   description = "Name prefix of every resource."
   type        = string
-  default     = "zufang-prod"
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
@@ -33,7 +31,6 @@ variable "name" {
 variable "vpc_cidr" {
   description = "CIDR of the VPC (a /16); subnets are carved as /24s: public 0-2, private 10-12, isolated 20-22."
   type        = string
-  default     = "10.30.0.0/16"
 
   validation {
     condition     = can(cidrhost(var.vpc_cidr, 0)) && endswith(var.vpc_cidr, "/16")
@@ -177,4 +174,28 @@ variable "otel_endpoint" {
   description = "OTLP/HTTP endpoint for traces; empty for none."
   type        = string
   default     = ""
+}
+
+variable "enable_vpc_endpoints" {
+  description = "VPC endpoints for S3, Secrets Manager, ECR, SSM and CloudWatch Logs (false: that traffic goes through the NAT)."
+  type        = bool
+  default     = true
+}
+
+variable "sms_webhook_url" {
+  description = "SMS gateway webhook that sends verification codes (required in prod)."
+  type        = string
+  default     = ""
+}
+
+variable "sms_webhook_token_secret_arn" {
+  description = "Secrets Manager secret with the SMS webhook's bearer token; null for none."
+  type        = string
+  default     = null
+}
+
+variable "allow_log_sms_sender" {
+  description = "No SMS gateway: the app logs the codes (never in prod)."
+  type        = bool
+  default     = false
 }

@@ -1,0 +1,36 @@
+# prod: `terraform -chdir=stack plan -var-file=../environments/prod.tfvars`. No secrets here: passwords are
+# generated into Secrets Manager. Values marked "fill in" are placeholders for the target account.
+environment = "prod"
+name        = "zufang-prod"
+region      = "ap-east-1"
+azs         = ["ap-east-1a", "ap-east-1b"] # fill in
+vpc_cidr    = "10.30.0.0/16"
+admin_cidrs = ["203.0.113.0/24"]                                                                                    # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+app_image   = "registry.example.com/zufang@sha256:0000000000000000000000000000000000000000000000000000000000000000" # fill in: prod pins by digest
+server_name = "zufang.example"
+
+single_nat_gateway   = false
+app_instance_type    = "t3.medium"
+app_min_size         = 3
+app_desired_capacity = 3
+app_max_size         = 9
+edge_instance_type   = "t3.small"
+
+db_instance_class        = "db.t4g.medium"
+db_multi_az              = true
+db_backup_retention_days = 14
+db_deletion_protection   = true
+redis_node_type          = "cache.t4g.small"
+redis_num_cache_clusters = 2
+
+# SMS: the gateway that sends verification codes (prod must not log them; a test checks it).
+sms_webhook_url              = "https://sms-gateway.example/send"                                             # fill in
+sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/sms-token-AbCdEf" # fill in
+allow_log_sms_sender         = false
+
+# Optional
+# key_name           = "ops-2026"
+# ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"
+# tls_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+# edge_http_mode     = "redirect"
+# otel_endpoint      = "http://otel-collector.internal:4318"

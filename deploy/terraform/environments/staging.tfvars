@@ -1,0 +1,37 @@
+# staging: `terraform -chdir=stack plan -var-file=../environments/staging.tfvars`. No secrets here: passwords are
+# generated into Secrets Manager. Values marked "fill in" are placeholders for the target account.
+environment = "staging"
+name        = "zufang-staging"
+region      = "ap-east-1"
+azs         = ["ap-east-1a", "ap-east-1b"] # fill in
+vpc_cidr    = "10.20.0.0/16"
+admin_cidrs = ["203.0.113.0/24"]                  # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+app_image   = "registry.example.com/zufang:0.1.0" # fill in
+server_name = "staging.zufang.example"
+
+single_nat_gateway   = true
+app_instance_type    = "t3.small"
+app_min_size         = 2
+app_desired_capacity = 2
+app_max_size         = 4
+edge_instance_type   = "t3.micro"
+
+db_instance_class        = "db.t4g.micro"
+db_multi_az              = false
+db_backup_retention_days = 3
+db_deletion_protection   = false
+redis_node_type          = "cache.t4g.micro"
+redis_num_cache_clusters = 1
+
+# SMS: staging has no gateway; the app logs the codes (it refuses this in production mode unless
+# told, and staging runs in production mode to be like prod).
+sms_webhook_url              = ""
+sms_webhook_token_secret_arn = null
+allow_log_sms_sender         = true
+
+# Optional
+# key_name           = "ops-2026"
+# ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"
+# tls_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+# edge_http_mode     = "redirect"
+# otel_endpoint      = "http://otel-collector.internal:4318"

@@ -1,0 +1,176 @@
+# The app tier's contract: reachable from the edge (app port) and the bastion (SSH) only, scales on
+# CPU and traffic, drains before an instance stops, rolls a failed refresh back.
+mock_provider "aws" {
+  source = "../../tests/mocks"
+}
+
+variables {
+  name                      = "zufang-test"
+  environment               = "staging"
+  vpc_id                    = "vpc-0123456789abcdef0"
+  subnet_ids                = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
+  edge_security_group_id    = "sg-0edge000000000000"
+  bastion_security_group_id = "sg-0bastion000000000"
+  data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
+  trusted_proxy_cidrs       = ["10.20.0.0/24", "10.20.1.0/24"]
+  app_image                 = "registry.example.com/zufang:1.0.0"
+  db_host                   = "db.internal.example"
+  db_name                   = "zufang"
+  db_username               = "zufang"
+  redis_host                = "redis.internal.example"
+  db_password_secret_arn    = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:db-AbCdEf"
+  redis_password_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:redis-AbCdEf"
+  kms_key_arn               = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  min_size                  = 2
+  desired_capacity          = 2
+  max_size                  = 4
+  sms_webhook_url           = "https://sms-gateway.example/send"
+}
+
+run "reachable_from_the_edge_and_the_bastion_only" {
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.app_from_edge.referenced_security_group_id == var.edge_security_group_id && aws_vpc_security_group_ingress_rule.app_from_edge.from_port == var.app_port && aws_vpc_security_group_ingress_rule.app_from_edge.to_port == var.app_port
+    error_message = "the app port admits the edge security group only"
+  }
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.app_ssh.referenced_security_group_id == var.bastion_security_group_id && aws_vpc_security_group_ingress_rule.app_ssh.cidr_ipv4 == null && aws_vpc_security_group_ingress_rule.app_ssh.from_port == 22
+    error_message = "SSH admits the bastion security group only, no CIDR"
+  }
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_egress_rule.app_mariadb : r.cidr_ipv4]) == toset(var.data_subnet_cidrs) && toset([for r in aws_vpc_security_group_egress_rule.app_redis : r.cidr_ipv4]) == toset(var.data_subnet_cidrs)
+    error_message = "MariaDB and Redis traffic goes to the data subnets only"
+  }
+  assert {
+    condition     = aws_launch_template.app.network_interfaces[0].associate_public_ip_address == "false" && aws_launch_template.app.metadata_options[0].http_tokens == "required" && aws_launch_template.app.metadata_options[0].http_put_response_hop_limit == 1
+    error_message = "no public address; IMDSv2 with one hop (the container cannot borrow the role)"
+  }
+}
+
+run "scales_on_cpu_and_traffic" {
+  assert {
+    condition     = aws_autoscaling_policy.target["cpu"].policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.target["cpu"].target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageCPUUtilization" && aws_autoscaling_policy.target["cpu"].target_tracking_configuration[0].target_value == 60
+    error_message = "target tracking on average CPU (60 %)"
+  }
+  assert {
+    condition     = aws_autoscaling_policy.target["network_in"].policy_type == "TargetTrackingScaling" && aws_autoscaling_policy.target["network_in"].target_tracking_configuration[0].predefined_metric_specification[0].predefined_metric_type == "ASGAverageNetworkIn"
+    error_message = "target tracking on the traffic the edge forwards"
+  }
+  assert {
+    condition     = aws_autoscaling_policy.target["cpu"].autoscaling_group_name == aws_autoscaling_group.app.name && aws_autoscaling_policy.target["network_in"].autoscaling_group_name == aws_autoscaling_group.app.name
+    error_message = "both policies act on the app group"
+  }
+  assert {
+    condition     = aws_autoscaling_group.app.min_size == 2 && aws_autoscaling_group.app.max_size == 4 && aws_autoscaling_group.app.health_check_grace_period == 300
+    error_message = "bounds from the variables; a grace period covering boot and migrations"
+  }
+}
+
+run "drains_before_an_instance_stops" {
+  variables {
+    drain_seconds = 120
+  }
+  assert {
+    condition = length([for h in aws_autoscaling_group.app.initial_lifecycle_hook : h if
+      h.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" && h.heartbeat_timeout == 120 && h.default_result == "CONTINUE"
+    ]) == 1
+    error_message = "a termination hook holds the instance drain_seconds, then lets it stop"
+  }
+}
+
+run "refresh_rolls_back_on_the_alarm" {
+  assert {
+    condition     = aws_autoscaling_group.app.instance_refresh[0].strategy == "Rolling" && aws_autoscaling_group.app.instance_refresh[0].preferences[0].auto_rollback
+    error_message = "rolling refresh with automatic rollback"
+  }
+  assert {
+    condition     = aws_autoscaling_group.app.instance_refresh[0].preferences[0].alarm_specification[0].alarms == tolist([aws_cloudwatch_metric_alarm.refresh_unhealthy.alarm_name])
+    error_message = "the refresh watches the status-check alarm"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.refresh_unhealthy.dimensions["AutoScalingGroupName"] == aws_autoscaling_group.app.name && aws_cloudwatch_metric_alarm.refresh_unhealthy.metric_name == "StatusCheckFailed"
+    error_message = "the alarm watches this group's instances"
+  }
+  assert {
+    condition     = output.asg_name == aws_autoscaling_group.app.name && output.security_group_id == aws_security_group.app.id
+    error_message = "outputs name the group and the security group"
+  }
+}
+
+run "user_data_configures_the_app" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__HOST=db.internal.example") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__HOST=redis.internal.example")
+    error_message = "the app finds the data tier through its ZUFANG__ keys"
+  }
+  assert {
+    condition     = toset(data.aws_iam_policy_document.app.statement[0].resources) == toset([var.db_password_secret_arn, var.redis_password_secret_arn, aws_secretsmanager_secret.jwt.arn])
+    error_message = "the role reads exactly the three app secrets"
+  }
+  assert {
+    condition     = aws_secretsmanager_secret_version.jwt.secret_string_wo == null && aws_secretsmanager_secret_version.jwt.secret_string_wo_version == 1
+    error_message = "the JWT key is written write-only"
+  }
+}
+
+run "replaces_a_server_whose_app_fails_its_health_check" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")
+    error_message = "every server runs the /healthz reporter"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.app.statement[1].actions == toset(["autoscaling:SetInstanceHealth"]) && data.aws_iam_policy_document.app.statement[1].resources == toset(["arn:aws:autoscaling:ap-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/${aws_autoscaling_group.app.name}"])
+    error_message = "a server may set the health of its own group's instances only"
+  }
+}
+
+run "sms_through_the_gateway" {
+  variables {
+    sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=http\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
+    error_message = "a configured gateway makes the app send codes through the webhook"
+  }
+  assert {
+    condition     = !strcontains(base64decode(aws_launch_template.app.user_data), "ALLOW_LOG_SENDER")
+    error_message = "no log-sender override when a gateway is configured"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
+    error_message = "the webhook token is fetched as file sms_webhook_token, and the role may read it"
+  }
+}
+
+run "log_sender_only_when_allowed" {
+  variables {
+    sms_webhook_url      = ""
+    allow_log_sms_sender = true
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=log\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
+    error_message = "without a gateway the override is explicit"
+  }
+}
+
+run "no_gateway_and_no_override_is_rejected" {
+  command = plan
+  variables {
+    sms_webhook_url = ""
+  }
+  expect_failures = [aws_launch_template.app]
+}
+
+run "a_drain_shorter_than_two_edge_refreshes_is_rejected" {
+  command = plan
+  variables {
+    drain_seconds = 30
+  }
+  expect_failures = [var.drain_seconds]
+}
+
+run "capacity_bounds_must_hold" {
+  command = plan
+  variables {
+    desired_capacity = 5
+  }
+  expect_failures = [aws_autoscaling_group.app]
+}

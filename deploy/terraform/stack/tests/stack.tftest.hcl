@@ -1,0 +1,53 @@
+# The whole stack as an environment applies it. tests/run.sh runs this file once per environment:
+#   terraform test -var-file=../environments/<env>.tfvars
+# so the assertions follow the variables, and prod's guarantees are checked on prod's own file.
+mock_provider "aws" {
+  source = "../tests/mocks"
+}
+
+run "stack" {
+  assert {
+    condition     = length(module.network.private_subnet_ids) == length(var.azs) && length(module.network.isolated_subnet_ids) == length(var.azs)
+    error_message = "one private and one isolated subnet per AZ"
+  }
+  assert {
+    condition     = length(output.nat_public_ips) == (var.single_nat_gateway ? 1 : length(var.azs))
+    error_message = "NAT gateways: one, or one per AZ"
+  }
+  assert {
+    condition     = module.network.private_subnet_cidrs == [for i, _ in var.azs : cidrsubnet(var.vpc_cidr, 8, 10 + i)]
+    error_message = "private subnets are the /24s 10-12 of the VPC"
+  }
+  assert {
+    condition     = length(module.network.interface_endpoint_ids) == (var.enable_vpc_endpoints ? 7 : 0)
+    error_message = "VPC endpoints follow enable_vpc_endpoints"
+  }
+  assert {
+    condition     = output.app_asg_name == "${var.name}-app"
+    error_message = "the edge follows the app group by this name"
+  }
+  assert {
+    condition     = output.edge_public_ip == module.edge.public_ip && output.bastion_instance_id == module.bastion.instance_id
+    error_message = "outputs: the site's address, the bastion for Session Manager"
+  }
+  assert {
+    condition     = strcontains(output.ssh_config, "Host ${var.name}-lb1") && strcontains(output.ssh_config, "ProxyJump ${var.name}-bastion")
+    error_message = "ssh_config reaches the proxies through the bastion"
+  }
+  assert {
+    condition     = var.environment != "prod" || (var.db_multi_az && var.db_deletion_protection && !var.single_nat_gateway && var.redis_num_cache_clusters >= 2 && var.app_min_size >= 2)
+    error_message = "prod: multi-AZ database with deletion protection, a NAT per AZ, Redis failover, at least two app servers"
+  }
+  assert {
+    condition     = var.environment != "prod" || can(regex("@sha256:[0-9a-f]{64}$", var.app_image))
+    error_message = "prod pins the app image by digest"
+  }
+  assert {
+    condition     = var.environment != "prod" || (startswith(var.sms_webhook_url, "https://") && !var.allow_log_sms_sender)
+    error_message = "prod sends verification codes through the SMS gateway (HTTPS), never the log sender"
+  }
+  assert {
+    condition     = var.name == "zufang-${var.environment}"
+    error_message = "resource names carry the environment"
+  }
+}
