@@ -250,8 +250,15 @@ monitor_account() {
 # Import a template file through configuration.import, creating and updating everything it holds.
 api_import() {
   local params
-  # The rules every importer uses (the compose one-shot, the image smoke test, this suite).
-  params=$(jq -n --rawfile src "$1" --slurpfile rules "$ROOT/monitoring/zabbix/templates/import-rules.json" \
-    '{format: "yaml", source: $src, rules: $rules[0]}')
+  params=$(jq -n --rawfile src "$1" '{format: "yaml", source: $src, rules: {
+    groups: {createMissing: true},
+    templates: {createMissing: true, updateExisting: true},
+    items: {createMissing: true, updateExisting: true, deleteMissing: true},
+    triggers: {createMissing: true, updateExisting: true, deleteMissing: true},
+    graphs: {createMissing: true, updateExisting: true, deleteMissing: true},
+    discoveryRules: {createMissing: true, updateExisting: true, deleteMissing: true},
+    templateDashboards: {createMissing: true, updateExisting: true, deleteMissing: true},
+    valueMaps: {createMissing: true, updateExisting: true, deleteMissing: true},
+    templateLinkage: {createMissing: true}}}')
   api configuration.import "$params"
 }

@@ -218,9 +218,18 @@ else
 fi
 expect "web runs as uid 1997" 1997 "$(docker exec "$p-web" id -u 2>&1)"
 
+import_rules='{
+  groups: {createMissing: true},
+  templates: {createMissing: true, updateExisting: true},
+  items: {createMissing: true, updateExisting: true, deleteMissing: true},
+  triggers: {createMissing: true, updateExisting: true, deleteMissing: true},
+  graphs: {createMissing: true, updateExisting: true, deleteMissing: true},
+  discoveryRules: {createMissing: true, updateExisting: true, deleteMissing: true},
+  templateDashboards: {createMissing: true, updateExisting: true, deleteMissing: true},
+  valueMaps: {createMissing: true, updateExisting: true, deleteMissing: true},
+  templateLinkage: {createMissing: true}}'
 for f in monitoring/zabbix/templates/*.yaml; do
-  params=$(jq -n --rawfile src "$f" --slurpfile rules monitoring/zabbix/templates/import-rules.json \
-    '{format: "yaml", source: $src, rules: $rules[0]}')
+  params=$(jq -n --rawfile src "$f" "{format: \"yaml\", source: \$src, rules: $import_rules}")
   res=$(api configuration.import "$params" 2>&1 || true)
   expect "configuration.import $(basename "$f")" true "$res"
 done

@@ -55,14 +55,19 @@ else
 fi
 
 # --- templates -------------------------------------------------------------------------------
-# The import rules every importer shares, beside the templates.
-rules_file=$ZBX_TEMPLATES_DIR/import-rules.json
-[[ -f $rules_file ]] || { log "no $rules_file"; exit 1; }
+rules='{groups:{createMissing:true},templates:{createMissing:true,updateExisting:true},
+  items:{createMissing:true,updateExisting:true,deleteMissing:true},
+  triggers:{createMissing:true,updateExisting:true,deleteMissing:true},
+  graphs:{createMissing:true,updateExisting:true,deleteMissing:true},
+  discoveryRules:{createMissing:true,updateExisting:true,deleteMissing:true},
+  templateDashboards:{createMissing:true,updateExisting:true,deleteMissing:true},
+  valueMaps:{createMissing:true,updateExisting:true,deleteMissing:true},
+  templateLinkage:{createMissing:true}}'
 shopt -s nullglob
 files=("$ZBX_TEMPLATES_DIR"/*.yaml)
 (( ${#files[@]} )) || { log "no templates in $ZBX_TEMPLATES_DIR"; exit 1; }
 for f in "${files[@]}"; do
-  api configuration.import "$(jq -n --rawfile src "$f" --slurpfile rules "$rules_file" '{format:"yaml",source:$src,rules:$rules[0]}')" >/dev/null
+  api configuration.import "$(jq -n --rawfile src "$f" "{format:\"yaml\",source:\$src,rules:$rules}")" >/dev/null
   log "imported $(basename "$f")"
 done
 tpls=$(api template.get '{"output":["templateid","host"]}')
