@@ -68,8 +68,8 @@ fi
 log "static checks"
 check "shellcheck: agent scripts and test scripts" \
   shellcheck "$HERE/run.sh" "$HERE/lib.sh" "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" \
-  "$ROOT"/scripts/images/zabbix/*.sh
-for f in "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" "$ROOT"/scripts/images/zabbix/*.sh "$HERE/run.sh"; do
+  "$ROOT"/monitoring/zabbix/images/*.sh
+for f in "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" "$ROOT"/monitoring/zabbix/images/*.sh "$HERE/run.sh"; do
   check "--help works: ${f#"$ROOT"/}" bash -c "bash '$f' --help >/dev/null"
 done
 check "--help works: batch-inserts.py" bash -c "python3 '$HERE/batch-inserts.py' --help >/dev/null"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016 # the `bash -c` predicates below receive their values as $1, $2 on purpose
 # Smoke test of the offline Zabbix images WITHOUT the stack's compose project or its 172.28
-# networks: a plain `docker network create` network, the three images of scripts/images/zabbix,
+# networks: a plain `docker network create` network, the three images of monitoring/zabbix/images,
 # the offline MariaDB (zabbix-db, also aliased `mysql` for the agent's plugin) and Redis, secrets
 # made by scripts/images/runtime/init-secrets.sh. Checks: the server imports the schema and
 # starts (and skips the import on a restart), the front end answers the JSON-RPC API
@@ -11,7 +11,7 @@
 # uids, and the entrypoints refusing a missing password. Builds missing images first.
 usage() {
   cat <<'USAGE'
-usage: scripts/images/zabbix/smoke.sh [--keep] [--help]
+usage: monitoring/zabbix/images/smoke.sh [--keep] [--help]
   --keep   leave the containers and the network running at the end (for a look around)
 Prints `N passed, M failed`; exits 1 on any failure. Needs root (docker, secret ownership).
 Environment (defaults):
@@ -34,7 +34,7 @@ done
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
-here=scripts/images/zabbix
+here=monitoring/zabbix/images
 : "${ZBX_SMOKE_NET:=zbxdev}" "${ZBX_SMOKE_PREFIX:=zbxsmoke}" "${ZBX_SMOKE_TIMEOUT:=240}"
 : "${OFFLINE_PREFIX:=zufang-offline}"
 export DOCKER_BUILDKIT=0
