@@ -5,9 +5,10 @@
 #   zbx_api METHOD PARAMS_JSON     -> .result on stdout; an error reply fails, the error on stderr
 #   zbx_login USER PASSWORD        -> ZBX_AUTH set (user.login refuses a call that carries a session)
 #   zbx_import TEMPLATE.yaml       -> configuration.import with import-rules.json beside the template
+#   zbx_group_id NAME              -> the host group's id, the group created if missing
 # Environment: ZBX_API_URL (required), ZBX_AUTH (null until zbx_login), ZBX_API_TIMEOUT=120.
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
   [[ ${1:-} == --help || ${1:-} == -h ]] && exit 0
   echo "zabbix-api.sh is a function file: source it" >&2; exit 2
 fi
@@ -36,4 +37,11 @@ zbx_import() {
   [[ -s $rules ]] || { echo "Zabbix import: $rules missing" >&2; return 1; }
   zbx_api configuration.import "$(jq -n --rawfile src "$1" --slurpfile r "$rules" \
     '{format:"yaml", source:$src, rules:$r[0]}')"
+}
+
+zbx_group_id() {
+  local id
+  id=$(zbx_api hostgroup.get "$(jq -n --arg n "$1" '{output:["groupid"],filter:{name:[$n]}}')" | jq -r '.[0].groupid // empty') || return 1
+  [[ -n $id ]] || id=$(zbx_api hostgroup.create "$(jq -n --arg n "$1" '{name:$n}')" | jq -r '.groupids[0]') || return 1
+  echo "$id"
 }

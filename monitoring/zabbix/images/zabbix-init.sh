@@ -58,12 +58,6 @@ done
 tpls=$(zbx_api template.get '{"output":["templateid","host"]}')
 
 # --- hosts -----------------------------------------------------------------------------------
-group_id() {
-  local id
-  id=$(zbx_api hostgroup.get "$(jq -n --arg n "$1" '{output:["groupid"],filter:{name:[$n]}}')" | jq -r '.[0].groupid // empty')
-  [[ -n $id ]] || id=$(zbx_api hostgroup.create "$(jq -n --arg n "$1" '{name:$n}')" | jq -r '.groupids[0]')
-  echo "$id"
-}
 # host NAME GROUP "TEMPLATE;TEMPLATE" MACROS_JSON AGENT(0|1): create unless it exists
 host() {
   local tids params
@@ -72,7 +66,7 @@ host() {
   fi
   tids=$(IFS=';'; for t in $3; do jq -r --arg n "$t" '.[] | select(.host == $n) | .templateid' <<<"$tpls"; done | jq -R . | jq -s 'map({templateid: .})')
   [[ $(jq length <<<"$tids") == $(awk -F';' '{print NF}' <<<"$3") ]] || { log "host $1: a template of '$3' is missing"; return 1; }
-  params=$(jq -n --arg h "$1" --arg g "$(group_id "$2")" --argjson t "$tids" --argjson m "$4" \
+  params=$(jq -n --arg h "$1" --arg g "$(zbx_group_id "$2")" --argjson t "$tids" --argjson m "$4" \
     --arg dns "$ZBX_AGENT_DNS" --argjson agent "$5" '{host:$h, groups:[{groupid:$g}], templates:$t,
       macros: ($m | to_entries | map({macro: ("{$" + .key + "}"), value: .value})),
       interfaces: (if $agent == 1 then [{type:1, main:1, useip:0, ip:"", dns:$dns, port:"10050"}] else [] end)}')

@@ -183,16 +183,10 @@ check "templates ship the production defaults (Prometheus thresholds and periods
 tid() { jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls"; }
 
 # --- hosts -----------------------------------------------------------------------------------
-group_id() {
-  local id
-  id=$(zbx_api hostgroup.get "$(jq -n --arg n "$1" '{output:["groupid"],filter:{name:[$n]}}')" | jq -r '.[0].groupid // empty')
-  [[ -n $id ]] || id=$(zbx_api hostgroup.create "$(jq -n --arg n "$1" '{name:$n}')" | jq -r '.groupids[0]')
-  echo "$id"
-}
 # mkhost NAME GROUP "TEMPLATE;TEMPLATE" MACROS_JSON_OBJECT AGENT(0|1)
 mkhost() {
   local params
-  params=$(jq -n --arg h "$1" --arg g "$(group_id "$2")" --argjson m "$4" --arg port "$ZBX_AGENT_PORT" \
+  params=$(jq -n --arg h "$1" --arg g "$(zbx_group_id "$2")" --argjson m "$4" --arg port "$ZBX_AGENT_PORT" \
     --argjson tids "$(IFS=';'; for t in $3; do tid "$t"; done | jq -R . | jq -s 'map({templateid:.})')" \
     --argjson agent "$5" '{host:$h, groups:[{groupid:$g}], templates:$tids,
       macros: ($m | to_entries | map({macro:("{$" + .key + "}"), value:.value})),
