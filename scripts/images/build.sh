@@ -144,7 +144,7 @@ for e in node-exporter mysqld-exporter redis-exporter nginx-exporter blackbox-ex
 done
 
 # Zabbix 6.0 from Debian's packages (profile `zabbix`): server, web front end, agent 2.
-zbx=$here/zabbix
+zbx=monitoring/zabbix/images
 build zabbix-server "$(hash_inputs "$base" -- "$zbx/Dockerfile" "$zbx/server-entrypoint.sh")" \
   --build-arg "BASE_IMAGE=$base" --target zabbix-server -f "$zbx/Dockerfile" "$zbx"
 build zabbix-web "$(hash_inputs "$base" -- "$zbx/Dockerfile" "$zbx/web-entrypoint.sh" "$zbx/httpd.conf" "$zbx/zabbix.conf.php")" \

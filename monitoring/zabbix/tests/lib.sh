@@ -147,27 +147,16 @@ EOF
   wait_port 127.0.0.1 "$ZBX_WEB_PORT" 30
 }
 
-# --- JSON-RPC -----------------------------------------------------------------------------
-ZBX_AUTH=null
-# api METHOD PARAMS_JSON -> prints .result; fails (with the API's error) on an error reply.
-api() {
-  local body reply
-  body=$(jq -cn --arg m "$1" --argjson p "$2" --argjson a "$ZBX_AUTH" \
-    '{jsonrpc:"2.0",method:$m,params:$p,id:1} + (if $a == null then {} else {auth:$a} end)')
-  reply=$(curl -sS --max-time 120 -H 'Content-Type: application/json-rpc' \
-    --data-binary @- "http://127.0.0.1:$ZBX_WEB_PORT/api_jsonrpc.php" <<<"$body") || return 1
-  if jq -e '.error' <<<"$reply" >/dev/null 2>&1; then
-    log "API $1 failed: $(jq -c '.error' <<<"$reply")"; return 1
-  fi
-  jq -c '.result' <<<"$reply" || { log "API $1: not JSON: ${reply:0:300}"; return 1; }
-}
+# --- JSON-RPC: the one client, shared with zabbix-init and the smoke test ------------------
+# shellcheck source=SCRIPTDIR/../images/zabbix-api.sh
+source "$HERE/../images/zabbix-api.sh"
+ZBX_API_URL="http://127.0.0.1:$ZBX_WEB_PORT/api_jsonrpc.php"
 
+# The front end answers before PHP has its sessions ready: retry the first login for 30 s.
 api_login() {
-  local i tok
+  local i
   for ((i = 0; i < 30; i++)); do
-    if tok=$(api user.login '{"username":"Admin","password":"zabbix"}' 2>/dev/null); then
-      ZBX_AUTH=$tok; return 0
-    fi
+    zbx_login Admin zabbix 2>/dev/null && return 0
     sleep 1
   done
   return 1
@@ -245,20 +234,4 @@ monitor_account() {
     GRANT USAGE, REPLICATION CLIENT, PROCESS, SHOW DATABASES, SHOW VIEW ON *.* TO 'zbx_monitor'@'127.0.0.1';"
   mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
   install -m 600 "$ROOT/.cache/secrets/zabbix_mysql_password" "$RUN_DIR/secrets/zabbix_mysql_password"
-}
-
-# Import a template file through configuration.import, creating and updating everything it holds.
-api_import() {
-  local params
-  params=$(jq -n --rawfile src "$1" '{format: "yaml", source: $src, rules: {
-    groups: {createMissing: true},
-    templates: {createMissing: true, updateExisting: true},
-    items: {createMissing: true, updateExisting: true, deleteMissing: true},
-    triggers: {createMissing: true, updateExisting: true, deleteMissing: true},
-    graphs: {createMissing: true, updateExisting: true, deleteMissing: true},
-    discoveryRules: {createMissing: true, updateExisting: true, deleteMissing: true},
-    templateDashboards: {createMissing: true, updateExisting: true, deleteMissing: true},
-    valueMaps: {createMissing: true, updateExisting: true, deleteMissing: true},
-    templateLinkage: {createMissing: true}}}')
-  api configuration.import "$params"
 }

@@ -67,9 +67,9 @@ fi
 # --- static --------------------------------------------------------------------------------
 log "static checks"
 check "shellcheck: agent scripts and test scripts" \
-  shellcheck "$HERE/run.sh" "$HERE/lib.sh" "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" \
-  "$ROOT"/scripts/images/zabbix/*.sh
-for f in "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" "$ROOT"/scripts/images/zabbix/*.sh "$HERE/run.sh"; do
+  shellcheck -x "$HERE/run.sh" "$HERE/lib.sh" "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" \
+  "$ROOT"/monitoring/zabbix/images/*.sh
+for f in "$HERE"/../agent2/scripts/*.sh "$HERE/../agent2/render-secrets.sh" "$ROOT"/monitoring/zabbix/images/*.sh "$HERE/run.sh"; do
   check "--help works: ${f#"$ROOT"/}" bash -c "bash '$f' --help >/dev/null"
 done
 check "--help works: batch-inserts.py" bash -c "python3 '$HERE/batch-inserts.py' --help >/dev/null"
@@ -129,18 +129,18 @@ db_prepare
 if server_start; then ok "zabbix_server started"; else nok "zabbix_server started"; summary; exit 1; fi
 if frontend_start && api_login; then ok "JSON-RPC API login"; else nok "JSON-RPC API login"; summary; exit 1; fi
 # Our own hosts and templates from an earlier run go first, so the import below creates them anew.
-old_hosts=$(api host.get '{"output":["hostid"],"search":{"host":"zci-"},"startSearch":true}' | jq -c '[.[].hostid]')
-[[ $old_hosts != '[]' ]] && api host.delete "$old_hosts" >/dev/null
-old_tpl=$(api template.get '{"output":["templateid"],"search":{"host":"zufang "},"startSearch":true}' | jq -c '[.[].templateid]')
-[[ $old_tpl != '[]' ]] && api template.delete "$old_tpl" >/dev/null
+old_hosts=$(zbx_api host.get '{"output":["hostid"],"search":{"host":"zci-"},"startSearch":true}' | jq -c '[.[].hostid]')
+[[ $old_hosts != '[]' ]] && zbx_api host.delete "$old_hosts" >/dev/null
+old_tpl=$(zbx_api template.get '{"output":["templateid"],"search":{"host":"zufang "},"startSearch":true}' | jq -c '[.[].templateid]')
+[[ $old_tpl != '[]' ]] && zbx_api template.delete "$old_tpl" >/dev/null
 # The schema's own "Zabbix server" host polls an agent on 10050 that is not ours.
-api host.update '{"hostid":"10084","status":1}' >/dev/null || true
+zbx_api host.update '{"hostid":"10084","status":1}' >/dev/null || true
 
 for f in "$HERE"/../templates/*.yaml; do
-  if [[ $(api_import "$f") == true ]]; then ok "configuration.import ${f##*/}"; else nok "configuration.import ${f##*/}"; fi
+  if [[ $(zbx_import "$f") == true ]]; then ok "configuration.import ${f##*/}"; else nok "configuration.import ${f##*/}"; fi
 done
 tpl_names='["zufang by HTTP","zufang app by Zabbix agent 2","zufang data by Zabbix agent 2","zufang edge by Zabbix agent 2","zufang edge pair"]'
-tpls=$(api template.get "$(jq -n --argjson h "$tpl_names" '{output:["host"],filter:{host:$h},selectItems:"count",selectTriggers:"count",selectGraphs:"count",selectDashboards:"count",selectDiscoveries:"count"}')")
+tpls=$(zbx_api template.get "$(jq -n --argjson h "$tpl_names" '{output:["host"],filter:{host:$h},selectItems:"count",selectTriggers:"count",selectGraphs:"count",selectDashboards:"count",selectDiscoveries:"count"}')")
 check "all 5 templates exist after import" test "$(jq length <<<"$tpls")" = 5
 http_tpl_complete() {
   jq -e '.[] | select(.host=="zufang by HTTP") | (.items|tonumber) >= 15 and (.triggers|tonumber) >= 6
@@ -162,7 +162,7 @@ fi
 # The templates ship production defaults (equal to the Prometheus rules); test values live on
 # the test hosts only.
 tpl_macro() { # TEMPLATE MACRO -> value (hostids: usermacro.get's templateids means "hosts linked to")
-  api usermacro.get "$(jq -n --arg t "$(jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls")" \
+  zbx_api usermacro.get "$(jq -n --arg t "$(jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls")" \
     --arg m "$2" '{output:["value"],hostids:[$t],filter:{macro:$m}}')" | jq -r '.[0].value // empty'
 }
 prod_defaults() {
@@ -183,21 +183,15 @@ check "templates ship the production defaults (Prometheus thresholds and periods
 tid() { jq -r --arg n "$1" '.[] | select(.host==$n) | .templateid' <<<"$tpls"; }
 
 # --- hosts -----------------------------------------------------------------------------------
-group_id() {
-  local id
-  id=$(api hostgroup.get "$(jq -n --arg n "$1" '{output:["groupid"],filter:{name:[$n]}}')" | jq -r '.[0].groupid // empty')
-  [[ -n $id ]] || id=$(api hostgroup.create "$(jq -n --arg n "$1" '{name:$n}')" | jq -r '.groupids[0]')
-  echo "$id"
-}
 # mkhost NAME GROUP "TEMPLATE;TEMPLATE" MACROS_JSON_OBJECT AGENT(0|1)
 mkhost() {
   local params
-  params=$(jq -n --arg h "$1" --arg g "$(group_id "$2")" --argjson m "$4" --arg port "$ZBX_AGENT_PORT" \
+  params=$(jq -n --arg h "$1" --arg g "$(zbx_group_id "$2")" --argjson m "$4" --arg port "$ZBX_AGENT_PORT" \
     --argjson tids "$(IFS=';'; for t in $3; do tid "$t"; done | jq -R . | jq -s 'map({templateid:.})')" \
     --argjson agent "$5" '{host:$h, groups:[{groupid:$g}], templates:$tids,
       macros: ($m | to_entries | map({macro:("{$" + .key + "}"), value:.value})),
       interfaces: (if $agent == 1 then [{type:1, main:1, useip:1, ip:"127.0.0.1", dns:"", port:$port}] else [] end)}')
-  api host.create "$params" | jq -r '.hostids[0]'
+  zbx_api host.create "$params" | jq -r '.hostids[0]'
 }
 log "creating hosts (short intervals via host macros; the templates keep production defaults)"
 if nginx_start; then ok "nginx with stub_status started"; else nok "nginx with stub_status started"; fi
@@ -233,7 +227,7 @@ check "hosts created with their templates linked" test "$hosts_ok" = 1
 # --- values ----------------------------------------------------------------------------------
 # lastvalue HOST KEY -> the item's last value, empty until it has one.
 lastvalue() {
-  api item.get "$(jq -n --arg h "$1" --arg k "$2" '{output:["lastvalue","lastclock"],host:$h,filter:{key_:$k}}')" |
+  zbx_api item.get "$(jq -n --arg h "$1" --arg k "$2" '{output:["lastvalue","lastclock"],host:$h,filter:{key_:$k}}')" |
     jq -r '.[0] | select(. != null and .lastclock != "0") | .lastvalue'
 }
 # wait_value HOST KEY JQ_CONDITION_ON_$v -> waits up to $ZBX_WAIT s for a value meeting it.
@@ -250,7 +244,7 @@ wait_value() {
 }
 # trigger_value HOST NAME -> 0 OK / 1 PROBLEM
 trigger_value() {
-  api trigger.get "$(jq -n --arg h "$1" --arg n "$2" '{output:["value","description"],host:$h,filter:{description:$n}}')" |
+  zbx_api trigger.get "$(jq -n --arg h "$1" --arg n "$2" '{output:["value","description"],host:$h,filter:{description:$n}}')" |
     jq -r '.[0].value // empty'
 }
 wait_trigger() { # HOST NAME VALUE [SECONDS]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016 # the `bash -c` predicates below receive their values as $1, $2 on purpose
 # Smoke test of the offline Zabbix images WITHOUT the stack's compose project or its 172.28
-# networks: a plain `docker network create` network, the three images of scripts/images/zabbix,
+# networks: a plain `docker network create` network, the three images of monitoring/zabbix/images,
 # the offline MariaDB (zabbix-db, also aliased `mysql` for the agent's plugin) and Redis, secrets
 # made by scripts/images/runtime/init-secrets.sh. Checks: the server imports the schema and
 # starts (and skips the import on a restart), the front end answers the JSON-RPC API
@@ -11,7 +11,7 @@
 # uids, and the entrypoints refusing a missing password. Builds missing images first.
 usage() {
   cat <<'USAGE'
-usage: scripts/images/zabbix/smoke.sh [--keep] [--help]
+usage: monitoring/zabbix/images/smoke.sh [--keep] [--help]
   --keep   leave the containers and the network running at the end (for a look around)
 Prints `N passed, M failed`; exits 1 on any failure. Needs root (docker, secret ownership).
 Environment (defaults):
@@ -34,7 +34,7 @@ done
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
-here=scripts/images/zabbix
+here=monitoring/zabbix/images
 : "${ZBX_SMOKE_NET:=zbxdev}" "${ZBX_SMOKE_PREFIX:=zbxsmoke}" "${ZBX_SMOKE_TIMEOUT:=240}"
 : "${OFFLINE_PREFIX:=zufang-offline}"
 export DOCKER_BUILDKIT=0
@@ -192,17 +192,10 @@ docker run -d --name "$p-web" "${net[@]}" --network-alias zabbix-web "${sec[@]}"
   -p 127.0.0.1::8080 --memory 256m "$ZABBIX_WEB_IMAGE" >/dev/null
 web_port=$(docker port "$p-web" 8080/tcp | head -n1 | sed 's/.*://')
 api_url="http://127.0.0.1:$web_port/api_jsonrpc.php"
-AUTH=null
-api() { # METHOD PARAMS_JSON -> .result on stdout; fails on an error reply
-  local body reply
-  body=$(jq -cn --arg m "$1" --argjson p "$2" --argjson a "$AUTH" \
-    '{jsonrpc:"2.0",method:$m,params:$p,id:1} + (if $a == null then {} else {auth:$a} end)')
-  reply=$(curl -sS --max-time 120 -H 'Content-Type: application/json-rpc' --data-binary @- "$api_url" <<<"$body") || return 1
-  if ! jq -e 'has("result")' <<<"$reply" >/dev/null 2>&1; then
-    echo "API $1: ${reply:0:400}" >&2; return 1
-  fi
-  jq -c '.result' <<<"$reply"
-}
+# shellcheck source=SCRIPTDIR/zabbix-api.sh
+source "$root/$here/zabbix-api.sh"
+ZBX_API_URL=$api_url
+api() { zbx_api "$@"; }
 check "front end answers on :8080 (host port $web_port)" wait_for 60 api apiinfo.version '[]'
 version=$(api apiinfo.version '[]' 2>&1 | tr -d '"' || true)
 check "apiinfo.version is 6.0.x ($version)" bash -c '[[ $1 =~ ^6\.0\.[0-9]+$ ]]' _ "$version"
@@ -211,26 +204,15 @@ check "UI login page is served (no setup wizard, no DB error)" \
   bash -c '[[ $1 == *"Sign in"* && $1 != *"Database error"* && $1 != *setup.php* ]]' _ "$home"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$web_port/conf/zabbix.conf.php" || true)
 expect "configuration folder is not served" 403 "$code"
-if tok=$(api user.login '{"username":"Admin","password":"zabbix"}'); then
-  AUTH=$tok; ok "user.login as the default Admin"
+if zbx_login Admin zabbix; then
+  ok "user.login as the default Admin"
 else
   nok "user.login as the default Admin"
 fi
 expect "web runs as uid 1997" 1997 "$(docker exec "$p-web" id -u 2>&1)"
 
-import_rules='{
-  groups: {createMissing: true},
-  templates: {createMissing: true, updateExisting: true},
-  items: {createMissing: true, updateExisting: true, deleteMissing: true},
-  triggers: {createMissing: true, updateExisting: true, deleteMissing: true},
-  graphs: {createMissing: true, updateExisting: true, deleteMissing: true},
-  discoveryRules: {createMissing: true, updateExisting: true, deleteMissing: true},
-  templateDashboards: {createMissing: true, updateExisting: true, deleteMissing: true},
-  valueMaps: {createMissing: true, updateExisting: true, deleteMissing: true},
-  templateLinkage: {createMissing: true}}'
 for f in monitoring/zabbix/templates/*.yaml; do
-  params=$(jq -n --rawfile src "$f" "{format: \"yaml\", source: \$src, rules: $import_rules}")
-  res=$(api configuration.import "$params" 2>&1 || true)
+  res=$(zbx_import "$f" 2>&1 || true)
   expect "configuration.import $(basename "$f")" true "$res"
 done
 names=$(api template.get '{"output":["name"],"search":{"name":"zufang"}}' 2>/dev/null | jq -r '.[].name' | sort | paste -sd, || true)
@@ -288,7 +270,7 @@ fi
 # --- zabbix-init (the compose one-shot): Admin password, templates, the stack's hosts ----------
 init_run() {
   docker run --rm "${net[@]}" "${sec[@]}" --read-only --entrypoint bash \
-    -v "$root/$here/zabbix-init.sh:/zabbix-init.sh:ro" -v "$root/monitoring/zabbix/templates:/templates:ro" \
+    -v "$root/$here/zabbix-init.sh:/zabbix-init.sh:ro" -v "$root/$here/zabbix-api.sh:/zabbix-api.sh:ro" -v "$root/monitoring/zabbix/templates:/templates:ro" \
     -e ZBX_API_URL=http://zabbix-web:8080/api_jsonrpc.php \
     -e ZBX_ADMIN_PASSWORD_FILE=/run/stack-secrets/zabbix/admin_password \
     "$ZABBIX_AGENT2_IMAGE" /zabbix-init.sh
@@ -296,11 +278,11 @@ init_run() {
 out=$(init_run 2>&1) && rc=0 || rc=$?
 check "zabbix-init runs (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
 [[ $rc == 0 ]] || tail -n 5 <<<"$out" >&2
-AUTH=null
-default_refused() { ! api user.login '{"username":"Admin","password":"zabbix"}' >/dev/null 2>&1; }
+ZBX_AUTH=null
+default_refused() { ! zbx_login Admin zabbix 2>/dev/null; }
 check "after zabbix-init the default Admin password is refused" default_refused
-if tok=$(api user.login "$(jq -n --arg p "$(head -n 1 "$work/secrets/zabbix/admin_password")" '{username:"Admin",password:$p}')"); then
-  AUTH=$tok; ok "Admin logs in with the generated password (secrets zabbix/admin_password)"
+if zbx_login Admin "$(head -n 1 "$work/secrets/zabbix/admin_password")"; then
+  ok "Admin logs in with the generated password (secrets zabbix/admin_password)"
 else
   nok "Admin login with the generated password"
 fi

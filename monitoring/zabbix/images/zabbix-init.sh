@@ -21,77 +21,56 @@ for c in curl jq; do command -v "$c" >/dev/null || { log "$c is required"; exit 
 [[ -s $ZBX_ADMIN_PASSWORD_FILE ]] || { log "$ZBX_ADMIN_PASSWORD_FILE missing (secrets-init)"; exit 1; }
 admin_pw=$(tr -d '\r\n' < "$ZBX_ADMIN_PASSWORD_FILE")
 
-AUTH=null
-api() { # METHOD PARAMS_JSON -> .result; fails with the API's error on stderr
-  local body reply
-  body=$(jq -cn --arg m "$1" --argjson p "$2" --argjson a "$AUTH" \
-    '{jsonrpc:"2.0",method:$m,params:$p,id:1} + (if $a == null then {} else {auth:$a} end)')
-  reply=$(curl -sS --max-time 120 -H 'Content-Type: application/json-rpc' --data-binary @- "$ZBX_API_URL" <<<"$body") || return 1
-  jq -e 'has("result")' <<<"$reply" >/dev/null 2>&1 || { log "API $1: ${reply:0:400}"; return 1; }
-  jq -c '.result' <<<"$reply"
-}
-# user.login refuses a request that carries a session: log in without one.
-login() { AUTH=null api user.login "$(jq -n --arg p "$1" '{username:"Admin",password:$p}')" 2>/dev/null; }
+# zabbix-api.sh is mounted beside this script (compose, smoke.sh).
+# shellcheck source=SCRIPTDIR/zabbix-api.sh
+source "$(dirname "$0")/zabbix-api.sh"
+# No output on a wrong password: the caller tries the next one.
+login() { zbx_login Admin "$1" 2>/dev/null; }
 
 for ((t = 0; ; t += 3)); do
-  version=$(api apiinfo.version '[]' 2>/dev/null | tr -d '"') && break
+  version=$(zbx_api apiinfo.version '[]' 2>/dev/null | tr -d '"') && break
   (( t < ZBX_API_WAIT )) || { log "no API at $ZBX_API_URL after ${ZBX_API_WAIT}s"; exit 1; }
   sleep 3
 done
 log "Zabbix API $version at $ZBX_API_URL"
 
 # --- Admin: the generated password, never the well-known default ------------------------------
-if tok=$(login "$admin_pw"); then
-  AUTH=$tok
-elif tok=$(login zabbix); then
-  AUTH=$tok
-  uid=$(api user.get '{"output":["userid"],"filter":{"username":"Admin"}}' | jq -r '.[0].userid')
-  api user.update "$(jq -n --arg u "$uid" --arg p "$admin_pw" '{userid:$u,passwd:$p}')" >/dev/null
+if login "$admin_pw"; then
+  log "Admin already has the generated password"
+elif login zabbix; then
+  uid=$(zbx_api user.get '{"output":["userid"],"filter":{"username":"Admin"}}' | jq -r '.[0].userid')
+  zbx_api user.update "$(jq -n --arg u "$uid" --arg p "$admin_pw" '{userid:$u,passwd:$p}')" >/dev/null
   # A new session under the new password (6.0 may end the old ones on a password change).
-  AUTH=$(login "$admin_pw") || { log "login with the new Admin password failed"; exit 1; }
+  login "$admin_pw" || { log "login with the new Admin password failed"; exit 1; }
   log "Admin password set from $ZBX_ADMIN_PASSWORD_FILE"
 else
   log "cannot log in as Admin with the generated or the default password"; exit 1
 fi
 
 # --- templates -------------------------------------------------------------------------------
-rules='{groups:{createMissing:true},templates:{createMissing:true,updateExisting:true},
-  items:{createMissing:true,updateExisting:true,deleteMissing:true},
-  triggers:{createMissing:true,updateExisting:true,deleteMissing:true},
-  graphs:{createMissing:true,updateExisting:true,deleteMissing:true},
-  discoveryRules:{createMissing:true,updateExisting:true,deleteMissing:true},
-  templateDashboards:{createMissing:true,updateExisting:true,deleteMissing:true},
-  valueMaps:{createMissing:true,updateExisting:true,deleteMissing:true},
-  templateLinkage:{createMissing:true}}'
 shopt -s nullglob
 files=("$ZBX_TEMPLATES_DIR"/*.yaml)
 (( ${#files[@]} )) || { log "no templates in $ZBX_TEMPLATES_DIR"; exit 1; }
 for f in "${files[@]}"; do
-  api configuration.import "$(jq -n --rawfile src "$f" "{format:\"yaml\",source:\$src,rules:$rules}")" >/dev/null
+  zbx_import "$f" >/dev/null
   log "imported $(basename "$f")"
 done
-tpls=$(api template.get '{"output":["templateid","host"]}')
+tpls=$(zbx_api template.get '{"output":["templateid","host"]}')
 
 # --- hosts -----------------------------------------------------------------------------------
-group_id() {
-  local id
-  id=$(api hostgroup.get "$(jq -n --arg n "$1" '{output:["groupid"],filter:{name:[$n]}}')" | jq -r '.[0].groupid // empty')
-  [[ -n $id ]] || id=$(api hostgroup.create "$(jq -n --arg n "$1" '{name:$n}')" | jq -r '.groupids[0]')
-  echo "$id"
-}
 # host NAME GROUP "TEMPLATE;TEMPLATE" MACROS_JSON AGENT(0|1): create unless it exists
 host() {
   local tids params
-  if [[ $(api host.get "$(jq -n --arg h "$1" '{output:["hostid"],filter:{host:[$h]}}')" | jq length) != 0 ]]; then
+  if [[ $(zbx_api host.get "$(jq -n --arg h "$1" '{output:["hostid"],filter:{host:[$h]}}')" | jq length) != 0 ]]; then
     log "host $1 exists: left as it is"; return
   fi
   tids=$(IFS=';'; for t in $3; do jq -r --arg n "$t" '.[] | select(.host == $n) | .templateid' <<<"$tpls"; done | jq -R . | jq -s 'map({templateid: .})')
   [[ $(jq length <<<"$tids") == $(awk -F';' '{print NF}' <<<"$3") ]] || { log "host $1: a template of '$3' is missing"; return 1; }
-  params=$(jq -n --arg h "$1" --arg g "$(group_id "$2")" --argjson t "$tids" --argjson m "$4" \
+  params=$(jq -n --arg h "$1" --arg g "$(zbx_group_id "$2")" --argjson t "$tids" --argjson m "$4" \
     --arg dns "$ZBX_AGENT_DNS" --argjson agent "$5" '{host:$h, groups:[{groupid:$g}], templates:$t,
       macros: ($m | to_entries | map({macro: ("{$" + .key + "}"), value: .value})),
       interfaces: (if $agent == 1 then [{type:1, main:1, useip:0, ip:"", dns:$dns, port:"10050"}] else [] end)}')
-  api host.create "$params" >/dev/null
+  zbx_api host.create "$params" >/dev/null
   log "host $1 created ($2: $3)"
 }
 for a in $ZBX_INIT_APPS; do
@@ -107,9 +86,9 @@ for d in $ZBX_INIT_DATA; do host "$d" mysql "zufang data by Zabbix agent 2" '{}'
 
 # The default host "Zabbix server" polls an agent on 127.0.0.1 that the server container does not
 # have: disabled, so its unreachable-agent errors do not fill the log.
-zs=$(api host.get '{"output":["hostid","status"],"filter":{"host":["Zabbix server"]}}')
+zs=$(zbx_api host.get '{"output":["hostid","status"],"filter":{"host":["Zabbix server"]}}')
 if [[ $(jq -r '.[0].status // "1"' <<<"$zs") == 0 ]]; then
-  api host.update "$(jq -c '{hostid: .[0].hostid, status: 1}' <<<"$zs")" >/dev/null
+  zbx_api host.update "$(jq -c '{hostid: .[0].hostid, status: 1}' <<<"$zs")" >/dev/null
   log "disabled the default host \"Zabbix server\""
 fi
 log "done"

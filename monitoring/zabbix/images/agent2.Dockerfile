@@ -2,7 +2,7 @@
 # configuration: monitoring/zabbix/agent2 (zabbix_agent2.conf, plugin sessions, UserParameters and
 # their scripts, render-secrets.sh). Build context: monitoring/zabbix/agent2, so a change there
 # makes a new image.
-#   docker build -f scripts/images/zabbix/agent2.Dockerfile --build-arg BASE_IMAGE=<tag> monitoring/zabbix/agent2
+#   docker build -f monitoring/zabbix/images/agent2.Dockerfile --build-arg BASE_IMAGE=<tag> monitoring/zabbix/agent2
 # At start, render-secrets.sh writes the MySQL/Redis plugin passwords from the secret files in
 # $ZBX_SECRETS_DIR (zabbix_mysql_password, redis_password) into /run/zabbix/agent2.d (0600),
 # then the agent runs in the foreground as uid 1997.
