@@ -27,6 +27,23 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// The `method` label: the methods HTTP defines, anything else `OTHER`, so a client inventing
+/// methods cannot create unbounded Prometheus series.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -39,7 +56,7 @@ pub async fn observe(
     let request_id = crate::request_id::request_id(&req, peer_trusted);
     // The matched pattern keeps the label set bounded; unknown paths share one label.
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method()).to_string();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {route}"),

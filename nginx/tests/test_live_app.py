@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from edge_http import APP1, APP_UPSTREAMS, assert_security_headers, get
+from edge_http import APP1, APP_UPSTREAMS, assert_security_headers, get, request
 
 UPS = set(APP_UPSTREAMS)
 
@@ -46,6 +46,37 @@ def test_api_traceparent_reaches_the_app_one_x_request_id(live_main, both_apps):
     assert r.h("x-trace-id") == trace, \
         f"the app did not continue the client's trace: X-Trace-ID {r.h('x-trace-id')!r}, sent {trace}"
     assert len(r.headers.get("x-request-id", [])) == 1, f"X-Request-ID headers: {r.headers.get('x-request-id')}"
+
+
+def test_edge_drops_a_malformed_traceparent_the_app_itself_would_accept(live_main, both_apps):
+    # Version 01 with the four version-00 fields is a traceparent the app's propagator continues
+    # when a trusted proxy passes it; the edge accepts only well-formed version 00.
+    trace = os.urandom(16).hex()
+    odd = f"01-{trace}-{os.urandom(8).hex()}-01"
+    direct = get("/api/districts/", port=APP1, headers={"traceparent": odd})
+    assert direct.h("x-trace-id") == trace, f"the app itself does not continue {odd!r}: the check proves nothing"
+    r = get("/api/districts/", headers={"traceparent": odd, "tracestate": "vendor=evil"})
+    assert r.status == 200, f"status {r.status}"
+    assert r.h("x-trace-id") and r.h("x-trace-id") != trace, f"the edge passed {odd!r} on"
+
+
+def test_edge_answers_made_up_methods_itself_with_501_json(live_main, both_apps):
+    for method in ("FOOBAR", "PROPFIND", "X-CUSTOM"):
+        r = request(method, "/api/districts/")
+        assert r.status == 501, f"{method}: status {r.status}"
+        assert r.h("x-upstream") is None, f"{method} reached a replica ({r.h('x-upstream')})"
+        assert r.json()["error"]["code"] == "method_not_implemented", r.body[:200]
+    # The API's own methods still reach it (a 405 with Allow comes from the app).
+    r = request("PUT", "/api/districts/")
+    assert r.status == 405 and r.h("x-upstream") in UPS, f"PUT: {r.status} {r.h('x-upstream')}"
+
+
+def test_a_client_forwarded_header_does_not_change_the_links(live_main, both_apps):
+    r = get("/api/estates/?size=1", headers={"Forwarded": "for=203.0.113.9;host=evil.example;proto=https"})
+    assert r.status == 200, f"status {r.status}"
+    nxt = r.json()["next"]
+    assert nxt and nxt.startswith("http://127.0.0.1") and "evil.example" not in nxt, \
+        f"next link {nxt!r} follows the client's Forwarded header"
 
 
 def test_api_100_gets_each_replica_gets_at_least_half_its_fair_share(live_main, both_apps):

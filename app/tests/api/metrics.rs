@@ -18,6 +18,22 @@ async fn route_labels_use_the_matched_pattern_never_the_raw_path() {
 }
 
 #[tokio::test]
+async fn made_up_methods_share_one_other_label() {
+    let app = spawn_app().await;
+    for (i, method) in ["FOOBAR", "PROPFIND", "BREW", "X-CUSTOM-1", "X-CUSTOM-2"].iter().enumerate() {
+        let url = format!("{}/api/districts/", app.address);
+        let res = app.client.request(method.parse().unwrap(), &url).send().await.unwrap();
+        assert_eq!(res.status(), 405, "{method} #{i}");
+    }
+    let text = app.metrics().await;
+    let series = "http_requests_total{method=\"OTHER\",route=\"/api/districts/\",status=\"405\"}";
+    assert_eq!(metric_value(&text, series), 5.0, "{text}");
+    for method in ["FOOBAR", "PROPFIND", "BREW", "X-CUSTOM"] {
+        assert!(!text.contains(&format!("method=\"{method}")), "{method} became a label");
+    }
+}
+
+#[tokio::test]
 async fn metrics_expose_the_documented_families() {
     let app = spawn_app().await;
     app.get("/api/districts/").await;
