@@ -54,6 +54,14 @@ impl NewUser {
         let n = username.chars().count();
         if !(3..=32).contains(&n) || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             add(&mut fields, "username", "3-32 characters: letters, digits and underscores.");
+        } else if username.bytes().all(|b| b.is_ascii_digit()) {
+            // Login takes a username or a phone number: an all-digit username could shadow
+            // someone's number and lock them out of phone login.
+            add(
+                &mut fields,
+                "username",
+                "Must contain a letter or an underscore (digits only look like a phone number).",
+            );
         }
         if password.chars().count() < 8 {
             add(&mut fields, "password", "At least 8 characters.");

@@ -159,6 +159,22 @@ pub(super) async fn set_user_roles(
             }
         }
     }
+    if !names.iter().any(|n| n == "admin") {
+        // Never leave the service without an active admin: the admin rows are locked in one order
+        // (all of them, this user's included), so two admins demoting each other serialize and
+        // the second finds itself the last.
+        let admins: Vec<u32> = sqlx::query_scalar(
+            "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+             JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.is_active = 1 \
+             ORDER BY ur.user_id FOR UPDATE",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .context_api("Failed to lock the admin role's holders")?;
+        if admins.contains(&user_id) && admins.len() == 1 {
+            return Err(ApiError::Conflict("This is the last active admin: the admin role cannot be removed.".into()));
+        }
+    }
     sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
         .bind(user_id)
         .execute(&mut *tx)

@@ -107,6 +107,13 @@ fn house_fields(v: &Value, create: bool) -> Result<(HouseFields, Option<u64>), A
             }
         }
     }
+    // Rendered as a link or an image source by clients: only web URLs (no javascript:, data:).
+    if let Some(url) = f.main_photo.as_deref().filter(|u| !u.is_empty()) {
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.chars().any(char::is_whitespace) {
+            b.error("main_photo", "Must be an http:// or https:// URL.");
+        }
+    }
     if let (Some(fl), Some(total)) = (f.floor, f.total_floor) {
         if fl > total {
             b.error("floor", "Must not exceed total_floor.");

@@ -214,3 +214,49 @@ async fn the_create_user_command_makes_a_working_admin() {
         zufang::cli::create_user(&app.settings, "x", "13112345679", "operator-password".into(), &["pope".into()]).await;
     assert!(bad.is_err());
 }
+
+#[tokio::test]
+async fn the_last_active_admin_keeps_the_admin_role() {
+    let app = spawn_app().await;
+    let (solo, token) = app.user_with_token("solo_admin", &["admin"]).await;
+    let (other, _) = app.user_with_token("second_admin", &["admin"]).await;
+    let put = |uid: u32, roles: Value| {
+        app.authed(Method::PUT, &format!("/api/admin/users/{uid}/roles/"), &token).json(&roles).send()
+    };
+    // Another admin may go while one remains.
+    assert_eq!(put(other, json!({"roles": ["user"]})).await.unwrap().status(), 200);
+    // Every other active admin (a seed may have some) goes too; then the last one cannot.
+    let admins: Vec<u32> = sqlx::query_scalar(
+        "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id JOIN users u ON u.id = ur.user_id \
+         WHERE r.name = 'admin' AND u.is_active = 1",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    for uid in admins.into_iter().filter(|u| *u != solo) {
+        assert_eq!(put(uid, json!({"roles": ["user"]})).await.unwrap().status(), 200);
+    }
+    let res = put(solo, json!({"roles": ["user"]})).await.unwrap();
+    assert_eq!(res.status(), 409);
+    assert_error(&res.json().await.unwrap(), "conflict");
+    // Still an admin: the admin API still answers.
+    assert_eq!(app.authed(Method::GET, "/api/admin/roles/", &token).send().await.unwrap().status(), 200);
+    assert_eq!(put(solo, json!({"roles": ["admin", "user"]})).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn main_photo_accepts_web_urls_only() {
+    let app = spawn_app().await;
+    let (_, agent) = app.user_with_token("photo_agent", &["agent"]).await;
+    for bad in ["javascript:alert(1)", "data:image/png;base64,AAAA", "//evil.example/x.jpg", "ftp://x/y.jpg"] {
+        let mut body = house_body(1);
+        body["main_photo"] = json!(bad);
+        let res = app.authed(Method::POST, "/api/houses/", &agent).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let fields = assert_error(&res.json().await.unwrap(), "invalid");
+        assert!(fields.get("main_photo").is_some(), "{bad}: {fields}");
+    }
+    let mut body = house_body(1);
+    body["main_photo"] = json!("https://img.example/1.jpg");
+    assert_eq!(app.authed(Method::POST, "/api/houses/", &agent).json(&body).send().await.unwrap().status(), 201);
+}

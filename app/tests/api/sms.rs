@@ -259,3 +259,16 @@ async fn production_log_sender_never_writes_the_code_to_the_log() {
     assert!(saw_warning, "the undelivered code is reported");
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn a_username_of_digits_only_is_refused_it_would_shadow_a_phone_number() {
+    let (app, _sink) = sink_app(&[]).await;
+    let res = register(
+        &app,
+        json!({"username": "13912345678", "password": "correct horse battery", "tel": "13912345678", "code": "123456"}),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let fields = assert_error(&res.json().await.unwrap(), "invalid");
+    assert!(fields.get("username").is_some(), "{fields}");
+}
