@@ -11,25 +11,30 @@ import json
 import sys
 
 # What each service may add back, and why (compose.yaml says the same beside each cap_add).
+EDGE_CAPS = {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"}
+MARIADB_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"}
 ALLOWED = {
-    "lb1": {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"},
-    "lb2": {"NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"},
-    "mysql": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"},
-    "zabbix-db": {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID"},
+    "lb1": EDGE_CAPS,
+    "lb2": EDGE_CAPS,
+    "mysql": MARIADB_CAPS,
+    "zabbix-db": MARIADB_CAPS,
     "redis": {"CHOWN", "SETUID", "SETGID"},
     "secrets-init": {"CHOWN", "DAC_OVERRIDE", "FOWNER"},
 }
 
 # Services whose root filesystem stays writable, and why.
+RENDERS_EDGE = "the entrypoint renders nginx and keepalived configuration from the environment at start"
+MARIADB_WRITES = "the MariaDB entrypoints write the socket folder and bootstrap files outside the datadir"
+NEVER_RUN_HERE = "online-only image (no registry here): never started read-only, so left writable until it can be"
 WRITABLE_ROOT = {
-    "lb1": "the entrypoint renders nginx and keepalived configuration from the environment at start",
-    "lb2": "the entrypoint renders nginx and keepalived configuration from the environment at start",
-    "mysql": "the MariaDB entrypoints write the socket folder and bootstrap files outside the datadir",
-    "zabbix-db": "the MariaDB entrypoints write the socket folder and bootstrap files outside the datadir",
+    "lb1": RENDERS_EDGE,
+    "lb2": RENDERS_EDGE,
+    "mysql": MARIADB_WRITES,
+    "zabbix-db": MARIADB_WRITES,
     "zabbix-server": "the entrypoint writes the server configuration from the environment at start",
     "zabbix-web": "the entrypoint writes the PHP and web-server configuration from the environment at start",
-    "grafana": "online-only image (no registry here): never started read-only, so left writable until it can be",
-    "jaeger": "online-only image (no registry here): never started read-only, so left writable until it can be",
+    "grafana": NEVER_RUN_HERE,
+    "jaeger": NEVER_RUN_HERE,
     "bench": "sysbench and the report renderer write scratch files beside the results",
 }
 
