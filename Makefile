@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 # Suites that `make test` runs, in order. Each area owns its runner script.
 TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-stack
 
-.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline backup backups restore
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -49,10 +49,19 @@ up: ## the whole stack with one command (installs Docker + Compose when missing;
 	scripts/up.sh
 
 down: ## stop the stack (keeps volumes)
-	docker compose down --remove-orphans
+	scripts/ops/down.sh
 
-clean: ## stop the stack and drop its volumes (data and generated secrets)
-	docker compose down -v --remove-orphans
+clean: ## stop the stack and drop its volumes (data and generated secrets) except the backups
+	scripts/ops/clean.sh
+
+backup: ## take a full MariaDB backup now (the `backup` service also takes one every 6 h)
+	scripts/ops/backup.sh backup
+
+backups: ## list the backups (age, size) and the point-in-time restore window
+	scripts/ops/backup.sh list
+
+restore: ## restore MariaDB: latest, or UNTIL='YYYY-MM-DD HH:MM:SS' (UTC); docs/runbooks/restore.md
+	scripts/ops/backup.sh restore $(if $(UNTIL),"$(UNTIL)")
 
 images-offline: ## build every image from a Debian mirror alone; writes .env.offline
 	scripts/images/build.sh

@@ -50,6 +50,8 @@ else
   down_hint='docker compose down'
 fi
 
+# Remembered for `make down|clean|backup|restore|deploy` (scripts/ops/lib.sh).
+echo "$env_file" > "$root/.stack-env-file"
 docker compose --env-file "$env_file" up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" \
   || { STACK_ENV_FILE=$env_file "$root/scripts/ci/stack.sh" status; exit 1; }
 
@@ -70,4 +72,5 @@ if [[ ${COMPOSE_PROFILES:-} == *ui* ]]; then
 else
   echo "  Grafana, Jaeger: not in the offline stack (Debian packages neither); traces: docker compose --env-file $env_file logs otel-collector"
 fi
-echo "Stop: $down_hint   (add -v to drop the data volumes)"
+echo "Stop: make down (keeps the data; or $down_hint); make clean also drops the data volumes (keeps backups)"
+echo "Backups: make backups (list), make backup (take one now), make restore [UNTIL='YYYY-MM-DD HH:MM:SS']"

@@ -16,6 +16,6 @@ done < <(git ls-files '*Dockerfile')
 while IFS= read -r f; do
   # -x: follow `source` (the bench scripts share bench/lib/common.sh; each file is checked alone).
   if shellcheck -x "$f"; then passed=$((passed + 1)); else echo "FAIL shellcheck $f" >&2; failed=$((failed + 1)); fi
-done < <(git ls-files 'scripts/ci/*.sh' 'scripts/images/*.sh' 'scripts/images/**/*.sh' 'scripts/up.sh' 'scripts/dev.sh' 'bench/*.sh')
+done < <(git ls-files 'scripts/ci/*.sh' 'scripts/images/*.sh' 'scripts/images/**/*.sh' 'scripts/ops/*.sh' 'scripts/up.sh' 'scripts/dev.sh' 'bench/*.sh')
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

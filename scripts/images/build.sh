@@ -137,6 +137,9 @@ for svc in mariadb redis prometheus alertmanager otel-collector; do
   build "$svc" "$(hash_inputs "$base" -- "$here/$svc")" \
     --build-arg "BASE_IMAGE=$base" -f "$here/$svc/Dockerfile" "$here/$svc"
 done
+# The backup service: FROM the MariaDB image just built (mariadb-backup must match the server).
+build backup "$(hash_inputs "${TAG[mariadb]}" -- "$here/backup")" \
+  --build-arg "MYSQL_IMAGE=${TAG[mariadb]}" -f "$here/backup/Dockerfile" "$here/backup"
 exp_hash=$(hash_inputs "$base" -- "$here/exporters")
 for e in node-exporter mysqld-exporter redis-exporter nginx-exporter blackbox-exporter; do
   build "$e" "$exp_hash" --build-arg "BASE_IMAGE=$base" --target "$e" \
@@ -171,7 +174,7 @@ fi
 # 4) .env.offline: .env with every image variable pointing at the offline tags, and the
 #    profiles that need images Debian does not package (Grafana, Jaeger) left out.
 declare -A VAR=(
-  [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [REDIS_IMAGE]=redis [PROMETHEUS_IMAGE]=prometheus
+  [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [BACKUP_IMAGE]=backup [REDIS_IMAGE]=redis [PROMETHEUS_IMAGE]=prometheus
   [ALERTMANAGER_IMAGE]=alertmanager [OTEL_COLLECTOR_IMAGE]=otel-collector
   [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter
   [REDIS_EXPORTER_IMAGE]=redis-exporter [NGINX_EXPORTER_IMAGE]=nginx-exporter

@@ -25,6 +25,7 @@ redis=$(shared redis_password 32)
 exporter=$(shared mysqld_exporter_password 32)
 bench_db=$(shared bench_database_password 32)
 bench_api=$(shared bench_api_password 32)
+backup_db=$(shared backup_database_password 32)
 
 put app/database_password "$db"
 put app/redis_password "$redis"
@@ -33,6 +34,12 @@ put mysql/root_password "$(rand 32)"
 put mysql/database_password "$db"
 put mysql/mysqld_exporter_password "$exporter"
 put mysql/bench_password "$bench_db"
+put mysql/backup_password "$backup_db"
+# The backup service (uid 999 like MariaDB: it reads the datadir) logs in as `backup`; its restore
+# one-shot replays binlogs as root (mysql/root_password). An encryption key for the backups is not
+# generated here: a key that lives only beside the backups would be lost with them. Put one in
+# backup/encryption_key (scripts/ops/backup.sh key) and keep a copy off this machine.
+put backup/database_password "$backup_db"
 put redis/redis.conf "requirepass $redis"
 put mysqld-exporter/my.cnf "$(printf '[client]\nuser=exporter\npassword=%s\nhost=mysql\nport=3306' "$exporter")"
 put redis-exporter/password "$redis"
@@ -64,7 +71,7 @@ put mysql/zabbix_mysql_password "$zbx_monitor"
 # images use the same ones).
 declare -A owner=([_shared]=0 [app]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
   [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
-  [bench]=10010 [bench-account]=10001)
+  [bench]=10010 [bench-account]=10001 [backup]=999)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"
