@@ -250,3 +250,30 @@ pub fn record(name: &str, value: &serde_json::Value) {
         let _ = writeln!(f, "{value}");
     }
 }
+
+/// Creates an admin through the app's own CLI in a replica (password through the environment,
+/// never argv) and logs in through the VIP; returns the access token.
+pub fn admin_token() -> Result<String> {
+    let username = format!("e2e_admin_{}", random_hex(4));
+    let password = random_hex(16);
+    let tel = format!("139{:08}", u32::from_str_radix(&random_hex(4), 16)? % 100_000_000);
+    let args = ["app1", "zufang", "create-user", "--username", &username, "--tel", &tel, "--role", "admin"];
+    let mut create = compose_command();
+    create.env("ZUFANG_NEW_USER_PASSWORD", &password).args(["exec", "-T", "-e", "ZUFANG_NEW_USER_PASSWORD"]).args(args);
+    run(create, "zufang create-user")?;
+    let resp = client()
+        .post(format!("{}/api/tokens/", vip_url()))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json()?;
+    anyhow::ensure!(status.is_success(), "login through the VIP: {status} {body}");
+    body["access_token"].as_str().map(String::from).context("no access_token")
+}
+
+/// Rows of estates whose name is exactly `name` (the server-side counter of POSTs that ran).
+pub fn estates_named(name: &str) -> Result<u64> {
+    let resp = client().get(format!("{}/api/estates/?name={name}&size=100", vip_url())).send()?;
+    let page: serde_json::Value = resp.json()?;
+    Ok(page["results"].as_array().map(|r| r.iter().filter(|e| e["name"] == name).count() as u64).unwrap_or(0))
+}

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use zufang_e2e::{
-    client, compose, compose_command, container_id, docker, eventually, failures, random_hex, record, run, vip_holders,
-    vip_url, wait_healthy, Sample, Stream,
+    admin_token, client, compose, compose_command, container_id, docker, estates_named, eventually, failures,
+    random_hex, record, run, vip_holders, vip_url, wait_healthy, Sample, Stream,
 };
 
 const REPLICAS: [(&str, &str); 3] =
@@ -178,33 +178,6 @@ fn e2_replica_loss_fails_no_get_and_the_replica_serves_again_without_reload() ->
     let after = (nginx_pids("lb1")?, nginx_pids("lb2")?);
     ensure!(before == after, "nginx master processes changed (a reload or restart): {before:?} -> {after:?}");
     Ok(())
-}
-
-/// Creates an admin through the app's own CLI in a replica (password through the environment,
-/// never argv) and logs in through the VIP; returns the access token.
-fn admin_token() -> Result<String> {
-    let username = format!("e2e_admin_{}", random_hex(4));
-    let password = random_hex(16);
-    let tel = format!("139{:08}", u32::from_str_radix(&random_hex(4), 16)? % 100_000_000);
-    let args = ["app1", "zufang", "create-user", "--username", &username, "--tel", &tel, "--role", "admin"];
-    let mut create = compose_command();
-    create.env("ZUFANG_NEW_USER_PASSWORD", &password).args(["exec", "-T", "-e", "ZUFANG_NEW_USER_PASSWORD"]).args(args);
-    run(create, "zufang create-user")?;
-    let resp = client()
-        .post(format!("{}/api/tokens/", vip_url()))
-        .json(&json!({"username": username, "password": password}))
-        .send()?;
-    let status = resp.status();
-    let body: Value = resp.json()?;
-    ensure!(status.is_success(), "login through the VIP: {status} {body}");
-    body["access_token"].as_str().map(String::from).context("no access_token")
-}
-
-/// Rows of estates whose name is exactly `name` (the server-side counter of POSTs that ran).
-fn estates_named(name: &str) -> Result<u64> {
-    let resp = client().get(format!("{}/api/estates/?name={name}&size=100", vip_url())).send()?;
-    let page: Value = resp.json()?;
-    Ok(page["results"].as_array().map(|r| r.iter().filter(|e| e["name"] == name).count() as u64).unwrap_or(0))
 }
 
 #[test]

@@ -215,9 +215,10 @@ prune() {
     fi
     for f in "$dir/$binlog_base".[0-9]*; do
       [[ -e $f ]] || continue
-      [[ $(basename "$f") < "$oldest" ]] && rm -f "$f"
+      if [[ $(basename "$f") < "$oldest" ]]; then rm -f "$f"; fi
     done
   done
+  return 0
 }
 
 # ---- metrics (node-exporter textfile) ---------------------------------------------------------
@@ -275,7 +276,7 @@ run_backup() {
     take_backup
   ) || rc=$?
   echo "$(now) $(( rc == 0 ? 1 : 0 ))" > "$(state_file)"
-  (( rc == 0 )) && prune
+  if (( rc == 0 )); then prune; fi
   write_metrics
   return "$rc"
 }
