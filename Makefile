@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 # Suites that `make test` runs, in order. Each area owns its runner script.
 TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-stack
 
-.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline backup backups restore
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline backup backups restore deploy rollback
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -59,6 +59,12 @@ backup: ## take a full MariaDB backup now (the `backup` service also takes one e
 
 backups: ## list the backups (age, size) and the point-in-time restore window
 	scripts/ops/backup.sh list
+
+deploy: ## zero-downtime app release, one replica at a time (IMAGE=... to take an existing image); docs/runbooks/deploy.md
+	scripts/ops/deploy.sh $(if $(IMAGE),--image "$(IMAGE)")
+
+rollback: ## the previous app image, the same walk
+	scripts/ops/deploy.sh rollback
 
 restore: ## restore MariaDB: latest, or UNTIL='YYYY-MM-DD HH:MM:SS' (UTC); docs/runbooks/restore.md
 	scripts/ops/backup.sh restore $(if $(UNTIL),"$(UNTIL)")

@@ -86,9 +86,12 @@ impl Metrics {
         registry.register(Box::new(build_info.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("ZUFANG_GIT_SHA").unwrap_or("unknown")])
-            .set(1);
+        // The revision: the image's (ZUFANG_GIT_SHA set by app/Dockerfile), else the build's.
+        let git_sha = std::env::var("ZUFANG_GIT_SHA")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| option_env!("ZUFANG_GIT_SHA").unwrap_or("unknown").to_string());
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), git_sha.as_str()]).set(1);
         // Pre-create the label sets dashboards and alerts expect, so they read 0 rather than "no data".
         for (tier, result) in
             [("local", "hit"), ("local", "miss"), ("redis", "hit"), ("redis", "miss"), ("redis", "error")]

@@ -18,6 +18,8 @@ redis-cli -h 127.0.0.1 --scan --pattern 'zt_*' | xargs -r -n 500 redis-cli -h 12
 
 echo "test-app: no import cycles between modules" >&2
 python3 "$root/scripts/ci/module_cycles.py" "$root/app/src"
+echo "test-app: migrations expand, never contract without a marker (a deploy migrates under the old release)" >&2
+"$root/scripts/ops/check-migrations.sh" "$root/app/migrations"
 echo "test-app: cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "test-app: cargo audit (offline, RustSec snapshot)" >&2

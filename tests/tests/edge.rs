@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use zufang_e2e::{
-    admin_token, client, compose, compose_command, container_id, docker, estates_named, eventually, failures,
-    random_hex, record, run, vip_holders, vip_url, wait_healthy, Sample, Stream,
+    admin_token, client, compose, container_id, docker, estates_named, eventually, failures, random_hex, record,
+    vip_holders, vip_url, wait_healthy, Sample, Stream,
 };
 
 const REPLICAS: [(&str, &str); 3] =

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
-use zufang_e2e::{admin_token, client, compose, env_file, estates_named, eventually, random_hex, record, repo_root, vip_url};
+use zufang_e2e::{
+    admin_token, client, compose, env_file, estates_named, eventually, random_hex, record, repo_root, vip_url,
+};
 
 /// Runs scripts/ops/SCRIPT ARGS with the stack's env file; (success, stdout + stderr).
 fn ops(script: &str, args: &[&str]) -> Result<(bool, String)> {
@@ -259,9 +261,8 @@ fn b1_backup_and_point_in_time_restore_under_load() -> Result<()> {
     std::thread::sleep(Duration::from_secs(2));
     let (acks, failed) = writer.finish();
     ensure!(failed.is_empty(), "writes failed: {failed:?}");
-    let deleted = sql_root(&format!(
-        "DELETE FROM zufang.estates WHERE name LIKE 'drill-{run_id}-%'; SELECT ROW_COUNT();"
-    ))?;
+    let deleted =
+        sql_root(&format!("DELETE FROM zufang.estates WHERE name LIKE 'drill-{run_id}-%'; SELECT ROW_COUNT();"))?;
     eprintln!("the mistake: deleted {} drill estates", deleted.trim());
     ensure!(estates_named(&chosen.name)? == 0, "the destructive statement did not take (cache?)");
     wait_binlog_copied(unix(SystemTime::now()))?;
@@ -313,6 +314,172 @@ fn b2_a_restore_that_cannot_be_done_is_refused_and_changes_nothing() -> Result<(
     ops_ok("backup.sh", &["verify"])?;
     // Nothing was touched: the same MariaDB container serves, the API answers.
     ensure!(compose(&["ps", "-q", "mysql"])? == mysql_before, "MariaDB was restarted by a refused restore");
+    api_serves()?;
+    Ok(())
+}
+
+/// Steady mixed traffic through the VIP: `threads` clients, each alternating a list GET and an
+/// estate POST on a fresh connection per request (a client's idle keep-alive socket can be closed
+/// by any server at any time; what is measured here is the stack dropping requests). Counts
+/// every non-2xx answer and transport error.
+struct Load {
+    stop: Arc<AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(threads: usize, prefix: String, token: String, district: u64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..threads)
+            .map(|n| {
+                let (stop, prefix, token) = (stop.clone(), prefix.clone(), token.clone());
+                std::thread::spawn(move || {
+                    let c = reqwest::blocking::Client::builder()
+                        .timeout(Duration::from_secs(15))
+                        .pool_max_idle_per_host(0)
+                        .build()
+                        .expect("an HTTP client");
+                    let deadline = Instant::now() + Duration::from_secs(900);
+                    let (mut sent, mut failed) = (0u64, Vec::new());
+                    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                        sent += 1;
+                        let r = if sent % 2 == 0 {
+                            c.post(format!("{}/api/estates/", vip_url()))
+                                .bearer_auth(&token)
+                                .json(&json!({"name": format!("{prefix}-{n}-{sent}"), "district_id": district}))
+                                .send()
+                        } else {
+                            c.get(format!("{}/api/houses/?page=1&size=5", vip_url())).send()
+                        };
+                        match r {
+                            Ok(r) if r.status().is_success() => {}
+                            Ok(r) => failed.push(format!("{}: {}", unix(SystemTime::now()), r.status())),
+                            Err(e) => failed.push(format!("{}: {e:#}", unix(SystemTime::now()))),
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    (sent, failed)
+                })
+            })
+            .collect();
+        Load { stop, handles }
+    }
+
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut total = (0, Vec::new());
+        for h in self.handles {
+            let (sent, failed) = h.join().expect("a load thread");
+            total.0 += sent;
+            total.1.extend(failed);
+        }
+        total
+    }
+}
+
+const REPLICAS: [&str; 3] = ["app1", "app2", "app3"];
+
+/// The git_sha label of zufang_build_info on every replica (from `deploy.sh status`).
+fn replica_revisions() -> Result<Vec<String>> {
+    let out = ops_ok("deploy.sh", &["status"])?;
+    REPLICAS
+        .iter()
+        .map(|r| {
+            let line = out.lines().find(|l| l.starts_with(r)).with_context(|| format!("no {r} in status:\n{out}"))?;
+            let sha = line.split("git_sha=\"").nth(1).and_then(|s| s.split('"').next());
+            sha.map(String::from).with_context(|| format!("{r}: no build reported: {line}"))
+        })
+        .collect()
+}
+
+fn running_image(service: &str) -> Result<String> {
+    let id = compose(&["ps", "-q", service])?;
+    Ok(zufang_e2e::docker(&["inspect", "-f", "{{.Config.Image}}", id.trim()])?.trim().to_string())
+}
+
+#[test]
+fn d1_rolling_deploy_rollback_and_edge_reload_drop_nothing_under_load() -> Result<()> {
+    let token = admin_token()?;
+    let district = first_district()?;
+    let old_image = running_image("app1")?;
+    let old_revisions = replica_revisions()?;
+    // The new release: the running image with another revision (a version bump; the walk does not
+    // depend on what changed inside).
+    let rev = format!("drill-{}", random_hex(4));
+    let new_image = format!("zufang-e2e/app:{rev}");
+    let mut build = Command::new("docker");
+    build.args(["build", "-q", "-t", &new_image, "-"]).stdin(std::process::Stdio::piped());
+    let mut child = build.stdout(std::process::Stdio::null()).spawn()?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().context("docker build stdin")?;
+        writeln!(stdin, "FROM {old_image}\nENV ZUFANG_GIT_SHA={rev}")?;
+    }
+    ensure!(child.wait()?.success(), "docker build of {new_image} failed");
+
+    let load = Load::start(4, format!("deploy-{rev}"), token, district);
+    std::thread::sleep(Duration::from_secs(2));
+    let t0 = Instant::now();
+    let out = ops_ok("deploy.sh", &["--image", &new_image])?;
+    let deploy_s = t0.elapsed().as_secs_f64();
+    eprintln!("{}", out.lines().filter(|l| l.contains("deploy:")).collect::<Vec<_>>().join("\n"));
+    let after_deploy = replica_revisions()?;
+    let t1 = Instant::now();
+    ops_ok("deploy.sh", &["rollback"])?;
+    let rollback_s = t1.elapsed().as_secs_f64();
+    let after_rollback = replica_revisions()?;
+    let t2 = Instant::now();
+    ops_ok("deploy.sh", &["--edge"])?;
+    let reload_s = t2.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    let (sent, failed) = load.finish();
+    eprintln!(
+        "deploy {deploy_s:.1}s, rollback {rollback_s:.1}s, edge reload {reload_s:.1}s; {sent} requests, {} failed",
+        failed.len()
+    );
+    record(
+        "ops",
+        &json!({"drill": "deploy-rollback-reload", "deploy_s": deploy_s, "rollback_s": rollback_s,
+                "edge_reload_s": reload_s, "requests": sent, "failed": failed.len()}),
+    );
+    ensure!(after_deploy.iter().all(|r| r == &rev), "after the deploy, replicas report {after_deploy:?}, not {rev}");
+    ensure!(
+        after_rollback == old_revisions,
+        "after the rollback: {after_rollback:?}, before the deploy: {old_revisions:?}"
+    );
+    ensure!(running_image("app2")? == old_image, "app2 does not run {old_image} after the rollback");
+    ensure!(failed.is_empty(), "requests failed during deploy/rollback/reload: {failed:?}");
+    ensure!(sent > 100, "the load sent only {sent} requests");
+    let _ = zufang_e2e::docker(&["image", "rm", &new_image]);
+    Ok(())
+}
+
+#[test]
+fn d2_a_deploy_that_cannot_be_done_is_refused_and_changes_nothing() -> Result<()> {
+    let before: Vec<String> = REPLICAS.iter().map(|r| compose(&["ps", "-q", r])).collect::<Result<_>>()?;
+    let (ok, out) = ops("deploy.sh", &["--image", "zufang-e2e/app:does-not-exist"])?;
+    ensure!(!ok && out.contains("no image zufang-e2e/app:does-not-exist"), "deploy of a missing image: {out}");
+    // A migration that drops a column the running release reads, without the contract marker.
+    let dir = std::env::temp_dir().join(format!("zufang-migrations-{}", random_hex(4)));
+    std::fs::create_dir_all(&dir)?;
+    for entry in std::fs::read_dir(repo_root().join("app/migrations"))? {
+        let p = entry?.path();
+        if p.extension().is_some_and(|e| e == "sql") {
+            std::fs::copy(&p, dir.join(p.file_name().context("a file name")?))?;
+        }
+    }
+    std::fs::write(dir.join("29990101000000_drop_title.sql"), "ALTER TABLE houses DROP COLUMN title;\n")?;
+    let out = Command::new(repo_root().join("scripts/ops/deploy.sh"))
+        .env("STACK_ENV_FILE", env_file())
+        .env("MIGRATIONS_DIR", &dir)
+        .current_dir(repo_root())
+        .output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+    ensure!(!out.status.success(), "a deploy with an unmarked DROP COLUMN succeeded:\n{text}");
+    ensure!(text.contains("29990101000000_drop_title.sql") && text.contains("expand now, contract later"), "{text}");
+    let after: Vec<String> = REPLICAS.iter().map(|r| compose(&["ps", "-q", r])).collect::<Result<_>>()?;
+    ensure!(before == after, "a refused deploy replaced containers: {before:?} -> {after:?}");
     api_serves()?;
     Ok(())
 }
