@@ -483,3 +483,44 @@ fn d2_a_deploy_that_cannot_be_done_is_refused_and_changes_nothing() -> Result<()
     api_serves()?;
     Ok(())
 }
+
+#[test]
+fn b3_backups_are_encrypted_once_a_key_is_set() -> Result<()> {
+    let has_key = compose(&[
+        "exec",
+        "-T",
+        "backup",
+        "sh",
+        "-c",
+        "test -s /run/stack-secrets/backup/encryption_key && echo yes || echo no",
+    ])?;
+    if has_key.trim() == "no" {
+        let out = ops_ok("backup.sh", &["key"])?;
+        ensure!(out.lines().any(|l| l.trim().len() == 64), "the key is printed once (64 hex digits):\n{out}");
+        let (ok, again) = ops("backup.sh", &["key"])?;
+        ensure!(!ok && again.contains("exists already"), "a second key must be refused: {again}");
+    }
+    ops_ok("backup.sh", &["backup"])?;
+    let list = ops_ok("backup.sh", &["list"])?;
+    let newest = list.lines().filter(|l| l.starts_with("20")).last().context("no backup listed")?;
+    ensure!(newest.split_whitespace().nth(5) == Some("true"), "the newest backup is not encrypted: {newest}");
+    // Not a gzip stream on disk (openssl's salted header), and it reads back with the key.
+    let magic = compose(&[
+        "exec",
+        "-T",
+        "backup",
+        "sh",
+        "-c",
+        "head -c 8 \"$(ls -d /backups/full/2* | tail -n 1)\"/backup.tar.gz.enc",
+    ])?;
+    ensure!(magic == "Salted__", "encrypted archive header: {magic:?}");
+    ops_ok("backup.sh", &["verify"])?;
+    let (ok, check) = {
+        let mut c = zufang_e2e::compose_command();
+        c.args(["run", "--rm", "--no-deps", "--pull", "never", "-T", "backup-restore", "restore", "--check"]);
+        let o = c.output()?;
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    ensure!(ok && check.contains("checksum and archive OK"), "restore check of an encrypted backup: {check}");
+    Ok(())
+}
