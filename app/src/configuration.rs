@@ -19,12 +19,15 @@ pub const SECRET_FILES: &[(&str, &str)] = &[
     ("database_password", "database.password"),
     ("redis_password", "redis.password"),
     ("jwt_secret", "jwt.secret"),
+    ("jwt_verify_secrets", "jwt.verify_secrets"),
+    ("sms_code_hmac_secret", "sms.code_hmac_secret"),
     ("sentry_dsn", "sentry.dsn"),
     ("sms_webhook_token", "sms.webhook_token"),
 ];
 
 /// Configuration keys holding lists, which an environment variable gives comma-separated.
-const LIST_KEYS: &[&str] = &["application.trusted_proxies", "admin.allow_cidrs", "admin.deny_cidrs"];
+const LIST_KEYS: &[&str] =
+    &["application.trusted_proxies", "admin.allow_cidrs", "admin.deny_cidrs", "jwt.verify_public_key_files"];
 
 /// A secret value: redacted in `Debug` and when the effective configuration is printed.
 #[derive(Clone, Deserialize)]
@@ -166,13 +169,25 @@ pub enum JwtAlgorithm {
 pub struct JwtSettings {
     pub algorithm: JwtAlgorithm,
     pub secret: Secret,
+    /// HS256 keys accepted for verification besides `secret` (one per line): a key rotation adds
+    /// the next key here before it becomes current, and keeps the old one here after.
+    pub verify_secrets: Secret,
     pub private_key_file: String,
     pub public_key_file: String,
+    /// RS256/EdDSA public keys accepted besides `public_key_file` (rotation, as `verify_secrets`).
+    pub verify_public_key_files: Vec<String>,
     pub issuer: String,
     pub audience: String,
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
     pub leeway_seconds: u64,
+}
+
+impl JwtSettings {
+    /// The verify-only HS256 keys: the lines of `verify_secrets`, trimmed, blank lines ignored.
+    pub fn verify_keys(&self) -> Vec<&str> {
+        self.verify_secrets.expose().lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -188,6 +203,9 @@ pub struct SmsSettings {
     pub sender: SmsSenderKind,
     pub webhook_url: String,
     pub webhook_token: Secret,
+    /// Key of the HMACs under which SMS codes are kept in Redis. Its own secret, so that a JWT key
+    /// rotation does not invalidate codes in flight; empty = derived from the JWT signing key.
+    pub code_hmac_secret: Secret,
     pub webhook_timeout_ms: u64,
     pub webhook_max_retries: u32,
     /// Lets a production instance keep the "log" sender (a stack without an SMS gateway, such as the
@@ -372,6 +390,12 @@ impl Settings {
                         len >= 32,
                         format!("jwt.secret: must be at least 32 bytes in production (got {len}); put it in the secrets directory as jwt_secret"),
                     );
+                    for (i, k) in self.jwt.verify_keys().iter().enumerate() {
+                        check(
+                            k.len() >= 32,
+                            format!("jwt.verify_secrets: key {} must be at least 32 bytes in production (got {}); secrets directory file jwt_verify_secrets, one key per line", i + 1, k.len()),
+                        );
+                    }
                 }
             }
             JwtAlgorithm::RS256 | JwtAlgorithm::EdDSA => {

@@ -72,7 +72,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let redis = redis_pool(&settings)?;
     let cache = Cache::new(redis.clone(), &settings, metrics.clone());
     let lists = crate::list_cache::ListCache::new(redis.clone(), &settings, cache.clone(), metrics.clone());
-    let jwt = Arc::new(crate::auth::jwt::JwtKeys::from_settings(&settings.jwt)?);
+    let jwt = Arc::new(crate::auth::jwt::JwtKeys::from_settings(&settings.jwt, &settings.sms.code_hmac_secret)?);
     let sms = crate::auth::sms::sender_from_settings(&settings.sms, settings.is_production())?;
     for result in ["success", "failure"] {
         // Dashboards read 0 rather than "no data" before the first code.

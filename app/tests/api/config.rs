@@ -59,6 +59,19 @@ fn production_refuses_a_short_jwt_secret_naming_the_key() {
 }
 
 #[test]
+fn production_refuses_a_short_verify_only_jwt_key_naming_the_key() {
+    let (ok, _, err) = check_config(&[
+        ("ZUFANG_ENV", "production"),
+        ("ZUFANG__JWT__SECRET", "a-current-key-long-enough-for-production-use"),
+        ("ZUFANG__JWT__VERIFY_SECRETS", "short-old-key"),
+        ("ZUFANG__DATABASE__PASSWORD", "pw"),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("jwt.verify_secrets") && err.contains("32 bytes"), "{err}");
+    assert!(!err.contains("short-old-key"), "the key itself must not be printed: {err}");
+}
+
+#[test]
 fn secret_files_override_and_are_redacted_when_printed() {
     let dir = std::env::temp_dir().join(format!("zufang-secrets-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();

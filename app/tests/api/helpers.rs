@@ -116,7 +116,15 @@ pub async fn spawn_app_with(extra: &[(&str, &str)], seed: Option<Counts>) -> Tes
 /// A second replica of `app`: same database, same Redis prefix, same secrets, its own port.
 #[allow(dead_code)]
 pub async fn spawn_replica(app: &TestApp) -> TestApp {
-    let settings = app.settings.clone();
+    spawn_replica_with(app, |_| {}).await
+}
+
+/// A replica of `app` whose settings `change` alters first (e.g. other JWT keys, as a replica
+/// of another release step would have).
+#[allow(dead_code)]
+pub async fn spawn_replica_with(app: &TestApp, change: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = app.settings.clone();
+    change(&mut settings);
     let db = zufang::storage::pool(&settings.database);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let replica = Application::build_with_listener(settings.clone(), listener).expect("build replica");

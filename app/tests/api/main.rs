@@ -13,6 +13,7 @@ mod list_cache;
 mod metrics;
 mod openapi;
 mod rbac;
+mod rotation;
 mod routes;
 mod sms;
 mod writes;
