@@ -13,6 +13,8 @@ usage: scripts/ops/deploy.sh [--image IMAGE]     deploy the app (make deploy [IM
        scripts/ops/deploy.sh --edge              reload nginx (nginx -t first) and keepalived on
                                                  both proxies after a configuration change
        scripts/ops/deploy.sh status              the image and build of every replica, and the history
+       scripts/ops/deploy.sh restart             the same walk on the running image (replicas re-read
+                                                 their configuration and secret files; rotation.md)
   --image IMAGE   an image already on this machine (default: build one from this checkout: the
                   offline builder for an offline stack, `docker build` of app/Dockerfile otherwise)
 Environment (defaults):
@@ -182,8 +184,16 @@ status() {
   return 0
 }
 
+# Every replica restarted on its own image, drained like a deploy (new secret files take effect).
+restart() {
+  local svc
+  for svc in $DEPLOY_REPLICAS; do replace "$svc" "$(running_image "$svc")" "$(running_image "$svc")"; done
+  ops_log "restart done: every replica re-read its configuration"
+}
+
 case ${1:-} in
   -h|--help) usage ;;
+  restart) restart ;;
   rollback) rollback ;;
   status) status ;;
   --edge)

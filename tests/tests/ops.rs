@@ -502,7 +502,7 @@ fn b3_backups_are_encrypted_once_a_key_is_set() -> Result<()> {
     }
     ops_ok("backup.sh", &["backup"])?;
     let list = ops_ok("backup.sh", &["list"])?;
-    let newest = list.lines().filter(|l| l.starts_with("20")).last().context("no backup listed")?;
+    let newest = list.lines().rfind(|l| l.starts_with("20")).context("no backup listed")?;
     ensure!(newest.split_whitespace().nth(5) == Some("true"), "the newest backup is not encrypted: {newest}");
     // Not a gzip stream on disk (openssl's salted header), and it reads back with the key.
     let magic = compose(&[
@@ -522,5 +522,49 @@ fn b3_backups_are_encrypted_once_a_key_is_set() -> Result<()> {
         (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
     };
     ensure!(ok && check.contains("checksum and archive OK"), "restore check of an encrypted backup: {check}");
+    Ok(())
+}
+
+fn me_status(token: &str) -> Result<u16> {
+    Ok(client().get(format!("{}/api/users/me/", vip_url())).bearer_auth(token).send()?.status().as_u16())
+}
+
+/// The token with its header's `kid` replaced (signature untouched).
+fn with_kid(token: &str, kid: &str) -> Result<String> {
+    let mut parts = token.splitn(2, '.');
+    let (_, rest) = (parts.next().context("a JWT")?, parts.next().context("a JWT")?);
+    let header = format!(r#"{{"typ":"JWT","alg":"HS256","kid":"{kid}"}}"#);
+    // base64url without padding, by hand (no extra crate).
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in header.as_bytes().chunks(3) {
+        let n = c.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=c.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    Ok(format!("{out}.{rest}"))
+}
+
+#[test]
+fn r1_jwt_key_rotation_logs_nobody_out() -> Result<()> {
+    let token = admin_token()?;
+    let district = first_district()?;
+    ensure!(me_status(&token)? == 200, "the token works before the rotation");
+    // The load authenticates every POST with the token issued before the rotation.
+    let load = Load::start(2, format!("rotate-{}", random_hex(3)), token.clone(), district);
+    let t0 = Instant::now();
+    let out = ops_ok("rotate.sh", &["jwt"])?;
+    let rotate_s = t0.elapsed().as_secs_f64();
+    eprintln!("{}", out.lines().filter(|l| l.contains("rotate:")).collect::<Vec<_>>().join("\n"));
+    let (sent, failed) = load.finish();
+    ensure!(failed.is_empty(), "requests with the pre-rotation token failed during the rotation: {failed:?}");
+    ensure!(me_status(&token)? == 200, "the pre-rotation token works after the new key became current");
+    ensure!(me_status(&with_kid(&token, "hs-0000000000000000")?)? == 401, "a forged kid must be refused");
+    let fresh = admin_token()?;
+    ops_ok("rotate.sh", &["jwt", "--finish"])?;
+    ensure!(me_status(&token)? == 401, "a token of the removed key must be refused");
+    ensure!(me_status(&fresh)? == 200, "a token of the new key keeps working after the old one is dropped");
+    record("ops", &json!({"drill": "jwt-rotation", "rotate_s": rotate_s, "requests": sent, "failed": failed.len()}));
     Ok(())
 }

@@ -30,6 +30,8 @@ backup_db=$(shared backup_database_password 32)
 put app/database_password "$db"
 put app/redis_password "$redis"
 put app/jwt_secret "$(rand 64)"
+# The SMS-code HMAC key, its own secret so that a JWT key rotation leaves codes in flight valid.
+put app/sms_code_hmac_secret "$(rand 64)"
 put mysql/root_password "$(rand 32)"
 put mysql/database_password "$db"
 put mysql/mysqld_exporter_password "$exporter"
