@@ -352,6 +352,22 @@ def mariadb():
     d.panel("timeseries", "Table lock waits and temporary disk tables",
             [(f"rate(mysql_global_status_table_locks_waited{{{m}}}[$__rate_interval])", "table locks waited"),
              (f"rate(mysql_global_status_created_tmp_disk_tables{{{m}}}[$__rate_interval])", "tmp disk tables")], unit="ops")
+    d.row("Backups")
+    b = 'job="node"'
+    d.panel("stat", "Age of the newest full backup",
+            [(f"time() - backup_last_success_timestamp_seconds{{{b}}}", "age")], w=6, h=6, unit="s",
+            thresholds=[(limit("BackupTooOld/critical", "factor", 21600), "red")],
+            description="From the backup service's textfile (node-exporter). BackupTooOld fires beyond 2 intervals (12 h by default).")
+    d.panel("stat", "Last attempt",
+            [(f"backup_last_run_success{{{b}}}", "result")], w=6, h=6,
+            mappings=[{"type": "value", "options": {"0": {"text": "failed", "color": "red"},
+                                                     "1": {"text": "succeeded", "color": "green"}}}])
+    d.panel("stat", "Point-in-time window: binlog copy lag",
+            [(f"time() - backup_binlog_copied_timestamp_seconds{{{b}}}", "lag")], w=6, h=6, unit="s",
+            thresholds=[(limit("BackupBinlogCopyStale/critical", "seconds"), "red")],
+            description="Seconds since the binlog copy last matched the server: writes newer than this would be lost with the data volume.")
+    d.panel("timeseries", "Full backup size",
+            [(f"backup_last_size_bytes{{{b}}}", "size")], w=6, h=6, unit="bytes")
     return d
 
 
@@ -492,7 +508,18 @@ def k8s_selectors(expr):
     return JOB.sub(lambda m: f'job="app", {K8S_SCOPE}' if m.group(1) == "app" else K8S_SCOPE, expr)
 
 
+# Rows about compose-only services (the backup service: in a cluster the managed database backs up).
+COMPOSE_ONLY_ROWS = {"Backups"}
+
+
 def k8s_variant(d):
+    kept, skip = [], False
+    for p in d["panels"]:
+        if p["type"] == "row":
+            skip = p["title"] in COMPOSE_ONLY_ROWS
+        if not skip:
+            kept.append(p)
+    d["panels"] = kept
     for p in d["panels"]:
         for t in p.get("targets", []):
             t["expr"] = k8s_selectors(t["expr"])

@@ -206,10 +206,11 @@ print("alertmanagers:", [a["url"] for a in am]); sys.exit(0 if am else 1)' || re
       # Pending counts too: most `for:` are longer than this test. Two host alerts are exempt: the
       # CI machine is shared, and neither its load (NodeHighLoad) nor the disk writes of concurrent
       # builds, which make the linear fill prediction pend (NodeFilesystemFillingUp), say anything
-      # about the stack.
+      # about the stack. BackupTooOld: this loopback stack has no backup service, so its absent()
+      # branch pends (the compose e2e stack runs the service and has no such exemption).
       curl -fsS "$prom/api/v1/alerts" | "$py" -c '
 import json, sys
-host = {"NodeHighLoad", "NodeFilesystemFillingUp"}
+host = {"NodeHighLoad", "NodeFilesystemFillingUp", "BackupTooOld"}
 a = [x for x in json.load(sys.stdin)["data"]["alerts"] if x["labels"]["alertname"] not in host]
 bad = [(x["labels"]["alertname"], x["labels"].get("instance"), x["state"]) for x in a]
 print("firing or pending:", bad)

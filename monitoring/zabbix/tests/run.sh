@@ -216,8 +216,18 @@ mkhost zci-lb1 "$edge_group" "zufang edge by Zabbix agent 2" "$lb_macros" 1 >/de
 mkhost zci-lb2 "$edge_group" "zufang edge by Zabbix agent 2" "$lb_macros" 1 >/dev/null || hosts_ok=0
 mkhost zci-edge zufang-ci/edge "zufang edge pair" \
   "$(jq -n --arg g "$edge_group" '{"ZUFANG.EDGE.HOSTGROUP":$g,"KEEPALIVED.PAIR.INTERVAL":"5s","KEEPALIVED.PAIR.PERIOD":"10s"}')" 0 >/dev/null || hosts_ok=0
+# backup.prom as the backup service writes it (scripts/images/backup): fresh first, stale later.
+backup_prom() { # SUCCESS_AGE RUN_OK BINLOG_AGE
+  local now; now=$(date +%s); mkdir -p "$RUN_DIR/textfile"
+  printf 'backup_last_success_timestamp_seconds %s\nbackup_last_run_timestamp_seconds %s\nbackup_last_run_success %s\nbackup_interval_seconds 21600\nbackup_binlog_copied_timestamp_seconds %s\n' \
+    "$((now - $1))" "$now" "$2" "$((now - $3))" > "$RUN_DIR/textfile/backup.prom.tmp"
+  chmod 0644 "$RUN_DIR/textfile/backup.prom.tmp"; mv "$RUN_DIR/textfile/backup.prom.tmp" "$RUN_DIR/textfile/backup.prom"
+}
+backup_prom 30 1 2
 mkhost zci-data zufang-ci/data "zufang data by Zabbix agent 2" \
-  '{"ZUFANG.DATA.INTERVAL":"5s","ZUFANG.DATA.DOWN.PERIOD":"10s"}' 1 >/dev/null || hosts_ok=0
+  "$(jq -n --arg f "$RUN_DIR/textfile/backup.prom" '{"ZUFANG.DATA.INTERVAL":"5s","ZUFANG.DATA.DOWN.PERIOD":"10s",
+     "BACKUP.TEXTFILE":$f,"BACKUP.INTERVAL":"5s","BACKUP.MAX.AGE":"600","BACKUP.NODATA":"10m",
+     "BACKUP.FAILED.PERIOD":"10s","BACKUP.BINLOG.PERIOD":"10s"}')" 1 >/dev/null || hosts_ok=0
 # The same template pointed at a closed port: MySQLDown/RedisDown must fire without stopping the
 # shared MariaDB and Redis other suites use.
 mkhost zci-data-down zufang-ci/data "zufang data by Zabbix agent 2" \
@@ -279,6 +289,9 @@ check "edge pair: nodes in MASTER state = 1" wait_value zci-edge keepalived.vrrp
 check "data: MariaDB ping = 1" wait_value zci-data 'mysql.ping["{$ZUFANG.MYSQL.SESSION}"]' '$v == "1"'
 check "data: Redis ping = 1" wait_value zci-data 'redis.ping["{$ZUFANG.REDIS.SESSION}"]' '$v == "1"'
 check "data: MariaDB threads connected > 0" wait_value zci-data mysql.threads_connected '($v|tonumber) > 0'
+check "data: age of the newest backup read from backup.prom" wait_value zci-data zufang.backup.age '($v|tonumber) >= 0 and ($v|tonumber) < 300'
+check "data: last backup attempt succeeded = 1" wait_value zci-data zufang.backup.last_run_success '$v == "1"'
+check "data: binlog copy lag read from backup.prom" wait_value zci-data zufang.backup.binlog.lag '($v|tonumber) >= 0 and ($v|tonumber) < 300'
 if [[ $app_started == 1 ]]; then
   check "app1: up = 1" wait_value zci-app1 zufang.up '$v == "1"'
   check "app1: version label extracted" wait_value zci-app1 zufang.version '($v|length) > 0'
@@ -301,6 +314,14 @@ check "MySQLDown fires for a MariaDB that does not answer" wait_trigger zci-data
 check "RedisDown fires for a Redis that does not answer" wait_trigger zci-data-down 'Redis: Service is down' 1
 check "MySQLDown stays OK for the real MariaDB" wait_trigger zci-data 'MariaDB: Service is down' 0 5
 check "RedisDown stays OK for the real Redis" wait_trigger zci-data 'Redis: Service is down' 0 5
+check "BackupTooOld OK with a fresh backup" wait_trigger zci-data 'Backup: No recent full backup' 0 5
+check "BackupBinlogCopyStale OK with a current copy" wait_trigger zci-data 'Backup: Binlog copy is behind the server' 0 5
+backup_prom 5000 0 1000
+check "BackupTooOld fires for a backup older than the limit" wait_trigger zci-data 'Backup: No recent full backup' 1
+check "BackupFailed fires when attempts fail" wait_trigger zci-data 'Backup: Full backup attempts fail' 1
+check "BackupBinlogCopyStale fires for a copy 1000 s behind" wait_trigger zci-data 'Backup: Binlog copy is behind the server' 1
+backup_prom 30 1 2
+check "BackupTooOld resolves after a new backup" wait_trigger zci-data 'Backup: No recent full backup' 0
 check "KeepalivedNoMaster OK with one MASTER" wait_trigger zci-edge 'keepalived: No node holds the VIP' 0 5
 check "KeepalivedSplitBrain OK with one MASTER" wait_trigger zci-edge 'keepalived: More than one node holds the VIP' 0 5
 echo MASTER > "$st/zci-lb2.state"
