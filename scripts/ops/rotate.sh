@@ -6,8 +6,15 @@
 #   jwt --finish   (3) drop the old key, once every token it signed has expired
 #                  (jwt.access_ttl_seconds + leeway: 15.5 min by default); refresh tokens are
 #                  opaque Redis families, not JWTs, so they are not affected.
+#   db-app         the app's MariaDB password: new files, ALTER USER, then a drained restart walk
+#   db-exporter    mysqld-exporter's password (a scrape or two missed while it restarts)
+#   db-bench       the bench profile's sbtest account
+#   redis          the Redis password: accepted beside the old one (ACL), files, the app walk and a
+#                  restart of redis-exporter and the Zabbix agent, then the old one removed
+#   vrrp           the keepalived password of the proxy pair: the VIP holder restarts on it, then
+#                  its peer; between the two the pair may both hold the VIP for seconds
 set -euo pipefail
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
 export OPS_NAME=rotate
 # shellcheck source=scripts/ops/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -42,9 +49,92 @@ jwt_finish() {
   ops_log "rotation finished"
 }
 
+# A new random password (letters and digits: no quoting anywhere), into NEWPW.
+new_password() { NEWPW=$(head -c 512 /dev/urandom | tr -dc 'A-Za-z0-9' | head -c 32); export NEWPW; }
+# set_files LINE...: each "PATH|FORMAT" under /secrets gets printf FORMAT "$NEWPW", keeping its
+# owner and mode (written to a temporary file, then renamed).
+set_files() {
+  local script='' spec
+  for spec in "$@"; do
+    script+="f=/secrets/${spec%%|*}; o=\$(stat -c %u:%g \"\$f\"); printf '${spec#*|}\\n' \"\$NEWPW\" > \"\$f.new\"; chown \"\$o\" \"\$f.new\"; chmod 0400 \"\$f.new\"; mv \"\$f.new\" \"\$f\"; "
+  done
+  compose run --rm --no-deps -T -e NEWPW --entrypoint bash secrets-init -c "set -euo pipefail; $script"
+}
+# SQL as root inside the mysql container (root password from the secrets volume, never argv).
+# The statement is expanded by the container's shell first (\$NEWPW, \$(head ...) of a secret file).
+root_sql() {
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  compose exec -T -e NEWPW mysql bash -c 'mariadb --defaults-extra-file=<(printf "[client]\nuser=root\npassword=\"%s\"\n" "$(head -n 1 /run/stack-secrets/mysql/root_password)") -e "$(eval "printf %s \"$1\"")"' sh "$1"
+}
+running() { running_services | grep -qx "$1"; }
+
+# db_password ACCOUNT OLD_FILE RESTART_FN FILE_SPECS...: MariaDB accepts one account with two
+# passwords (IDENTIFIED VIA ... OR ...): old and new both work while the consumers move over,
+# then only the new one.
+db_password() {
+  local account=$1 old_file=$2 restart_fn=$3; shift 3
+  running mysql || ops_die "MariaDB is not running (make up)"
+  new_password
+  ops_log "$account: the new password accepted beside the old one"
+  # shellcheck disable=SC2016 # expanded by the container's shell
+  root_sql "ALTER USER '$account'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('\$(head -n 1 /run/stack-secrets/$old_file)') OR mysql_native_password USING PASSWORD('\$NEWPW')"
+  ops_log "$account: new password into the secrets volume"
+  set_files "$@"
+  "$restart_fn"
+  ops_log "$account: only the new password from now on"
+  root_sql "ALTER USER '$account'@'%' IDENTIFIED BY '\$NEWPW'"
+}
+restart_exporter() { compose restart mysqld-exporter; }
+no_restart() { :; }
+
 case "${1:-} ${2:-}" in
+  "db-app ")
+    db_password zufang mysql/database_password restart \
+      "_shared/database_password|%s" "app/database_password|%s" "mysql/database_password|%s" ;;
+  "db-exporter ")
+    db_password exporter mysql/mysqld_exporter_password restart_exporter \
+      "_shared/mysqld_exporter_password|%s" "mysql/mysqld_exporter_password|%s" \
+      "mysqld-exporter/my.cnf|[client]\\nuser=exporter\\npassword=%s\\nhost=mysql\\nport=3306" ;;
+  "db-bench ")
+    db_password bench mysql/bench_password no_restart \
+      "_shared/bench_database_password|%s" "mysql/bench_password|%s" "bench/mariadb_password|%s" ;;
+  "redis ")
+    running redis || ops_die "Redis is not running (make up)"
+    new_password
+    ops_log "redis: the new password accepted beside the old one (ACL SETUSER default >new)"
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    redis_acl='REDISCLI_AUTH=$(sed -n "s/^requirepass //p" /run/stack-secrets/redis/redis.conf) redis-cli --no-auth-warning acl setuser default'
+    # shellcheck disable=SC2016
+    compose exec -T -e NEWPW redis sh -c "$redis_acl"' ">$NEWPW" >/dev/null'
+    # Remember the old one (inside the container only) before the files change.
+    # shellcheck disable=SC2016
+    compose exec -T redis sh -c 'sed -n "s/^requirepass //p" /run/stack-secrets/redis/redis.conf > /data/.rotate-old && chmod 600 /data/.rotate-old'
+    set_files "_shared/redis_password|%s" "redis/redis.conf|requirepass %s" "app/redis_password|%s" \
+      "redis-exporter/password|%s" "zabbix/redis_password|%s"
+    restart
+    compose restart redis-exporter
+    if running zabbix-agent2; then compose restart zabbix-agent2; fi
+    ops_log "redis: only the new password from now on"
+    # shellcheck disable=SC2016
+    compose exec -T -e NEWPW redis sh -c 'REDISCLI_AUTH=$NEWPW redis-cli --no-auth-warning acl setuser default "<$(cat /data/.rotate-old)" >/dev/null; rm -f /data/.rotate-old' ;;
+
   "jwt ") jwt_start ;;
   "jwt --finish") jwt_finish ;;
+  "vrrp ")
+    if ! running lb1 || ! running lb2; then ops_die "both proxies must run (make up)"; fi
+    new_password
+    NEWPW=${NEWPW:0:8}  # VRRP PASS authentication uses 8 characters
+    set_files "edge/vrrp_auth_pass|%s"
+    # The VIP holder first (the VIP moves to the peer, as in any graceful failover), then the peer:
+    # the holder comes back on the new password before the peer does, and holds the VIP again
+    # (nopreempt keeps it there). Between the two restarts the pair cannot authenticate each
+    # other's adverts: both may hold the VIP for a few seconds (docs/runbooks/rotation.md).
+    # shellcheck disable=SC2016 # expanded by the proxy's shell
+    if compose exec -T lb2 sh -c 'ip -4 -o addr show dev "$INTERFACE" | grep -q " $VIP/"'; then order="lb2 lb1"; else order="lb1 lb2"; fi
+    for lb in $order; do
+      ops_log "$lb: restarting on the new VRRP password"
+      compose up -d --no-deps --force-recreate --wait --wait-timeout 60 "$lb"
+    done ;;
   "-h "|"--help ") usage ;;
   *) usage >&2; exit 2 ;;
 esac

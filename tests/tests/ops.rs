@@ -568,3 +568,69 @@ fn r1_jwt_key_rotation_logs_nobody_out() -> Result<()> {
     record("ops", &json!({"drill": "jwt-rotation", "rotate_s": rotate_s, "requests": sent, "failed": failed.len()}));
     Ok(())
 }
+
+#[test]
+fn r2_database_and_redis_passwords_rotate_under_load() -> Result<()> {
+    let token = admin_token()?;
+    let district = first_district()?;
+    let load = Load::start(4, format!("pwrotate-{}", random_hex(3)), token.clone(), district);
+    let mut steps = Vec::new();
+    for what in ["db-app", "redis", "db-exporter", "db-bench"] {
+        let t0 = Instant::now();
+        ops_ok("rotate.sh", &[what])?;
+        steps.push((what, t0.elapsed().as_secs_f64()));
+    }
+    let (sent, failed) = load.finish();
+    eprintln!("password rotations {steps:?}: {sent} requests, {} failed: {failed:?}", failed.len());
+    record(
+        "ops",
+        &json!({"drill": "password-rotation", "steps": format!("{steps:?}"), "requests": sent, "failed": failed.len()}),
+    );
+    // The stack works with the new passwords only: every replica restarted on them, the exporters
+    // report the services up again.
+    ensure!(me_status(&token)? == 200, "the API answers after the rotations");
+    let prom = zufang_e2e::published_url("prometheus", 9090)?;
+    eventually(
+        "mysql and redis exporters up with the new passwords",
+        Duration::from_secs(90),
+        Duration::from_secs(3),
+        || {
+            let q = |m: &str| -> Result<f64> {
+                let v: Value = client().get(format!("{prom}/api/v1/query")).query(&[("query", m)]).send()?.json()?;
+                Ok(v["data"]["result"][0]["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0))
+            };
+            Ok((q("max(mysql_up)")? == 1.0 && q("max(redis_up)")? == 1.0).then_some(()))
+        },
+    )?;
+    ensure!(failed.is_empty(), "requests failed while the passwords rotated: {failed:?}");
+    Ok(())
+}
+
+#[test]
+fn r3_vrrp_password_rotation_keeps_one_vip_holder_and_the_service() -> Result<()> {
+    let token = admin_token()?;
+    let district = first_district()?;
+    let before = zufang_e2e::vip_holders()?;
+    let load = Load::start(4, format!("vrrp-{}", random_hex(3)), token, district);
+    let t0 = Instant::now();
+    ops_ok("rotate.sh", &["vrrp"])?;
+    let took = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(3));
+    let (sent, failed) = load.finish();
+    eprintln!("vrrp rotation {took:.1}s: {sent} requests, {} failed: {failed:?}", failed.len());
+    record("ops", &json!({"drill": "vrrp-rotation", "rotate_s": took, "requests": sent, "failed": failed.len()}));
+    let holders =
+        eventually("one VIP holder after the rotation", Duration::from_secs(30), Duration::from_secs(1), || {
+            let h = zufang_e2e::vip_holders()?;
+            Ok((h.len() == 1).then_some(h))
+        })?;
+    ensure!(holders == before, "the proxy that held the VIP holds it again: {before:?} -> {holders:?}");
+    // VRRP PASS has one password per pair: between the two restarts neither node accepts the other's
+    // adverts and both may hold the VIP (ARP flips between two working proxies). The impact is
+    // bounded, measured and documented (docs/runbooks/rotation.md), not zero.
+    ensure!(
+        failed.len() as u64 * 100 <= sent,
+        "more than 1 % of requests failed while the VRRP password rotated: {failed:?} of {sent}"
+    );
+    Ok(())
+}
