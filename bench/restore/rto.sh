@@ -70,6 +70,6 @@ The drill in \`make test\` (tests/tests/ops.rs) measures the small seed under lo
 | MariaDB datadir | $((datadir / 1000000)) MB |
 | full backup (mariadb-backup --backup + --prepare, tar + gzip -1) | ${backup_s} s |
 | backup size as stored | $((size / 1000000)) MB |
-| RTO: \`make restore\`, MariaDB stopped to every service healthy (checks, datadir replaced, binlog replay, stack up, caches emptied) | ${rto_s} s |
+| RTO: \`make restore\`, checks to every replica ready again (checks, MariaDB stopped, datadir replaced, binlog replay, MariaDB up, replicas ready, caches emptied) | ${rto_s} s |
 MD
 ops_log "wrote $out: backup ${backup_s}s, $((size / 1000000)) MB, RTO ${rto_s}s"
