@@ -514,6 +514,18 @@ fn b3_backups_are_encrypted_once_a_key_is_set() -> Result<()> {
         "head -c 8 \"$(ls -d /backups/full/2* | tail -n 1)\"/backup.tar.gz.enc",
     ])?;
     ensure!(magic == "Salted__", "encrypted archive header: {magic:?}");
+    let manifest: Value = serde_json::from_str(&compose(&[
+        "exec",
+        "-T",
+        "backup",
+        "sh",
+        "-c",
+        "cat \"$(ls -d /backups/full/2* | tail -n 1)\"/manifest.json",
+    ])?)?;
+    for key in ["gtid_start", "gtid", "binlog_file", "sha256", "tool", "server"] {
+        ensure!(manifest[key].as_str().is_some_and(|v| !v.is_empty()), "manifest.json lacks {key}: {manifest}");
+    }
+    ensure!(manifest["size"].as_u64().unwrap_or(0) > 0 && manifest["encrypted"] == true, "{manifest}");
     ops_ok("backup.sh", &["verify"])?;
     let (ok, check) = {
         let mut c = zufang_e2e::compose_command();

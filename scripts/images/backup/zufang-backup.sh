@@ -128,6 +128,7 @@ take_backup() {
   id=$(date -u +%Y%m%dT%H%M%SZ)
   tl=$(timeline)
   started=$(now); t0=$SECONDS
+  local gtid_start; gtid_start=$(sql 'SELECT @@gtid_binlog_pos' 2>/dev/null || true)
   work=$full_dir/.partial-$id
   data=$work/data
   mkdir -p "$data"
@@ -165,6 +166,7 @@ take_backup() {
   "finished": $finished,
   "binlog_file": "$file",
   "binlog_position": $pos,
+  "gtid_start": "${gtid_start:-}",
   "gtid": "${gtid:-}",
   "archive": "$(basename "$archive")",
   "encrypted": $(encrypting && echo true || echo false),
