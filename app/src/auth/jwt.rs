@@ -39,7 +39,8 @@ pub struct JwtKeys {
     audience: String,
     pub access_ttl: u64,
     leeway: u64,
-    /// Key for HMACs of secrets stored in Redis (SMS codes), derived from the signing material.
+    /// Key for HMACs of secrets stored in Redis (SMS codes): from `sms.code_hmac_secret` when set,
+    /// else derived from the signing material (which a key rotation then changes).
     pub hmac_key: Vec<u8>,
 }
 

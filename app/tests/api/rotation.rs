@@ -114,3 +114,61 @@ async fn unknown_or_mismatched_key_ids_are_refused() {
 async fn me_body(app: &TestApp, token: &str) -> Value {
     app.authed(Method::GET, "/api/users/me/", token).send().await.unwrap().json().await.unwrap()
 }
+
+async fn openssl(args: &[&str]) {
+    let st = tokio::process::Command::new("openssl").args(args).status().await.expect("openssl is installed");
+    assert!(st.success(), "openssl {args:?}");
+}
+
+/// An RSA key pair for the test: (private PEM path, public PEM path).
+async fn rsa_pair(dir: &std::path::Path, name: &str) -> (String, String) {
+    let private = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", private.to_str().unwrap()])
+        .await;
+    openssl(&["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]).await;
+    (private.to_str().unwrap().to_string(), public.to_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn an_rs256_key_pair_rotates_through_verify_public_key_files() {
+    let dir = std::env::temp_dir().join(crate::helpers::unique_name("rsarot"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old_private, old_public) = rsa_pair(&dir, "old").await;
+    let (new_private, new_public) = rsa_pair(&dir, "new").await;
+    let app = crate::helpers::spawn_app_with(
+        &[("jwt.algorithm", "RS256"), ("jwt.private_key_file", &old_private), ("jwt.public_key_file", &old_public)],
+        None,
+    )
+    .await;
+    app.create_user("rsarot", "correct horse battery", &["user"]).await;
+    let (old_access, _) = login(&app, "rsarot").await;
+    let old_pem = std::fs::read(&old_public).unwrap();
+    assert_eq!(kid_of(&old_access), key_id("rs", &old_pem));
+    // Step 2: the new pair signs, the old public key verifies.
+    let (np, npub, op) = (new_private.clone(), new_public.clone(), old_public.clone());
+    let step2 = spawn_replica_with(&app, move |s| {
+        s.jwt.private_key_file = np;
+        s.jwt.public_key_file = npub;
+        s.jwt.verify_public_key_files = vec![op];
+    })
+    .await;
+    assert_eq!(me(&step2, &old_access).await, 200, "the old pair's token verifies through verify_public_key_files");
+    let (new_access, _) = login(&step2, "rsarot").await;
+    assert_eq!(kid_of(&new_access), key_id("rs", &std::fs::read(&new_public).unwrap()));
+    // Step 3: the old public key is gone.
+    let (np, npub) = (new_private.clone(), new_public.clone());
+    let step3 = spawn_replica_with(&app, move |s| {
+        s.jwt.private_key_file = np;
+        s.jwt.public_key_file = npub;
+    })
+    .await;
+    assert_eq!(me(&step3, &old_access).await, 401);
+    assert_eq!(me(&step3, &new_access).await, 200);
+    // A verify-only file that is not a public key stops the replica at startup, naming the key.
+    let mut bad = app.settings.jwt.clone();
+    bad.verify_public_key_files = vec![old_private.replace("old.pem", "missing.pem")];
+    let err = zufang::auth::jwt::JwtKeys::from_settings(&bad, &Secret::from(String::new())).err().expect("refused");
+    assert!(format!("{err:#}").contains("jwt.verify_public_key_files"), "{err:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
