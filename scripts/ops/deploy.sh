@@ -139,9 +139,6 @@ deploy() {
   docker image inspect "$image" >/dev/null 2>&1 || ops_die "no image $image on this machine (docker images; make deploy builds one when IMAGE is not given)"
   local old t0=$SECONDS
   old=$(running_image "$first")
-  if [[ $(image_id "$image") == $(image_id "$old" 2>/dev/null || echo none) ]]; then
-    ops_log "$first already runs $image: checking the other replicas"
-  fi
   ops_log "$what: $old -> $image on ${DEPLOY_REPLICAS// /, }"
   ops_log "migrations first (zufang migrate with the new image; they must work with the old one too)"
   APP_IMAGE=$image compose run --rm --no-deps --pull never -T --entrypoint zufang migrate migrate >&2 \
