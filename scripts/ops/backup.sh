@@ -90,7 +90,7 @@ restore() {
       || ops_die "the stack did not become healthy after the restore (scripts/ci/stack.sh status)"
   fi
   ops_log "emptied $(flush_caches) cache keys in Redis"
-  ops_log "restore complete: $((SECONDS - t0)) s from stopping MariaDB to every service healthy (RTO)"
+  ops_log "restore complete: $((SECONDS - t0)) s from stopping MariaDB to every replica ready (RTO)"
 }
 
 key() {
