@@ -254,3 +254,31 @@ def test_check_base_current_has_help_and_rejects_bad_usage():
     assert run(script, "a", "b", check=False).returncode == 2
     stack = (ROOT / "scripts/ci/stack.sh").read_text()
     assert stack.index("scripts/images/build.sh") < stack.index("scripts/images/check-base-current.sh")
+
+
+# ---- upstream images (the registry case: .env) ----
+
+def env_images():
+    pairs = (line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {k: v for k, v in pairs if k.endswith("_IMAGE")}
+
+
+# Official-library images whose digest could not be checked against a published record yet.
+UNPINNED_LIBRARY = {"RUST_IMAGE"}
+
+
+def test_official_library_images_are_pinned_by_digest():
+    images = env_images()
+    library = {k: v for k, v in images.items() if "/" not in v.split("@")[0]}
+    assert {"BASE_IMAGE", "MYSQL_IMAGE", "REDIS_IMAGE"} <= library.keys(), library
+    for key, ref in library.items():
+        if key in UNPINNED_LIBRARY:
+            continue
+        assert re.fullmatch(r"[a-z0-9._-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}", ref), f"{key}={ref}: tag@sha256:digest expected"
+
+
+def test_the_debian_base_is_past_its_2024_snapshot_and_the_backup_default_is_the_mysql_image():
+    images = env_images()
+    assert not re.search(r"bookworm-2024", images["BASE_IMAGE"])
+    backup = (ROOT / "scripts/images/backup/Dockerfile").read_text()
+    assert f"ARG MYSQL_IMAGE={images['MYSQL_IMAGE']}\n" in backup
