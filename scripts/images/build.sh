@@ -117,7 +117,8 @@ for kind in security updates; do
     DATE[$kind]=$fetched
     if [[ $fetched != "$recorded" ]]; then
       mkdir -p "$(dirname "$dates_file")"
-      { [[ -f $dates_file ]] && grep -v -F "$suite $url " "$dates_file"; echo "$suite $url $fetched"; } > "$dates_file.tmp"
+      { if [[ -f $dates_file ]]; then grep -v -F "$suite $url " "$dates_file" || true; fi
+        echo "$suite $url $fetched"; } > "$dates_file.tmp"
       mv "$dates_file.tmp" "$dates_file"
     fi
   elif (( refresh )); then

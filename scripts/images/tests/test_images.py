@@ -228,10 +228,13 @@ def test_refresh_fails_when_the_security_index_cannot_be_fetched(tmp_path):
     assert tags == []
 
 
-def test_online_the_index_dates_are_fetched_and_recorded(tmp_path):
+def test_online_the_index_dates_are_fetched_and_recorded_over_stale_ones(tmp_path):
+    stale = "Mon, 01 Jan 2024 00:00:00 UTC"
+    (tmp_path / "dates").write_text(f"bookworm-security http://deb.debian.org/debian-security {stale}\n")
     rc, tags, err = list_tags(tmp_path, "--refresh")
     assert rc == 0, err
     recorded = (tmp_path / "dates").read_text().splitlines()
+    assert len(recorded) == 2 and not any(stale in r for r in recorded), recorded
     date = r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC"
     assert any(re.fullmatch(r"bookworm-security http://deb\.debian\.org/debian-security " + date, r) for r in recorded), recorded
     assert any(re.fullmatch(r"bookworm-updates http://deb\.debian\.org/debian " + date, r) for r in recorded), recorded
