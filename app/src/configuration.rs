@@ -26,8 +26,13 @@ pub const SECRET_FILES: &[(&str, &str)] = &[
 ];
 
 /// Configuration keys holding lists, which an environment variable gives comma-separated.
-const LIST_KEYS: &[&str] =
-    &["application.trusted_proxies", "admin.allow_cidrs", "admin.deny_cidrs", "jwt.verify_public_key_files"];
+const LIST_KEYS: &[&str] = &[
+    "application.trusted_proxies",
+    "application.allowed_hosts",
+    "admin.allow_cidrs",
+    "admin.deny_cidrs",
+    "jwt.verify_public_key_files",
+];
 
 /// A secret value: redacted in `Debug` and when the effective configuration is printed.
 #[derive(Clone, Deserialize)]
@@ -88,6 +93,10 @@ pub struct ApplicationSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub trusted_proxies: Vec<IpNet>,
+    /// Host names this service answers for (Django's ALLOWED_HOSTS): `name`, `.domain` (the domain
+    /// and its subdomains) or `*`. Other Host headers get a 400, so links built from the Host
+    /// cannot point elsewhere. Probes and /metrics are exempt (orchestrators call them by address).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -301,6 +310,15 @@ pub fn get_configuration() -> anyhow::Result<Settings> {
     load(&Sources::from_env())
 }
 
+/// For the jobs that only touch the database (`migrate`, `seed`, `create-user`): the same layers,
+/// without the checks of what only serving needs (the JWT keys, the SMS sender), so a migration
+/// job gets its database account and nothing else.
+pub fn get_database_job_configuration() -> anyhow::Result<Settings> {
+    let settings = build(&Sources::from_env(), &[])?;
+    settings.validate_for(false)?;
+    Ok(settings)
+}
+
 /// Load, layer and validate the configuration. Errors name the key and the problem.
 pub fn load(sources: &Sources) -> anyhow::Result<Settings> {
     load_with_overrides(sources, &[])
@@ -308,6 +326,13 @@ pub fn load(sources: &Sources) -> anyhow::Result<Settings> {
 
 /// Like [`load`], with extra `(key, value)` overrides applied after the environment (tests use this).
 pub fn load_with_overrides(sources: &Sources, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
+    let settings = build(sources, overrides)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The layered settings, not yet validated.
+fn build(sources: &Sources, overrides: &[(&str, &str)]) -> anyhow::Result<Settings> {
     let env = sources.environment.as_str();
     if !ENVIRONMENTS.contains(&env) {
         anyhow::bail!("ZUFANG_ENV: unknown environment {env:?}; valid environments are: {}", ENVIRONMENTS.join(", "));
@@ -348,7 +373,6 @@ pub fn load_with_overrides(sources: &Sources, overrides: &[(&str, &str)]) -> any
     let raw = builder.build().context("Failed to read the configuration layers")?;
     let mut settings: Settings = raw.try_deserialize().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     settings.environment = env.to_string();
-    settings.validate()?;
     Ok(settings)
 }
 
@@ -369,6 +393,11 @@ impl Settings {
 
     /// Checks that serde cannot express. Each error names the key.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.validate_for(true)
+    }
+
+    /// `serving = false`: a database job's settings (the JWT and SMS checks left out).
+    fn validate_for(&self, serving: bool) -> anyhow::Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let mut check = |ok: bool, msg: String| {
             if !ok {
@@ -401,7 +430,10 @@ impl Settings {
             "sms.webhook_url: required (an http(s):// URL) when sms.sender = \"http\"".into(),
         );
         check(
-            !self.is_production() || self.sms.sender != SmsSenderKind::Log || self.sms.allow_log_sender_in_production,
+            !serving
+                || !self.is_production()
+                || self.sms.sender != SmsSenderKind::Log
+                || self.sms.allow_log_sender_in_production,
             "sms.sender: \"log\" delivers no verification code, so production refuses it; set sms.sender = \"http\" \
              with sms.webhook_url (and the secret file sms_webhook_token), or set \
              sms.allow_log_sender_in_production = true (ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION) for a stack \
@@ -413,6 +445,7 @@ impl Settings {
             format!("log.level: {:?} is not a valid level or filter", self.log.level),
         );
         match self.jwt.algorithm {
+            _ if !serving => {}
             JwtAlgorithm::HS256 => {
                 let len = self.jwt.secret.expose().len();
                 if self.is_production() {

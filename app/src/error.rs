@@ -150,6 +150,10 @@ impl ResponseError for ApiError {
             | ApiError::Overloaded { retry_after_seconds, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
+            // A dependency is down: a client (or proxy) may retry, not at once.
+            ApiError::ServiceUnavailable(_) => {
+                builder.insert_header((header::RETRY_AFTER, "5"));
+            }
             ApiError::MethodNotAllowed { allowed, .. } => {
                 builder.insert_header((header::ALLOW, allowed.join(", ")));
             }

@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use clap::Parser;
 use zufang::cli::{Cli, Command};
-use zufang::configuration::get_configuration;
+use zufang::configuration::{get_configuration, get_database_job_configuration};
 use zufang::startup::Application;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    let settings = match get_configuration() {
+    // Jobs on the database alone are not held to what only serving needs (JWT keys).
+    let database_job = matches!(command, Command::Migrate | Command::Seed { .. } | Command::CreateUser { .. });
+    let loaded = if database_job { get_database_job_configuration() } else { get_configuration() };
+    let settings = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("zufang: {e:#}");

@@ -1,12 +1,13 @@
-//! One middleware for every request: request id, the request span (continuing an incoming W3C
-//! `traceparent`), RED metrics with the matched route pattern, and one completion log line.
+//! The middleware for every request: `observe` (request id, the request span continuing an
+//! incoming W3C `traceparent`, RED metrics with the matched route pattern, one completion log
+//! line) and `allowed_host` (the Host check, Django's ALLOWED_HOSTS).
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{web, ResponseError};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TraceContextExt;
 use tracing::field::Empty;
@@ -14,6 +15,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::client_ip;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 struct HeaderExtractor<'a>(&'a actix_web::http::header::HeaderMap);
@@ -111,4 +113,79 @@ pub async fn observe(
         }
         r
     })
+}
+
+/// The host part of a Host header value (no port; IPv6 literals keep their brackets), lowercased.
+fn host_only(value: &str) -> String {
+    let v = value.trim();
+    let host = if v.starts_with('[') {
+        v.split_inclusive(']').next().unwrap_or(v)
+    } else {
+        v.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(v, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Whether `host` (already without port) is one of `allowed` (`name`, `.domain`, `*`).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    !host.is_empty()
+        && allowed.iter().any(|a| {
+            let a = a.to_ascii_lowercase();
+            a == "*"
+                || a == host
+                || a.strip_prefix('.')
+                    .is_some_and(|d| host == d || host.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
+        })
+}
+
+/// Paths orchestrators and scrapers reach by address (any Host).
+const ANY_HOST_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// `application.allowed_hosts`: a request for another host gets a 400 before any handler runs,
+/// so nothing the service builds from the Host (pagination links, Location) names a host an
+/// attacker chose. Behind a trusted proxy the proxy's X-Forwarded-Host is the host checked.
+pub async fn allowed_host(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    };
+    if ANY_HOST_PATHS.contains(&req.path()) {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
+    let a = &state.settings.application;
+    let peer_trusted = req.peer_addr().map(|p| client_ip::is_trusted(p.ip(), &a.trusted_proxies)).unwrap_or(false);
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let forwarded = if peer_trusted {
+        header("x-forwarded-host").map(|h| h.split(',').next().unwrap_or("").to_string())
+    } else {
+        None
+    };
+    let host = host_only(&forwarded.or_else(|| header("host")).unwrap_or_default());
+    if host_allowed(&host, &a.allowed_hosts) {
+        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+    }
+    let e = ApiError::BadRequest("Invalid Host header: this service does not answer for that host name.".into());
+    Ok(req.into_response(e.error_response()).map_into_right_body())
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::{host_allowed, host_only};
+
+    #[test]
+    fn hosts_match_names_domains_and_the_wildcard() {
+        let allowed = vec!["example.com".to_string(), ".zufang.test".to_string(), "[::1]".to_string()];
+        assert_eq!(host_only("Example.com:8443"), "example.com");
+        assert_eq!(host_only("[::1]:8080"), "[::1]");
+        assert!(host_allowed(&host_only("example.com:443"), &allowed));
+        assert!(host_allowed("zufang.test", &allowed));
+        assert!(host_allowed("api.zufang.test", &allowed));
+        assert!(!host_allowed("evilzufang.test", &allowed));
+        assert!(!host_allowed("example.com.evil.test", &allowed));
+        assert!(host_allowed(&host_only("[::1]"), &allowed));
+        assert!(!host_allowed("", &allowed));
+        assert!(host_allowed("anything", &["*".to_string()]));
+    }
 }

@@ -141,8 +141,10 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                // Inner to outer: the guard runs inside observe, so denials are measured too.
+                // Inner to outer: the host check and the guard run inside observe, so their
+                // refusals are measured too.
                 .wrap(from_fn(crate::routes::guard::guard))
+                .wrap(from_fn(crate::middleware::allowed_host))
                 .wrap(from_fn(crate::middleware::observe))
                 .configure(configure_app(app_state.clone()))
         })

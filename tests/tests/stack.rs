@@ -133,3 +133,43 @@ fn a_request_with_traceparent_is_traced_to_the_collector() -> Result<()> {
     eprintln!("collector saw trace {trace_id}: {line}");
     Ok(())
 }
+
+/// `statement` as `account` over TCP from inside the `mysql` container (the account's password
+/// from the mysql secrets, on a pipe): Ok(output) or Err(the server's refusal).
+fn sql_as(account: &str, password_file: &str, statement: &str) -> Result<String> {
+    let script = format!(
+        "mariadb --defaults-extra-file=<(printf '[client]\\nuser={account}\\npassword=\"%s\"\\nhost=127.0.0.1\\n' \"$(head -n 1 /run/stack-secrets/mysql/{password_file})\") -N -B -e \"{statement}\""
+    );
+    compose(&["exec", "-T", "mysql", "bash", "-c", &script])
+}
+
+#[test]
+fn every_service_holds_only_its_own_secrets_and_least_privileged_accounts() -> Result<()> {
+    // Secrets: each container sees its own folder, nothing of the others'.
+    for (service, own) in [("redis", "redis"), ("app1", "app"), ("lb1", "edge"), ("mysqld-exporter", "mysqld-exporter")]
+    {
+        let listed = compose(&["exec", "-T", service, "ls", "/run/stack-secrets"])?;
+        let folders: Vec<&str> = listed.split_whitespace().collect();
+        assert_eq!(folders, vec![own], "{service} sees {folders:?} under /run/stack-secrets");
+    }
+    // root logs in over the local socket only.
+    let script = "mariadb --defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=\"%s\"\\n' \"$(head -n 1 /run/stack-secrets/mysql/root_password)\") -N -B -e \"SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost')\"";
+    assert_eq!(compose(&["exec", "-T", "mysql", "bash", "-c", script])?.trim(), "0", "root over the network");
+    // The replicas' account: data yes, schema no.
+    assert!(sql_as("zufang", "database_password", "SELECT COUNT(*) > 0 FROM zufang.districts")?.trim() == "1");
+    let ddl = sql_as("zufang", "database_password", "CREATE TABLE zufang.intruder (id INT)");
+    assert!(ddl.is_err(), "the runtime account created a table: {ddl:?}");
+    let drop = sql_as("zufang", "database_password", "DROP TABLE zufang.login_logs");
+    assert!(drop.is_err(), "the runtime account dropped a table: {drop:?}");
+    // The migrations' account may.
+    sql_as(
+        "zufang_migrate",
+        "migrate_password",
+        "CREATE TABLE zufang.e2e_probe (id INT); DROP TABLE zufang.e2e_probe",
+    )?;
+    // The exporter reads server status, not the application's tables.
+    let read = sql_as("exporter", "mysqld_exporter_password", "SELECT COUNT(*) FROM zufang.users");
+    assert!(read.is_err(), "the exporter read zufang.users: {read:?}");
+    sql_as("exporter", "mysqld_exporter_password", "SHOW GLOBAL STATUS LIKE 'Uptime'")?;
+    Ok(())
+}

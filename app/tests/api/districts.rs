@@ -79,7 +79,9 @@ async fn pagination_links_are_absolute_and_keep_the_other_parameters() {
 
 #[tokio::test]
 async fn forwarded_proto_and_host_are_honoured_from_a_trusted_proxy_only() {
-    let app = spawn_app().await; // 127.0.0.1 is a trusted proxy in default.toml
+    // 127.0.0.1 is a trusted proxy in default.toml; the forwarded host must be an allowed one.
+    let allowed = r#"["127.0.0.1", "zufang.example"]"#;
+    let app = spawn_app_with(&[("application.allowed_hosts", allowed)], Some(Scale::Small.counts())).await;
     let res = app
         .client
         .get(format!("{}/api/districts/?size=2", app.address))
