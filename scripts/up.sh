@@ -52,6 +52,11 @@ fi
 
 # Remembered for `make down|clean|backup|restore|deploy` (scripts/ops/lib.sh).
 echo "$env_file" > "$root/.stack-env-file"
+# The database first, with this release's accounts: on a database an earlier release initialised
+# (first-start scripts do not run again), the migrate account and the DML-only app account.
+docker compose --env-file "$env_file" up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" mysql \
+  || { STACK_ENV_FILE=$env_file "$root/scripts/ci/stack.sh" status; exit 1; }
+docker compose --env-file "$env_file" exec -T mysql bash /docker-entrypoint-initdb.d/05-app-users.sh
 docker compose --env-file "$env_file" up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" \
   || { STACK_ENV_FILE=$env_file "$root/scripts/ci/stack.sh" status; exit 1; }
 
@@ -59,16 +64,16 @@ set -a
 # shellcheck disable=SC1090
 . "$root/$env_file"
 set +a
-b=${BIND_ADDRESS:-127.0.0.1}
+b=${BIND_ADDRESS:-127.0.0.1} o=${OPS_BIND_ADDRESS:-127.0.0.1}
 cat <<EOT
 zufang stack is up (images: $mode).
   API           http://$b:${EDGE_HTTP_PORT}/api/districts/   (served by lb1; https on :${EDGE_HTTPS_PORT})
-  Prometheus    http://$b:${PROMETHEUS_PORT}/
-  Alertmanager  http://$b:${ALERTMANAGER_PORT}/
+  Prometheus    http://$o:${PROMETHEUS_PORT}/
+  Alertmanager  http://$o:${ALERTMANAGER_PORT}/
 EOT
 if [[ ${COMPOSE_PROFILES:-} == *ui* ]]; then
-  echo "  Grafana       http://$b:${GRAFANA_PORT}/   (admin password: docker compose exec grafana cat /run/stack-secrets/grafana/admin_password)"
-  echo "  Jaeger        http://$b:${JAEGER_UI_PORT}/"
+  echo "  Grafana       http://$o:${GRAFANA_PORT}/   (admin password: docker compose exec grafana cat /run/stack-secrets/grafana/admin_password)"
+  echo "  Jaeger        http://$o:${JAEGER_UI_PORT}/"
 else
   echo "  Grafana, Jaeger: not in the offline stack (Debian packages neither); traces: docker compose --env-file $env_file logs otel-collector"
 fi

@@ -2,7 +2,9 @@
 """Least privilege over the RENDERED compose config (every profile): each service drops all
 capabilities, sets no-new-privileges, adds back only the capabilities listed for it here, runs
 privileged never, and has a read-only root filesystem unless it is listed here with the reason;
-Prometheus has no unauthenticated lifecycle endpoint. Prints each failed check (every check with -v) and 'N passed, N failed'.
+Prometheus has no unauthenticated lifecycle endpoint; every service mounts only its own secrets
+volume (secrets-<consumer> at /run/stack-secrets/<consumer>, read-only), the exceptions listed
+here with the reason. Prints each failed check (every check with -v) and 'N passed, N failed'.
 
 usage: docker compose --profile '*' config --format json | check_compose_hardening.py [-v]
        check_compose_hardening.py --help
@@ -38,6 +40,22 @@ WRITABLE_ROOT = {
     "bench": "sysbench and the report renderer write scratch files beside the results",
 }
 
+# Services that read another consumer's secrets besides their own, and why.
+EXTRA_SECRETS = {
+    "backup-restore": ({"backup", "mysql"}, "replays binlogs as root over its private socket (mysql/root_password)"),
+    "bench-account": ({"bench-account", "app"}, "creates the bench API account with the app's database settings"),
+}
+
+
+def secret_mounts(svc: dict) -> list:
+    """(consumer, target, read_only) of each secrets-* volume a service mounts."""
+    out = []
+    for v in svc.get("volumes", []):
+        src = v.get("source", "") if isinstance(v, dict) else ""
+        if src.startswith("secrets-") or src == "secrets":
+            out.append((src.removeprefix("secrets-"), v.get("target"), v.get("read_only", False)))
+    return out
+
 
 def main() -> int:
     if "--help" in sys.argv[1:]:
@@ -66,6 +84,17 @@ def main() -> int:
         check(not svc.get("privileged", False), f"{name}: not privileged")
         if name not in WRITABLE_ROOT:
             check(svc.get("read_only", False) is True, f"{name}: read-only root filesystem")
+        if name == "secrets-init":
+            continue
+        mounts = secret_mounts(svc)
+        consumers = {c for c, _, _ in mounts}
+        allowed = EXTRA_SECRETS.get(name, (None, ""))[0]
+        if mounts:
+            check(len(consumers) == 1 or consumers == allowed,
+                  f"{name}: mounts one consumer's secrets (has {sorted(consumers)})")
+            check(all(t == f"/run/stack-secrets/{c}" and ro for c, t, ro in mounts)
+                  and not consumers & {"shared", "secrets"},
+                  f"{name}: secrets read-only at /run/stack-secrets/<consumer>, not the shared ones ({mounts})")
     prometheus = services.get("prometheus", {})
     check("--web.enable-lifecycle" not in (prometheus.get("command") or []),
           "prometheus: no unauthenticated lifecycle endpoint (/-/quit, /-/reload)")

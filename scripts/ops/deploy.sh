@@ -140,6 +140,7 @@ deploy() {
   local old t0=$SECONDS
   old=$(running_image "$first")
   ops_log "$what: $old -> $image on ${DEPLOY_REPLICAS// /, }"
+  ensure_db_accounts
   ops_log "migrations first (zufang migrate with the new image; they must work with the old one too)"
   APP_IMAGE=$image compose run --rm --no-deps --pull never -T --entrypoint zufang migrate migrate >&2 \
     || ops_die "migrations failed: no replica was touched"

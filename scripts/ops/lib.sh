@@ -20,3 +20,11 @@ compose() { (cd "$ops_root" && docker compose --env-file "$STACK_ENV_FILE" "$@")
 
 # The compose services the stack runs now (running containers).
 running_services() { compose ps --status running --format '{{.Service}}'; }
+# The database accounts of this release on a running `mysql` (idempotent; a database initialised by
+# an earlier release has no zufang_migrate and an all-powerful app account): secrets-init first,
+# for the secrets of accounts that are new.
+ensure_db_accounts() {
+  compose run --rm --no-deps -T secrets-init >/dev/null 2>&1 || ops_die "secrets-init failed (docker compose run secrets-init)"
+  compose exec -T mysql bash /docker-entrypoint-initdb.d/05-app-users.sh >&2 \
+    || ops_die "the database accounts could not be set up (docker compose exec mysql bash /docker-entrypoint-initdb.d/05-app-users.sh)"
+}

@@ -32,8 +32,11 @@ if [[ ${1:-} == mariadbd || ${1:-} == mysqld ]]; then
     {
       echo "DELETE FROM mysql.global_priv WHERE User='' OR (User='root' AND Host NOT IN ('localhost'));"
       echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$(esc "$MARIADB_ROOT_PASSWORD")';"
-      echo "CREATE USER 'root'@'%' IDENTIFIED BY '$(esc "$MARIADB_ROOT_PASSWORD")';"
-      echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+      # MARIADB_ROOT_HOST as the official image: default '%'; "localhost" = no network root.
+      if [[ ${MARIADB_ROOT_HOST:-%} != localhost ]]; then
+        echo "CREATE USER 'root'@'$(esc "${MARIADB_ROOT_HOST:-%}")' IDENTIFIED BY '$(esc "$MARIADB_ROOT_PASSWORD")';"
+        echo "GRANT ALL ON *.* TO 'root'@'$(esc "${MARIADB_ROOT_HOST:-%}")' WITH GRANT OPTION;"
+      fi
       if [[ -n ${MARIADB_DATABASE:-} ]]; then
         echo "CREATE DATABASE IF NOT EXISTS \`${MARIADB_DATABASE}\`;"
       fi

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One-shot `secrets-init` service of compose.yaml: on the first start of a stack, generate random
-# secrets into the `secrets` volume, one folder per consumer, owned by the numeric uid that
-# consumer runs as (mode 0500/0400), so a service reads only its own. Later starts keep them.
-# Nothing secret is in compose.yaml or .env; `docker compose down -v` drops the volume.
+# secrets, one folder per consumer — each folder its own volume (secrets-<consumer>) that only
+# that consumer mounts — owned by the numeric uid that consumer runs as (mode 0500/0400). Later
+# starts keep them. A stack of an earlier release kept every folder in one `secrets` volume
+# (mounted at /legacy): its files are carried over first, so the passwords the databases already
+# hold stay. Nothing secret is in compose.yaml or .env; `docker compose down -v` drops the volumes.
 set -euo pipefail
 if [[ "${1:-}" == "--help" ]]; then
   echo "usage: init-secrets.sh [DIR]   (default DIR=/secrets; idempotent)"; exit 0
 fi
 dir=${1:-/secrets}
 umask 077
+legacy=${LEGACY_DIR:-/legacy}
 
 rand() { # N -> N random characters of [A-Za-z0-9]
   local out=""
@@ -20,7 +23,21 @@ put() { [[ -s $dir/$1 ]] || { mkdir -p "$(dirname "$dir/$1")"; printf '%s\n' "$2
 # shared NAME LEN: one value used by several consumers (kept in root-only _shared/).
 shared() { put "_shared/$1" "$(rand "$2")"; head -n 1 "$dir/_shared/$1"; }
 
+# carry_over: files of the single volume of earlier releases, into the folders still empty.
+if [[ -d $legacy ]]; then
+  for src in "$legacy"/*/; do
+    [[ -d $src ]] || continue
+    name=$(basename "$src")
+    [[ -d $dir/$name ]] || continue
+    for f in "$src"*; do
+      [[ -f $f && ! -s $dir/$name/$(basename "$f") ]] || continue
+      cp "$f" "$dir/$name/" && echo "secrets-init: carried over $name/$(basename "$f")" >&2
+    done
+  done
+fi
+
 db=$(shared database_password 32)
+migrate_db=$(shared migrate_database_password 32)
 redis=$(shared redis_password 32)
 exporter=$(shared mysqld_exporter_password 32)
 bench_db=$(shared bench_database_password 32)
@@ -32,8 +49,11 @@ put app/redis_password "$redis"
 put app/jwt_secret "$(rand 64)"
 # The SMS-code HMAC key, its own secret so that a JWT key rotation leaves codes in flight valid.
 put app/sms_code_hmac_secret "$(rand 64)"
+# The migrate one-shot's account (DDL on zufang; the replicas' account has DML only).
+put migrate/database_password "$migrate_db"
 put mysql/root_password "$(rand 32)"
 put mysql/database_password "$db"
+put mysql/migrate_password "$migrate_db"
 put mysql/mysqld_exporter_password "$exporter"
 put mysql/bench_password "$bench_db"
 put mysql/backup_password "$backup_db"
@@ -71,7 +91,7 @@ put mysql/zabbix_mysql_password "$zbx_monitor"
 
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
-declare -A owner=([_shared]=0 [app]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
+declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
   [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
   [bench]=10010 [bench-account]=10001 [backup]=999)
 for d in "${!owner[@]}"; do
