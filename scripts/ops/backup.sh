@@ -38,11 +38,11 @@ flush_caches() {
   local prefix=${REDIS_KEY_PREFIX:-zufang:}
   # shellcheck disable=SC2016 # expanded by the container's shell
   compose exec -T redis sh -c '
-    pw=$(sed -n "s/^requirepass //p" /run/stack-secrets/redis/redis.conf)
+    pw=$(head -n 1 /run/stack-secrets/redis/admin_password)
     n=0
     for pattern in "$1cache:*" "$1gen:*"; do
-      for k in $(REDISCLI_AUTH=$pw redis-cli --scan --pattern "$pattern"); do
-        REDISCLI_AUTH=$pw redis-cli unlink "$k" >/dev/null; n=$((n + 1))
+      for k in $(REDISCLI_AUTH=$pw redis-cli --user admin --no-auth-warning --scan --pattern "$pattern"); do
+        REDISCLI_AUTH=$pw redis-cli --user admin --no-auth-warning unlink "$k" >/dev/null; n=$((n + 1))
       done
     done
     echo "$n"' sh "$prefix"

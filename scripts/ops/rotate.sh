@@ -101,22 +101,22 @@ case "${1:-} ${2:-}" in
   "redis ")
     running redis || ops_die "Redis is not running (make up)"
     new_password
-    ops_log "redis: the new password accepted beside the old one (ACL SETUSER default >new)"
+    # The app's ACL user (the exporter's, the monitor's and the admin's are read by one service
+    # each: rotate them the same way by hand, docs/runbooks/rotation.md).
+    ops_log "redis: the app user's new password accepted beside the old one (ACL SETUSER app >new)"
     # shellcheck disable=SC2016 # expanded by the container's shell
-    redis_acl='REDISCLI_AUTH=$(sed -n "s/^requirepass //p" /run/stack-secrets/redis/redis.conf) redis-cli --no-auth-warning acl setuser default'
+    redis_admin='REDISCLI_AUTH=$(head -n 1 /run/stack-secrets/redis/admin_password) redis-cli --user admin --no-auth-warning'
     # shellcheck disable=SC2016
-    compose exec -T -e NEWPW redis sh -c "$redis_acl"' ">$NEWPW" >/dev/null'
+    compose exec -T -e NEWPW redis sh -c "$redis_admin"' acl setuser app ">$NEWPW" >/dev/null'
     # Remember the old one (inside the container only) before the files change.
-    # shellcheck disable=SC2016
-    compose exec -T redis sh -c 'sed -n "s/^requirepass //p" /run/stack-secrets/redis/redis.conf > /data/.rotate-old && chmod 600 /data/.rotate-old'
-    set_files "_shared/redis_password|%s" "redis/redis.conf|requirepass %s" "app/redis_password|%s" \
-      "redis-exporter/password|%s" "zabbix/redis_password|%s"
+    compose exec -T redis sh -c 'head -n 1 /run/stack-secrets/redis/app_password > /data/.rotate-old && chmod 600 /data/.rotate-old'
+    set_files "_shared/redis_password|%s" "redis/app_password|%s" "app/redis_password|%s"
+    # redis.conf is rendered from the password files: the next Redis start keeps the new one.
+    compose run --rm --no-deps -T secrets-init >/dev/null 2>&1 || ops_die "secrets-init could not re-render redis.conf"
     restart
-    compose restart redis-exporter
-    if running zabbix-agent2; then compose restart zabbix-agent2; fi
     ops_log "redis: only the new password from now on"
     # shellcheck disable=SC2016
-    compose exec -T -e NEWPW redis sh -c 'REDISCLI_AUTH=$NEWPW redis-cli --no-auth-warning acl setuser default "<$(cat /data/.rotate-old)" >/dev/null; rm -f /data/.rotate-old' ;;
+    compose exec -T redis sh -c "$redis_admin"' acl setuser app "<$(cat /data/.rotate-old)" >/dev/null; rm -f /data/.rotate-old' ;;
 
   "jwt ") jwt_start ;;
   "jwt --finish") jwt_finish ;;

@@ -171,5 +171,24 @@ fn every_service_holds_only_its_own_secrets_and_least_privileged_accounts() -> R
     let read = sql_as("exporter", "mysqld_exporter_password", "SELECT COUNT(*) FROM zufang.users");
     assert!(read.is_err(), "the exporter read zufang.users: {read:?}");
     sql_as("exporter", "mysqld_exporter_password", "SHOW GLOBAL STATUS LIKE 'Uptime'")?;
+    // Redis: one ACL user per client, each with only its commands.
+    let redis = |user: &str, file: &str, command: &str| {
+        let script = format!(
+            "REDISCLI_AUTH=$(head -n 1 /run/stack-secrets/redis/{file}) redis-cli --user {user} --no-auth-warning {command}"
+        );
+        compose(&["exec", "-T", "redis", "sh", "-c", &script])
+    };
+    assert!(redis("app", "app_password", "set zufang:e2e:acl 1")?.contains("OK"));
+    for denied in ["flushall", "config get maxmemory", "keys *", "set other:key 1"] {
+        let out = redis("app", "app_password", denied)?;
+        assert!(out.contains("NOPERM"), "the app user ran `{denied}`: {out}");
+    }
+    assert!(redis("exporter", "exporter_password", "info server")?.contains("redis_version"));
+    let out = redis("exporter", "exporter_password", "get zufang:e2e:acl")?;
+    assert!(out.contains("NOPERM"), "the exporter read a key: {out}");
+    assert!(redis("default", "monitor_password", "ping")?.contains("PONG"));
+    let out = redis("default", "monitor_password", "get zufang:e2e:acl")?;
+    assert!(out.contains("NOPERM"), "the monitor user read a key: {out}");
+    redis("admin", "admin_password", "del zufang:e2e:acl")?;
     Ok(())
 }

@@ -31,6 +31,8 @@ if [[ -d $legacy ]]; then
     [[ -d $dir/$name ]] || continue
     for f in "$src"*; do
       [[ -f $f && ! -s $dir/$name/$(basename "$f") ]] || continue
+      # These changed meaning (one Redis password for everyone before, ACL users now).
+      case $name/$(basename "$f") in redis/redis.conf|redis-exporter/password|zabbix/redis_password) continue ;; esac
       cp "$f" "$dir/$name/" && echo "secrets-init: carried over $name/$(basename "$f")" >&2
     done
   done
@@ -38,7 +40,14 @@ fi
 
 db=$(shared database_password 32)
 migrate_db=$(shared migrate_database_password 32)
+# Redis ACL users, one per client, each with only the commands it needs (redis/redis.conf below):
+# app (the replicas), exporter (redis_exporter), default (the Zabbix agent, whose Redis plugin sends
+# no user name: PING and INFO only) and admin (operators: scripts/ops). `redis_password` keeps its
+# name: it is the app user's, as it was the one password before.
 redis=$(shared redis_password 32)
+redis_exporter=$(shared redis_exporter_password 32)
+redis_monitor=$(shared redis_monitor_password 32)
+redis_admin=$(shared redis_admin_password 32)
 exporter=$(shared mysqld_exporter_password 32)
 bench_db=$(shared bench_database_password 32)
 bench_api=$(shared bench_api_password 32)
@@ -62,9 +71,12 @@ put mysql/backup_password "$backup_db"
 # generated here: a key that lives only beside the backups would be lost with them. Put one in
 # backup/encryption_key (scripts/ops/backup.sh key) and keep a copy off this machine.
 put backup/database_password "$backup_db"
-put redis/redis.conf "requirepass $redis"
+put redis/app_password "$redis"
+put redis/exporter_password "$redis_exporter"
+put redis/monitor_password "$redis_monitor"
+put redis/admin_password "$redis_admin"
 put mysqld-exporter/my.cnf "$(printf '[client]\nuser=exporter\npassword=%s\nhost=mysql\nport=3306' "$exporter")"
-put redis-exporter/password "$redis"
+put redis-exporter/password "$redis_exporter"
 put edge/vrrp_auth_pass "$(rand 8)"
 put grafana/admin_password "$(rand 24)"
 # The `bench` profile: the load generator's MariaDB account (schema sbtest only) and API account
@@ -83,11 +95,28 @@ put zabbix-db/password "$zbx_db"
 put zabbix-db/root_password "$(rand 32)"
 put zabbix/db_password "$zbx_db"
 put zabbix/zabbix_mysql_password "$zbx_monitor"
-put zabbix/redis_password "$redis"
+put zabbix/redis_password "$redis_monitor"
 # The front end's Admin password: zabbix-init replaces the well-known default with it.
 put zabbix/admin_password "$(rand 24)"
 # The stack's MariaDB creates the agent's read-only account zbx_monitor from this file.
 put mysql/zabbix_mysql_password "$zbx_monitor"
+
+# Redis's configuration is derived, rendered on every run from the password files above (so a
+# rotation that changed a file, or an upgrade from the single-password release, takes effect at
+# Redis's next start). Key patterns: the app's keys are under redis.key_prefix ("zufang:").
+pw_of() { head -n 1 "$dir/redis/$1_password"; }
+cat > "$dir/redis/redis.conf.new" <<CONF
+user default on >$(pw_of monitor) ~* resetchannels -@all +ping +info
+user app on >$(pw_of app) ~zufang:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous
+user exporter on >$(pw_of exporter) ~* resetchannels -@all +ping +auth +hello +select +client|setname +client|list +info +config|get +slowlog|get +slowlog|len +latency|latest +latency|histogram +memory|stats +module|list +cluster|info +dbsize
+user admin on >$(pw_of admin) ~* &* +@all
+CONF
+if ! cmp -s "$dir/redis/redis.conf.new" "$dir/redis/redis.conf" 2>/dev/null; then
+  mv -f "$dir/redis/redis.conf.new" "$dir/redis/redis.conf"
+  echo "secrets-init: rendered redis/redis.conf (ACL users app, exporter, default, admin)" >&2
+else
+  rm -f "$dir/redis/redis.conf.new"
+fi
 
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
