@@ -333,11 +333,15 @@ async fn a_login_flood_is_bounded_and_leaves_other_endpoints_alone() {
     }
     let peak_kib = status_kib(pid, "VmHWM:");
     let _ = child.kill().await;
+    eprintln!(
+        "login flood: idle RSS {idle_kib} KiB, peak {peak_kib} KiB; answers {counts:?}; pool refusals {pool_refusals}"
+    );
     assert!(others.iter().all(|s| *s == 200), "other endpoints during the flood: {others:?}");
     assert!(counts.keys().all(|s| *s == 401 || *s == 503), "login answers: {counts:?}");
     assert!(pool_refusals > 0, "the pool refused some: {counts:?}");
-    // Two hashes at 19 MiB at once, plus slack for buffers and 200 connections.
-    let bound_kib = 2 * 19_456 + 48 * 1024;
+    // Two hashes at 19 MiB at once, plus slack for 200 connections' buffers and allocator arenas
+    // (measured here: about 80 MiB over idle; without the pool every login hashes at once).
+    let bound_kib = 2 * 19_456 + 64 * 1024;
     assert!(
         peak_kib.saturating_sub(idle_kib) < bound_kib,
         "peak RSS {peak_kib} KiB vs idle {idle_kib} KiB: more than the pool's bound ({bound_kib} KiB)"
