@@ -128,5 +128,7 @@ for d in "${!owner[@]}"; do
   chmod 0500 "$dir/$d"
   chmod 0400 "$dir/$d"/*
 done
-chmod 0755 "$dir"
+# One volume holding every folder (an earlier release, the bench image test): readable below.
+# Each folder its own volume: /secrets itself is on the read-only root and already 0755.
+if [[ -w $dir ]]; then chmod 0755 "$dir"; fi
 echo "secrets-init: ready (${#owner[@]} consumers)"
