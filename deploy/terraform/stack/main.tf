@@ -50,6 +50,8 @@ module "edge" {
   key_name                  = var.key_name
   http_mode                 = var.edge_http_mode
   tls_secret_arn            = var.tls_secret_arn
+  require_tls_certificate   = var.environment == "prod"
+  hsts_include_subdomains   = var.hsts_include_subdomains
   server_name               = var.server_name
   tags                      = local.tags
 }

@@ -267,6 +267,23 @@ def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):
     assert "syntax is ok" in out.stderr
 
 
+@pytest.mark.parametrize("include, value", [("false", "max-age=31536000"), ("true", "max-age=31536000; includeSubDomains")])
+def test_edge_render_sends_hsts_with_subdomains_only_when_told(tmp_path, modules, include, value):
+    """EDGE_HSTS_INCLUDE_SUBDOMAINS (the edge module's hsts_include_subdomains) reaches the header map."""
+    prefix = nginx_prefix(tmp_path, modules)
+    env = {"PATH": os.environ["PATH"], "NGINX_PREFIX": f"{prefix}/", "APP_UPSTREAMS": "10.20.10.5:8080",
+           "EDGE_HTTP_MODE": "redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS": include, "TLS_SELF_SIGNED": "never"}
+    out = subprocess.run(["bash", str(prefix / "docker-entrypoint.sh"), "render"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    hsts = (prefix / "generated" / "hsts.conf").read_text()
+    assert re.search(r'https\s+"' + re.escape(value) + '";', hsts), hsts
+    assert re.search(r'default\s+"";', hsts), "no HSTS over plain http"
+    assert "include generated/hsts.conf;" in (prefix / "snippets" / "tls.conf").read_text()
+    bad = subprocess.run(["bash", str(prefix / "docker-entrypoint.sh"), "render"], capture_output=True, text=True,
+                         env={**env, "EDGE_HSTS_INCLUDE_SUBDOMAINS": "yes"})
+    assert bad.returncode != 0 and "EDGE_HSTS_INCLUDE_SUBDOMAINS must be true or false" in bad.stderr
+
+
 def test_fetch_secrets_writes_one_private_file_per_secret(tmp_path):
     bindir = fake_aws(tmp_path, r"""
 [[ "$1 $2" == "secretsmanager get-secret-value" ]] || { echo "unexpected: $*" >&2; exit 1; }
