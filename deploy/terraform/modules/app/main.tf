@@ -13,7 +13,10 @@ data "aws_ssm_parameter" "al2023" {
 
 locals {
   asg_name = "${var.name}-app"
-  ami_id   = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  # The RDS CA bundle: on the host (fetch-rds-ca.sh) and where the container sees it (zufang.service).
+  rds_ca_host_path      = "/etc/zufang/tls/rds-global-bundle.pem"
+  rds_ca_container_path = "/etc/ssl/certs/rds-global-bundle.pem"
+  ami_id                = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
 
   # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
   # production.toml in the image already sets application.host, log.format and sentry.environment's
@@ -28,11 +31,17 @@ locals {
     ZUFANG__DATABASE__USERNAME           = var.db_username
     ZUFANG__DATABASE__NAME               = var.db_name
     ZUFANG__DATABASE__MAX_CONNECTIONS    = var.db_max_connections
-    ZUFANG__REDIS__HOST                  = var.redis_host
-    ZUFANG__REDIS__PORT                  = var.redis_port
-    ZUFANG__REDIS__KEY_PREFIX            = "zufang:"
-    ZUFANG__LOG__FORMAT                  = "json"
-    ZUFANG__SENTRY__ENVIRONMENT          = var.environment
+    # TLS to both data stores (the servers refuse plain connections): MariaDB's certificate and host
+    # name checked against the RDS CA bundle that fetch-rds-ca.sh puts on the host and zufang.service
+    # mounts at this path; ElastiCache's certificate is issued by a public CA (Amazon Root CA).
+    ZUFANG__DATABASE__SSL_MODE  = "verify_identity"
+    ZUFANG__DATABASE__SSL_CA    = local.rds_ca_container_path
+    ZUFANG__REDIS__HOST         = var.redis_host
+    ZUFANG__REDIS__PORT         = var.redis_port
+    ZUFANG__REDIS__KEY_PREFIX   = "zufang:"
+    ZUFANG__REDIS__TLS          = true
+    ZUFANG__LOG__FORMAT         = "json"
+    ZUFANG__SENTRY__ENVIRONMENT = var.environment
   }
   # Set only when configured: an empty value would override the defaults with nothing.
   app_env_optional = {
@@ -71,6 +80,7 @@ locals {
   # Boot files shipped verbatim from files/: destination on the server -> source and mode.
   boot_files = {
     "/usr/local/sbin/zufang-fetch-secrets"             = { src = "fetch-secrets.sh", mode = "0755" }
+    "/usr/local/sbin/zufang-fetch-rds-ca"              = { src = "fetch-rds-ca.sh", mode = "0755" }
     "/etc/systemd/system/zufang.service"               = { src = "zufang.service", mode = "0644" }
     "/usr/local/sbin/zufang-health-report"             = { src = "health-report.sh", mode = "0755" }
     "/etc/systemd/system/zufang-health-report.service" = { src = "zufang-health-report.service", mode = "0644" }
@@ -95,7 +105,7 @@ locals {
       {
         path        = "/etc/zufang/runtime.env"
         permissions = "0644"
-        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\n"
+        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\nRDS_CA_URL=${var.rds_ca_bundle_url}\nRDS_CA_FILE=${local.rds_ca_host_path}\nRDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro\n"
       },
       {
         path        = "/etc/zufang/secrets.env"

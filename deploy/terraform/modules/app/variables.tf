@@ -301,3 +301,14 @@ variable "health_check_failures" {
     error_message = "health_check_failures: 2..20."
   }
 }
+
+variable "rds_ca_bundle_url" {
+  description = "HTTPS URL of the RDS certificate authorities' bundle the app verifies MariaDB against (fetched by each server at every start; AWS's global bundle covers every commercial region)."
+  type        = string
+  default     = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^https://truststore\\.pki\\.([a-z0-9-]+\\.)?rds\\.amazonaws\\.com(\\.cn)?/[A-Za-z0-9/._-]+\\.pem$", var.rds_ca_bundle_url))
+    error_message = "rds_ca_bundle_url must be an https URL of AWS's RDS trust store (truststore.pki.rds.amazonaws.com), ending in .pem."
+  }
+}

@@ -156,11 +156,12 @@ resource "aws_db_parameter_group" "mariadb" {
     value = "utf8mb4_unicode_ci"
   }
 
-  # With TLS required, passwords never cross the VPC in clear text. Off until the app's MySQL
-  # driver is built with TLS (see var.db_require_secure_transport).
+  # The server refuses every connection that is not TLS: passwords and personal data never cross
+  # the VPC in clear, whatever a client is configured to do. The app verifies the server against the
+  # RDS CA bundle (database.ssl_mode = verify_identity, see modules/app).
   parameter {
     name  = "require_secure_transport"
-    value = var.db_require_secure_transport ? "1" : "0"
+    value = "1"
   }
 
   lifecycle {
@@ -190,7 +191,6 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 resource "aws_db_instance" "mariadb" {
-  #checkov:skip=CKV2_AWS_69:require_secure_transport follows var.db_require_secure_transport, off until the app's MySQL driver is built with TLS (sqlx has no TLS feature enabled); traffic stays inside the VPC between two security groups
   #checkov:skip=CKV_AWS_157:multi-AZ is a per-environment cost decision (var.db_multi_az): prod sets true, staging false
   identifier_prefix = "${var.name}-"
   engine            = "mariadb"
@@ -263,8 +263,10 @@ resource "aws_elasticache_replication_group" "redis" {
 
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.data.arn
+  # TLS only: plain connections are refused (the app connects with redis.tls = true). An existing
+  # group moves from preferred to required in one modification once its clients speak TLS.
   transit_encryption_enabled = true
-  transit_encryption_mode    = var.redis_transit_encryption_mode
+  transit_encryption_mode    = "required"
   auth_token                 = data.aws_secretsmanager_secret_version.redis_password.secret_string
 
   snapshot_retention_limit   = 3

@@ -45,8 +45,9 @@ variable "db_engine_version" {
   default     = "10.11"
 
   validation {
-    condition     = can(regex("^1[01]\\.[0-9]+$", var.db_engine_version))
-    error_message = "db_engine_version must be a MariaDB 10.x or 11.x major.minor version, e.g. 10.11."
+    # require_secure_transport (TLS-only connections) exists from MariaDB 10.5 on.
+    condition     = can(regex("^(10\\.([5-9]|1[0-9])|11\\.[0-9]+)$", var.db_engine_version))
+    error_message = "db_engine_version must be MariaDB 10.5 or later as major.minor (e.g. 10.11, 11.4): older ones cannot require TLS."
   }
 }
 
@@ -143,23 +144,6 @@ variable "redis_engine_version" {
     condition     = can(regex("^[67]\\.[0-9]+$", var.redis_engine_version))
     error_message = "redis_engine_version must be 6.x or 7.x (TLS with AUTH needs 6 or later)."
   }
-}
-
-variable "redis_transit_encryption_mode" {
-  description = "required: clients must use TLS. preferred: TLS and plain connections are both accepted. The zufang build has no Redis TLS client yet, so the default is preferred; switch to required once it has."
-  type        = string
-  default     = "preferred"
-
-  validation {
-    condition     = contains(["required", "preferred"], var.redis_transit_encryption_mode)
-    error_message = "redis_transit_encryption_mode must be required or preferred."
-  }
-}
-
-variable "db_require_secure_transport" {
-  description = "Make MariaDB refuse unencrypted connections (require_secure_transport). The zufang build has no TLS in its MySQL driver yet, so the default is false; switch to true once it has."
-  type        = bool
-  default     = false
 }
 
 variable "tags" {

@@ -111,6 +111,31 @@ run "user_data_configures_the_app" {
   }
 }
 
+# The data tier refuses plain connections: the app connects with TLS and verifies MariaDB against
+# the RDS CA bundle, which the unit mounts where ZUFANG__DATABASE__SSL_CA points.
+run "tls_to_the_data_tier" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
+    error_message = "MariaDB over TLS with the server's certificate and host name verified"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__TLS=true\n")
+    error_message = "Redis over TLS"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
+    error_message = "the bundle is fetched from AWS's trust store and mounted where the app looks"
+  }
+}
+
+run "the_ca_bundle_comes_from_aws" {
+  command = plan
+  variables {
+    rds_ca_bundle_url = "http://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+  }
+  expect_failures = [var.rds_ca_bundle_url]
+}
+
 run "replaces_a_server_whose_app_fails_its_health_check" {
   assert {
     condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")

@@ -84,3 +84,27 @@ run "two_node_redis_fails_over" {
     error_message = "two nodes: automatic failover across AZs"
   }
 }
+
+# TLS is required by the servers, not left to the client's configuration.
+run "the_servers_refuse_plain_connections" {
+  assert {
+    condition     = anytrue([for p in aws_db_parameter_group.mariadb.parameter : p.name == "require_secure_transport" && p.value == "1"])
+    error_message = "MariaDB: require_secure_transport = 1 in the instance's parameter group"
+  }
+  assert {
+    condition     = aws_db_instance.mariadb.parameter_group_name == aws_db_parameter_group.mariadb.name
+    error_message = "the instance uses that parameter group"
+  }
+  assert {
+    condition     = aws_elasticache_replication_group.redis.transit_encryption_enabled && aws_elasticache_replication_group.redis.transit_encryption_mode == "required"
+    error_message = "Redis: transit encryption required (plain connections refused)"
+  }
+}
+
+run "a_mariadb_without_require_secure_transport_is_refused" {
+  command = plan
+  variables {
+    db_engine_version = "10.4"
+  }
+  expect_failures = [var.db_engine_version]
+}
