@@ -5,7 +5,7 @@ name        = "zufang-prod"
 region      = "ap-east-1"
 azs         = ["ap-east-1a", "ap-east-1b"] # fill in
 vpc_cidr    = "10.30.0.0/16"
-admin_cidrs = ["203.0.113.0/24"]                                                                                    # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+admin_cidrs = ["203.0.113.0/24"]                                                                                    # fill in: office / VPN egress; /24 or narrower
 app_image   = "registry.example.com/zufang@sha256:0000000000000000000000000000000000000000000000000000000000000000" # fill in: prod pins by digest
 server_name = "zufang.example"
 

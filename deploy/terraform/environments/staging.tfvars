@@ -5,7 +5,7 @@ name        = "zufang-staging"
 region      = "ap-east-1"
 azs         = ["ap-east-1a", "ap-east-1b"] # fill in
 vpc_cidr    = "10.20.0.0/16"
-admin_cidrs = ["203.0.113.0/24"]                  # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+admin_cidrs = ["203.0.113.0/24"]                  # fill in: office / VPN egress; /24 or narrower
 app_image   = "registry.example.com/zufang:0.1.0" # fill in
 server_name = "staging.zufang.example"
 

@@ -55,7 +55,7 @@ variable "single_nat_gateway" {
 }
 
 variable "admin_cidrs" {
-  description = "Operator networks allowed to SSH into the bastion; 0.0.0.0/0 is rejected."
+  description = "Operator networks allowed to SSH into the bastion; 0.0.0.0/0 is rejected here, and the bastion module refuses any block wider than /24."
   type        = list(string)
 
   validation {
