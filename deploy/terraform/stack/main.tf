@@ -66,7 +66,7 @@ module "app" {
   edge_security_group_id       = module.edge.security_group_id
   bastion_security_group_id    = module.bastion.security_group_id
   data_subnet_cidrs            = module.network.isolated_subnet_cidrs
-  trusted_proxy_cidrs          = module.network.public_subnet_cidrs
+  trusted_proxy_cidrs          = [for ip in values(module.edge.private_ips) : "${ip}/32"]
   app_image                    = var.app_image
   ecr_repository_arn           = var.ecr_repository_arn
   instance_type                = var.app_instance_type

@@ -54,12 +54,12 @@ variable "data_subnet_cidrs" {
 }
 
 variable "trusted_proxy_cidrs" {
-  description = "CIDRs of the edge proxies (the public subnets); the app trusts X-Forwarded-* and X-Request-ID only from these (application.trusted_proxies)."
+  description = "The edge proxies' private addresses as /32s (their fixed private_ip); the app trusts X-Forwarded-* and X-Request-ID only from these (application.trusted_proxies). Not whole subnets: any other host there could forge client addresses and dodge the per-IP limits."
   type        = list(string)
 
   validation {
-    condition     = length(var.trusted_proxy_cidrs) > 0 && alltrue([for c in var.trusted_proxy_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "trusted_proxy_cidrs: valid IPv4 CIDR blocks, never 0.0.0.0/0 (anyone could forge client addresses)."
+    condition     = length(var.trusted_proxy_cidrs) > 0 && alltrue([for c in var.trusted_proxy_cidrs : can(cidrhost(c, 0)) && endswith(c, "/32")])
+    error_message = "trusted_proxy_cidrs: one IPv4 /32 per edge proxy (e.g. 10.20.0.11/32), never a subnet or 0.0.0.0/0."
   }
 }
 

@@ -51,6 +51,10 @@ run "stack" {
     error_message = "prod: port 80 only redirects; the proxies serve the certificate from tls_secret_arn and refuse a self-signed one"
   }
   assert {
+    condition     = toset(module.app.trusted_proxies) == toset([for ip in values(module.edge.private_ips) : "${ip}/32"]) && length(module.app.trusted_proxies) == 2
+    error_message = "the app trusts X-Forwarded-For from the two edge proxies' addresses only, not the public subnets"
+  }
+  assert {
     condition     = var.name == "zufang-${var.environment}"
     error_message = "resource names carry the environment"
   }

@@ -12,7 +12,7 @@ variables {
   edge_security_group_id    = "sg-0edge000000000000"
   bastion_security_group_id = "sg-0bastion000000000"
   data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
-  trusted_proxy_cidrs       = ["10.20.0.0/24", "10.20.1.0/24"]
+  trusted_proxy_cidrs       = ["10.20.0.11/32", "10.20.1.12/32"]
   app_image                 = "registry.example.com/zufang:1.0.0"
   db_host                   = "db.internal.example"
   db_name                   = "zufang"
@@ -134,6 +134,21 @@ run "the_ca_bundle_comes_from_aws" {
     rds_ca_bundle_url = "http://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
   }
   expect_failures = [var.rds_ca_bundle_url]
+}
+
+run "trusts_forwarded_headers_from_the_edge_proxies_only" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
+    error_message = "application.trusted_proxies is the two proxies' addresses"
+  }
+}
+
+run "a_whole_subnet_is_not_a_trusted_proxy" {
+  command = plan
+  variables {
+    trusted_proxy_cidrs = ["10.20.0.0/24", "10.20.1.0/24"]
+  }
+  expect_failures = [var.trusted_proxy_cidrs]
 }
 
 run "replaces_a_server_whose_app_fails_its_health_check" {
