@@ -307,6 +307,67 @@ printf 'value-of-%s\n' "${id##*:}"
     assert stat.S_IMODE(out_dir.stat().st_mode) == 0o700
 
 
+def run_fetch_secrets(tmp_path: Path, secrets_env: str, answers: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """fetch-secrets.sh against stand-ins: the AWS CLI answers ANSWERS by secret id, systemctl logs its calls."""
+    table = "\n".join(f"  {arn}) printf '%s\\n' {json.dumps(v)} ;;" for arn, v in answers.items())
+    bindir = fake_aws(tmp_path, f"""
+while (( $# )); do [[ $1 == --secret-id ]] && id=$2; shift; done
+case $id in
+{table}
+  *) echo "unknown secret $id" >&2; exit 1 ;;
+esac
+""")
+    systemctl = bindir / "systemctl"
+    systemctl.write_text(f'#!/usr/bin/env bash\n# stand-in for systemctl\necho "$*" >> "{tmp_path}/systemctl.log"\n')
+    systemctl.chmod(0o755)
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(f"AWS_REGION=ap-east-1\nCONTAINER_UID={os.getuid()}\n" + secrets_env)
+    out_dir = tmp_path / "run" / "secrets"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "SECRETS_ENV_FILE": str(env_file), "SECRETS_DIR": str(out_dir)}
+    out = subprocess.run(["bash", str(APP / "files" / "fetch-secrets.sh"), *args], env=env, capture_output=True, text=True)
+    return out, out_dir
+
+
+RDS_SECRET = "arn:aws:secretsmanager:ap-east-1:1:secret:rds!db-1"
+RDS_ENV = f"SECRET_database_password={RDS_SECRET}\nJSONKEY_database_password=password\n"
+
+
+def test_fetch_secrets_takes_the_password_field_of_rds_managed_secret(tmp_path):
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, {RDS_SECRET: '{"username":"zufang","password":"s3cr3t-from-rds"}'})
+    assert out.returncode == 0, out.stderr
+    assert (out_dir / "database_password").read_text() == "s3cr3t-from-rds\n"
+    assert "s3cr3t" not in out.stderr
+
+
+@pytest.mark.parametrize("document", ['{"username":"zufang"}', "not json", '{"password":""}'])
+def test_fetch_secrets_refuses_a_json_secret_without_the_field(tmp_path, document):
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, {RDS_SECRET: document})
+    assert out.returncode != 0 and "database_password" in out.stderr
+    assert not (out_dir / "database_password").exists() and list(out_dir.iterdir()) == []
+
+
+def test_fetch_secrets_restarts_the_app_only_when_a_secret_changed(tmp_path):
+    first = {RDS_SECRET: '{"username":"zufang","password":"before-rotation"}'}
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, first)  # the start: ExecStartPre
+    assert out.returncode == 0, out.stderr
+    log = tmp_path / "systemctl.log"
+    out, _ = run_fetch_secrets(tmp_path, RDS_ENV, first, "--restart-on-change", "zufang.service")
+    assert out.returncode == 0 and not log.exists(), "nothing changed: no restart"
+    rotated = {RDS_SECRET: '{"username":"zufang","password":"after-rotation"}'}
+    out, _ = run_fetch_secrets(tmp_path, RDS_ENV, rotated, "--restart-on-change", "zufang.service")
+    assert out.returncode == 0, out.stderr
+    assert (out_dir / "database_password").read_text() == "after-rotation\n"
+    assert log.read_text().splitlines() == ["restart zufang.service"]
+
+
+def test_the_refresh_timer_runs_fetch_secrets_with_restart(modules):
+    service = (APP / "files" / "zufang-secrets-refresh.service").read_text()
+    assert "ExecStart=/usr/local/sbin/zufang-fetch-secrets --restart-on-change zufang.service" in service
+    timer = (APP / "files" / "zufang-secrets-refresh.timer").read_text()
+    assert "RandomizedDelaySec=" in timer, "servers restart at different moments, not all at once"
+    assert '["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"]' in modules["app"].text
+
+
 def test_fetch_secrets_refuses_an_unknown_line(tmp_path):
     env_file = tmp_path / "secrets.env"
     env_file.write_text("AWS_REGION=ap-east-1\nCONTAINER_UID=1\nPASSWORD=oops\n")
@@ -488,7 +549,7 @@ def test_app_unit_uses_only_variables_the_user_data_defines(modules):
 @pytest.mark.parametrize("module, files", [
     ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
     ("app", ["fetch-secrets.sh", "fetch-rds-ca.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
-             "zufang-health-report.timer"]),
+             "zufang-health-report.timer", "zufang-secrets-refresh.service", "zufang-secrets-refresh.timer"]),
 ])
 def test_user_data_stays_under_the_ec2_limit(module, files):
     texts = [(TF_ROOT / "modules" / module / "files" / f).read_text() for f in files]

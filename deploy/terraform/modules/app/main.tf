@@ -68,6 +68,10 @@ locals {
   secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
     sms_webhook_token = var.sms_webhook_token_secret_arn
   })
+  # JSON secrets: the field that becomes the file (RDS's managed secret is {"username", "password"}).
+  secret_json_fields = var.db_password_secret_field == null ? {} : {
+    database_password = var.db_password_secret_field
+  }
 
   # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
   ecr_registry = var.ecr_repository_arn == null ? null : split("/", var.app_image)[0]
@@ -79,12 +83,14 @@ locals {
 
   # Boot files shipped verbatim from files/: destination on the server -> source and mode.
   boot_files = {
-    "/usr/local/sbin/zufang-fetch-secrets"             = { src = "fetch-secrets.sh", mode = "0755" }
-    "/usr/local/sbin/zufang-fetch-rds-ca"              = { src = "fetch-rds-ca.sh", mode = "0755" }
-    "/etc/systemd/system/zufang.service"               = { src = "zufang.service", mode = "0644" }
-    "/usr/local/sbin/zufang-health-report"             = { src = "health-report.sh", mode = "0755" }
-    "/etc/systemd/system/zufang-health-report.service" = { src = "zufang-health-report.service", mode = "0644" }
-    "/etc/systemd/system/zufang-health-report.timer"   = { src = "zufang-health-report.timer", mode = "0644" }
+    "/usr/local/sbin/zufang-fetch-secrets"               = { src = "fetch-secrets.sh", mode = "0755" }
+    "/usr/local/sbin/zufang-fetch-rds-ca"                = { src = "fetch-rds-ca.sh", mode = "0755" }
+    "/etc/systemd/system/zufang.service"                 = { src = "zufang.service", mode = "0644" }
+    "/usr/local/sbin/zufang-health-report"               = { src = "health-report.sh", mode = "0755" }
+    "/etc/systemd/system/zufang-health-report.service"   = { src = "zufang-health-report.service", mode = "0644" }
+    "/etc/systemd/system/zufang-health-report.timer"     = { src = "zufang-health-report.timer", mode = "0644" }
+    "/etc/systemd/system/zufang-secrets-refresh.service" = { src = "zufang-secrets-refresh.service", mode = "0644" }
+    "/etc/systemd/system/zufang-secrets-refresh.timer"   = { src = "zufang-secrets-refresh.timer", mode = "0644" }
   }
 
   boot_write_files = [for dest, f in local.boot_files : {
@@ -113,6 +119,7 @@ locals {
         content = join("", concat(
           ["AWS_REGION=${data.aws_region.current.name}\n", "CONTAINER_UID=${var.container_uid}\n"],
           [for file, arn in local.secret_arns : "SECRET_${file}=${arn}\n"],
+          [for file, field in local.secret_json_fields : "JSONKEY_${file}=${field}\n"],
         ))
       },
       {
@@ -126,6 +133,7 @@ locals {
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "zufang"],
       ["systemctl", "enable", "--now", "zufang-health-report.timer"],
+      ["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"],
     ]
   })])
 }

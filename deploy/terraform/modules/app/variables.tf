@@ -312,3 +312,14 @@ variable "rds_ca_bundle_url" {
     error_message = "rds_ca_bundle_url must be an https URL of AWS's RDS trust store (truststore.pki.rds.amazonaws.com), ending in .pem."
   }
 }
+
+variable "db_password_secret_field" {
+  description = "Field of the JSON secret db_password_secret_arn that holds the password (RDS's managed master user secret: password); null when the secret is the bare password."
+  type        = string
+  default     = "password"
+
+  validation {
+    condition     = var.db_password_secret_field == null || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.db_password_secret_field))
+    error_message = "db_password_secret_field must be a JSON field name (letters, digits, underscores) or null."
+  }
+}

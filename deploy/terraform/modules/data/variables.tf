@@ -152,13 +152,17 @@ variable "tags" {
   default     = {}
 }
 
-variable "db_password_version" {
-  description = "Version of the generated MariaDB password: change it (e.g. 1 -> 2) to generate and store a new one."
+variable "db_password_rotation_days" {
+  description = "Days between RDS's rotations of the MariaDB password (its managed secret); each rotation restarts every app server once, at a random moment within 15 minutes."
   type        = number
-  default     = 1
+  default     = 30
   nullable    = false
-}
 
+  validation {
+    condition     = var.db_password_rotation_days >= 1 && var.db_password_rotation_days <= 365 && floor(var.db_password_rotation_days) == var.db_password_rotation_days
+    error_message = "db_password_rotation_days must be a whole number of days from 1 to 365."
+  }
+}
 variable "redis_password_version" {
   description = "Version of the generated Redis AUTH token: change it (e.g. 1 -> 2) to generate and store a new one."
   type        = number

@@ -151,6 +151,19 @@ run "a_whole_subnet_is_not_a_trusted_proxy" {
   expect_failures = [var.trusted_proxy_cidrs]
 }
 
+# RDS rotates the database password in its own secret: the servers take its password field and
+# restart themselves (at random moments) when it changed.
+run "follows_the_rds_managed_password" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(base64decode(aws_launch_template.app.user_data), "JSONKEY_database_password=password\n")
+    error_message = "database_password is the password field of RDS's JSON secret"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "zufang-secrets-refresh.timer") && strcontains(base64decode(aws_launch_template.app.user_data), "--restart-on-change zufang.service")
+    error_message = "every server re-reads its secrets and restarts when one changed"
+  }
+}
+
 run "replaces_a_server_whose_app_fails_its_health_check" {
   assert {
     condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")
