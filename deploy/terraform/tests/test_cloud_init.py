@@ -200,6 +200,44 @@ def nginx_prefix(tmp_path: Path, modules) -> Path:
     return prefix
 
 
+def run_edge_bootstrap_until_the_first_aws_call(tmp_path: Path, tls_required: str, tls_arn: str) -> tuple[subprocess.CompletedProcess, str]:
+    """edge-bootstrap.sh with stand-ins for every tool it checks; the stand-in AWS CLI logs its call and
+    fails, so the script stops at step 1 (fetching the bucket) before it touches the host."""
+    bindir = fake_aws(tmp_path, f'echo "$*" >> "{tmp_path}/aws.log"\nexit 1\n')
+    for tool in ("nginx", "keepalived", "openssl", "curl", "python3"):
+        (bindir / tool).write_text("#!/usr/bin/env bash\n# stand-in: only checked for presence\nexit 1\n")
+        (bindir / tool).chmod(0o755)
+    (bindir / "id").write_text("#!/usr/bin/env bash\n# stand-in: the bootstrap runs as root on the proxy\necho 0\n")
+    (bindir / "id").chmod(0o755)
+    env_file = tmp_path / "edge.env"
+    env_file.write_text("\n".join([
+        "NODE_NAME=lb1", "STATE=BACKUP", "PRIORITY=150", "SELF_IP=10.20.0.11", "PEER_IP=10.20.1.12",
+        "VIP=203.0.113.10", "VRID=51", "AWS_REGION=ap-east-1", "EIP_ALLOCATION_ID=eipalloc-0a1b2c3d4e5f60718",
+        "CONFIG_BUCKET=zufang-staging-edge-config-1", "CONFIG_PREFIX=nginx/",
+        "VRRP_SECRET_ARN=arn:aws:secretsmanager:ap-east-1:123456789012:secret:vrrp-AbCdEf",
+        f"TLS_SECRET_ARN={tls_arn}", f"TLS_REQUIRED={tls_required}", "SERVER_NAME=zufang.example",
+        "APP_ASG_NAME=zufang-prod-app", "APP_PORT=8080", "EDGE_HTTP_MODE=redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS=false", ""]))
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "EDGE_ENV_FILE": str(env_file), "SRC_DIR": str(tmp_path / "src")}
+    out = subprocess.run(["bash", str(EDGE / "files" / "edge-bootstrap.sh")], env=env, capture_output=True, text=True)
+    log = tmp_path / "aws.log"
+    return out, log.read_text() if log.exists() else ""
+
+
+def test_edge_bootstrap_refuses_a_self_signed_fallback_when_a_certificate_is_required(tmp_path):
+    out, aws_calls = run_edge_bootstrap_until_the_first_aws_call(tmp_path, "true", "")
+    assert out.returncode != 0 and "TLS_REQUIRED=true but TLS_SECRET_ARN is empty" in out.stderr, out.stderr
+    assert aws_calls == "", "it stops before fetching anything"
+
+
+@pytest.mark.parametrize("tls_required, tls_arn", [
+    ("false", ""), ("true", "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf")])
+def test_edge_bootstrap_goes_on_with_a_certificate_or_when_none_is_required(tmp_path, tls_required, tls_arn):
+    """The control: the same run passes the check and reaches the bucket fetch."""
+    out, aws_calls = run_edge_bootstrap_until_the_first_aws_call(tmp_path, tls_required, tls_arn)
+    assert "TLS_REQUIRED" not in out.stderr, out.stderr
+    assert aws_calls.startswith("s3 sync --region ap-east-1"), out.stderr
+
+
 # The group as Auto Scaling reports it: (instance id, lifecycle state, private address).
 GROUP = [("i-0a1", "InService", "10.20.11.7"), ("i-0b2", "Terminating:Wait", "10.20.12.9"),
          ("i-0c3", "InService", "10.20.10.5"), ("i-0d4", "Pending", "10.20.10.6")]
