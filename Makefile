@@ -6,9 +6,9 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-stack
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-stack
 
-.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline backup backups restore deploy rollback
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -71,6 +71,12 @@ restore: ## restore MariaDB: latest, or UNTIL='YYYY-MM-DD HH:MM:SS' (UTC); docs/
 
 images-offline: ## build every image from a Debian mirror alone; writes .env.offline
 	scripts/images/build.sh
+
+images-refresh: ## re-fetch the Debian security/updates index dates and rebuild the offline images they change
+	scripts/images/build.sh --refresh
+
+test-images: ## offline-image inputs: hashed Python pins, debootstrap signature checks, base tag keyed by the security index
+	scripts/images/tests/run.sh
 
 test-stack: ## whole stack: hadolint + shellcheck, offline images, compose up --wait, end-to-end tests, always down -v
 	scripts/ci/lint-images.sh

@@ -1,7 +1,8 @@
 //! Who the caller is and what their roles allow: the authenticated `Principal` the guard puts in
-//! the request extensions, and a user's roles and privileges (`Access`), cached under
-//! `acl:user:{id}` in the two-tier cache and invalidated when an admin changes the user's roles
-//! (other replicas' in-process copies expire within `cache.local_ttl_seconds`).
+//! the request extensions, and a user's state, roles and privileges (`Access`), cached under
+//! `acl:v2:user:{id}` in Redis only (no in-process copy) and invalidated by every change an admin
+//! makes to the user (roles, deactivation, session revocation): the next request on any replica
+//! sees it.
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{decode, encode, keys};
@@ -26,6 +27,12 @@ impl Principal {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Access {
+    /// The account exists and is active (false: deleted or deactivated; no roles then).
+    #[serde(default)]
+    pub active: bool,
+    /// `users.session_epoch`: tokens issued under an older one are refused.
+    #[serde(default)]
+    pub session_epoch: u32,
     pub roles: Vec<String>,
     /// (method or "*", route pattern or "*")
     pub privileges: Vec<(String, String)>,
@@ -37,18 +44,21 @@ impl Access {
     }
 }
 
-/// The roles and privileges of an active user (cached).
+/// (session epoch, role, privilege method, privilege route)
+type AclRow = (u32, Option<String>, Option<String>, Option<String>);
+
+/// The state, roles and privileges of a user (cached in Redis; inactive or unknown: `active: false`).
 pub async fn access(state: &AppState, user_id: u32) -> Result<Access, ApiError> {
     let bytes = state
         .cache
-        .get_or_load(&keys::user_acl(user_id), || async {
-            let rows: Vec<(String, Option<String>, Option<String>)> = state
+        .get_or_load_shared(&keys::user_acl(user_id), || async {
+            let rows: Vec<AclRow> = state
                 .metrics
                 .time_query(
                     "acl_user",
                     sqlx::query_as(
-                        "SELECT r.name, p.method, p.route FROM users u \
-                         JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id \
+                        "SELECT u.session_epoch, r.name, p.method, p.route FROM users u \
+                         LEFT JOIN user_roles ur ON ur.user_id = u.id LEFT JOIN roles r ON r.id = ur.role_id \
                          LEFT JOIN role_privileges rp ON rp.role_id = r.id \
                          LEFT JOIN privileges p ON p.id = rp.privilege_id \
                          WHERE u.id = ? AND u.is_active = 1 ORDER BY r.name",
@@ -58,8 +68,11 @@ pub async fn access(state: &AppState, user_id: u32) -> Result<Access, ApiError> 
                 )
                 .await
                 .context_api("Failed to load the user's privileges")?;
-            let mut access = Access { roles: Vec::new(), privileges: Vec::new() };
-            for (role, m, r) in rows {
+            let mut access =
+                Access { active: !rows.is_empty(), session_epoch: 0, roles: Vec::new(), privileges: Vec::new() };
+            for (epoch, role, m, r) in rows {
+                access.session_epoch = epoch;
+                let Some(role) = role else { continue };
                 if !access.roles.contains(&role) {
                     access.roles.push(role);
                 }
@@ -72,6 +85,6 @@ pub async fn access(state: &AppState, user_id: u32) -> Result<Access, ApiError> 
         .await?;
     match bytes {
         Some(b) => decode(&b),
-        None => Ok(Access { roles: Vec::new(), privileges: Vec::new() }),
+        None => Ok(Access { active: false, session_epoch: 0, roles: Vec::new(), privileges: Vec::new() }),
     }
 }

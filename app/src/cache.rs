@@ -62,16 +62,38 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Vec<u8>>, E>>,
     {
-        if let Some(v) = self.local_get(key) {
-            self.inner.metrics.cache("local", "hit");
-            return Ok(Some(v));
+        self.lookup(key, load, true).await
+    }
+
+    /// As `get_or_load`, through Redis only: for values whose invalidation must reach every
+    /// replica at once (a user's roles and session epoch), which an in-process copy would not.
+    pub async fn get_or_load_shared<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<Bytes>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Vec<u8>>, E>>,
+    {
+        self.lookup(key, load, false).await
+    }
+
+    async fn lookup<F, Fut, E>(&self, key: &str, load: F, local: bool) -> Result<Option<Bytes>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Vec<u8>>, E>>,
+    {
+        if local {
+            if let Some(v) = self.local_get(key) {
+                self.inner.metrics.cache("local", "hit");
+                return Ok(Some(v));
+            }
+            self.inner.metrics.cache("local", "miss");
         }
-        self.inner.metrics.cache("local", "miss");
         match self.redis_get(key).await {
             Ok(Some(v)) => {
                 self.inner.metrics.cache("redis", "hit");
                 let v: Bytes = v.into();
-                self.local_put(key, v.clone());
+                if local {
+                    self.local_put(key, v.clone());
+                }
                 return Ok(Some(v));
             }
             Ok(None) => self.inner.metrics.cache("redis", "miss"),
@@ -84,7 +106,9 @@ impl Cache {
             self.redis_failed("write", e);
         }
         let v: Bytes = loaded.into();
-        self.local_put(key, v.clone());
+        if local {
+            self.local_put(key, v.clone());
+        }
         Ok(Some(v))
     }
 
@@ -193,8 +217,9 @@ pub mod keys {
         format!("estates:{id}")
     }
 
-    /// A user's roles and privileges (the RBAC guard).
+    /// A user's state, session epoch, roles and privileges (the RBAC guard). `v2`: the value
+    /// gained `active` and `session_epoch`; a new key keeps the old release's values out of it.
     pub fn user_acl(user_id: u32) -> String {
-        format!("acl:user:{user_id}")
+        format!("acl:v2:user:{user_id}")
     }
 }

@@ -21,6 +21,18 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The bucket a rate limit counts a client address in: an IPv4 address itself, an IPv6 address's
+/// /64 (one subscriber usually gets a whole /64, so per-address buckets would be free to multiply).
+pub fn rate_bucket(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => v4.to_string(),
+    }
+}
+
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
 }
@@ -77,4 +89,20 @@ pub fn external_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
         host = "localhost".into();
     }
     format!("{scheme}://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_bucket;
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_ipv4_stays_per_address() {
+        let a = rate_bucket("2001:db8:1:2::1".parse().unwrap());
+        let b = rate_bucket("2001:db8:1:2:ffff:0:0:9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_ne!(a, rate_bucket("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(rate_bucket("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_ne!(rate_bucket("192.0.2.7".parse().unwrap()), rate_bucket("192.0.2.8".parse().unwrap()));
+    }
 }

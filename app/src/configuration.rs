@@ -102,6 +102,21 @@ pub struct DatabaseSettings {
     pub min_connections: u32,
     pub acquire_timeout_ms: u64,
     pub statement_timeout_ms: u64,
+    /// TLS to the server: disabled, preferred (TLS when offered), required, verify_ca or
+    /// verify_identity (the certificate and the host name, against `ssl_ca` or the built-in roots).
+    pub ssl_mode: DatabaseSslMode,
+    /// A PEM bundle of the CA(s) to verify the server against (e.g. the RDS global bundle).
+    pub ssl_ca: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseSslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -110,7 +125,11 @@ pub struct RedisSettings {
     pub host: String,
     pub port: u16,
     pub db: u8,
+    /// An ACL user (Redis 6+); empty = the default user (`requirepass`).
+    pub username: String,
     pub password: Secret,
+    /// TLS to Redis, verified against the OS trust store (ElastiCache with transit encryption).
+    pub tls: bool,
     pub key_prefix: String,
     pub pool_size: usize,
     pub timeout_ms: u64,
@@ -220,8 +239,19 @@ pub struct SmsSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
+    /// Failed password logins per (account, client IP) within the window.
     pub max_failed_logins: u32,
+    /// Failed password logins per account from all addresses within the window; beyond it password
+    /// login answers 429 and the owner signs in with an SMS code instead (not throttled by this).
+    pub max_failed_logins_per_account: u32,
     pub failed_login_window_seconds: u64,
+    /// Password hashes computed at once (0 = one per CPU core).
+    pub password_hash_concurrency: u32,
+    /// Hash requests allowed to wait for the pool; beyond it a 503 with Retry-After at once.
+    pub password_hash_queue: u32,
+    /// Sign-ups per client IP (an IPv6 client's /64) and per tel, per hour.
+    pub max_signups_per_ip_per_hour: u32,
+    pub max_signups_per_tel_per_hour: u32,
     pub password_hash_memory_kib: u32,
     pub password_hash_iterations: u32,
 }

@@ -44,6 +44,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after_seconds: u64 },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A 503 with `Retry-After`: a bounded resource (the password hashing pool) is full.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_seconds: u64 },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -99,7 +102,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "unprocessable",
             ApiError::TooManyRequests { .. } => "throttled",
-            ApiError::ServiceUnavailable(_) => "service_unavailable",
+            ApiError::ServiceUnavailable(_) | ApiError::Overloaded { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -127,7 +130,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ServiceUnavailable(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,7 +146,8 @@ impl ResponseError for ApiError {
         };
         let mut builder = HttpResponse::build(self.status_code());
         match self {
-            ApiError::TooManyRequests { retry_after_seconds, .. } => {
+            ApiError::TooManyRequests { retry_after_seconds, .. }
+            | ApiError::Overloaded { retry_after_seconds, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
             ApiError::MethodNotAllowed { allowed, .. } => {

@@ -98,7 +98,16 @@ impl Metrics {
         {
             cache_requests_total.with_label_values(&[tier, result]);
         }
-        for limiter in ["sms_interval", "sms_daily", "sms_ip", "login"] {
+        for limiter in [
+            "sms_interval",
+            "sms_daily",
+            "sms_ip",
+            "login",
+            "login_account",
+            "signup_ip",
+            "signup_tel",
+            "password_hash",
+        ] {
             rate_limit_rejections_total.with_label_values(&[limiter]);
         }
         for result in ["success", "failure", "throttled"] {

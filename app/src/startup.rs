@@ -49,10 +49,14 @@ pub fn redis_pool(settings: &Settings) -> anyhow::Result<deadpool_redis::Pool> {
     let cfg = deadpool_redis::Config {
         url: None,
         connection: Some(deadpool_redis::ConnectionInfo {
-            addr: deadpool_redis::ConnectionAddr::Tcp(r.host.clone(), r.port),
+            addr: if r.tls {
+                deadpool_redis::ConnectionAddr::TcpTls { host: r.host.clone(), port: r.port, insecure: false }
+            } else {
+                deadpool_redis::ConnectionAddr::Tcp(r.host.clone(), r.port)
+            },
             redis: deadpool_redis::RedisConnectionInfo {
                 db: r.db as i64,
-                username: None,
+                username: (!r.username.is_empty()).then(|| r.username.clone()),
                 password: (!r.password.is_empty()).then(|| r.password.expose().to_string()),
                 protocol: Default::default(),
             },
@@ -78,6 +82,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         // Dashboards read 0 rather than "no data" before the first code.
         metrics.sms_codes_sent_total.with_label_values(&[sms.name(), result]);
     }
+    let hashing = Arc::new(crate::auth::password::HashPool::new(&settings.auth));
     Ok(AppState {
         settings: Arc::new(settings),
         db,
@@ -86,6 +91,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         lists,
         metrics,
         jwt,
+        hashing,
         sms,
         shutting_down: Arc::new(AtomicBool::new(false)),
     })

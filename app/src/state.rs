@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Access-token signing and validation keys.
     pub jwt: Arc<JwtKeys>,
+    /// Bounds concurrent password hashing (`auth.password_hash_*`).
+    pub hashing: Arc<crate::auth::password::HashPool>,
     /// Where SMS codes go (`sms.sender`).
     pub sms: Arc<dyn SmsSender>,
     /// Set at the first SIGTERM/SIGINT: `/readyz` answers 503 from then on.

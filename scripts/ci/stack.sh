@@ -66,6 +66,8 @@ up() {
     local t0=$SECONDS
     "$root/scripts/images/build.sh"
     log "images ready in $((SECONDS - t0))s"
+    # The base must carry every update Debian publishes now (build.sh keys it by the index dates).
+    "$root/scripts/images/check-base-current.sh" "$(sed -n 's/^BASE_IMAGE=//p' "$STACK_ENV_FILE" | tail -n 1)" >&2
   fi
   [[ -f $STACK_ENV_FILE ]] || { log "no $STACK_ENV_FILE (run scripts/images/build.sh)"; exit 1; }
   # Extra profiles on top of the env file's own (which .env.offline only has once it is built).

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Create (or reuse) a Python virtualenv for one test area, keyed by its requirements file's hash.
 # Usage: scripts/ci/venv.sh NAME REQUIREMENTS_FILE   -> prints the venv's path
+# The file must pin every package with its sha256 (scripts/ci/pip-lock.sh writes it from the
+# .in beside it); pip installs with --require-hashes, so a file swapped on the index, or an
+# unpinned dependency, fails the install instead of running.
 set -euo pipefail
-if [[ "${1:-}" == "--help" || $# -ne 2 ]]; then
-  echo "usage: $0 NAME REQUIREMENTS_FILE  (prints the path of a ready virtualenv)"; exit 0
-fi
+usage() { echo "usage: $0 NAME REQUIREMENTS_FILE  (prints the path of a ready virtualenv)"; }
+[[ "${1:-}" == "--help" || "${1:-}" == "-h" ]] && { usage; exit 0; }
+[[ $# -eq 2 ]] || { usage >&2; exit 2; }
 name=$1 req=$2
+[[ -f $req ]] || { echo "venv: no such requirements file: $req" >&2; exit 2; }
+grep -q -- '--hash=sha256:' "$req" \
+  || { echo "venv: $req pins no hashes; write it with scripts/ci/pip-lock.sh ${req%.txt}.in" >&2; exit 1; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv="$root/.cache/venv/$name"
 hash=$(sha256sum "$req" | cut -c1-16)
@@ -13,7 +19,7 @@ if [[ ! -f "$venv/.req-$hash" ]]; then
   echo "venv: building $name from $req" >&2
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$req" >&2
   touch "$venv/.req-$hash"
 fi
 echo "$venv"

@@ -6,24 +6,33 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/images/build.sh [--no-app] [--list]
+usage: scripts/images/build.sh [--no-app] [--list] [--refresh]
   Builds (or reuses) zufang-offline/* images and writes .env.offline at the repository root.
+  The base image's tag covers the Date: of the $DEBIAN_SUITE-security and -updates indexes
+  (InRelease), so a newer security suite gives a new base, and so new tags for every image.
   --no-app   skip the Rust builder and app images (everything else still builds)
   --list     print the image tags the current inputs map to, build nothing
+  --refresh  (make images-refresh) the index dates must be fetched: fail instead of reusing the
+             recorded ones when the mirror does not answer
 Environment (defaults):
   DEBIAN_MIRROR=http://deb.debian.org/debian
   DEBIAN_SECURITY_MIRROR=http://deb.debian.org/debian-security
   DEBIAN_SUITE=bookworm
   OFFLINE_PREFIX=zufang-offline       repository part of every tag
   ENV_OFFLINE=.env.offline            file written (relative to the repository root)
+  INDEX_TIMEOUT=10                    seconds to fetch each InRelease; on failure the dates last
+                                      recorded in INDEX_DATES_FILE are reused
+  INDEX_DATES_FILE=.cache/images/debian-index-dates
+  ZUFANG_SECURITY_DATE, ZUFANG_UPDATES_DATE   use these index dates instead of fetching them
 USAGE
 }
-no_app=0 list=0
+no_app=0 list=0 refresh=0
 for a in "$@"; do
   case $a in
     --help|-h) usage; exit 0 ;;
     --no-app) no_app=1 ;;
     --list) list=1 ;;
+    --refresh) refresh=1 ;;
     *) echo "build.sh: unknown argument $a" >&2; usage >&2; exit 2 ;;
   esac
 done
@@ -36,6 +45,8 @@ here=scripts/images
 : "${DEBIAN_SUITE:=bookworm}"
 : "${OFFLINE_PREFIX:=zufang-offline}"
 : "${ENV_OFFLINE:=.env.offline}"
+: "${INDEX_TIMEOUT:=10}"
+: "${INDEX_DATES_FILE:=.cache/images/debian-index-dates}"
 export DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR DEBIAN_SUITE
 # The classic builder works with every client/daemon pair this supports (Docker 28 CLI without
 # buildx, Debian's 20.10 engine); BuildKit would need the buildx plugin with the newer CLI.
@@ -82,10 +93,52 @@ build() {
   log "built $tag in $((SECONDS - t0))s"
 }
 
-"$root/scripts/ci/docker.sh" >&2
+# index_date SUITE URL: the Date: line of the suite's InRelease, the moment the archive last
+# published it. Empty when the mirror does not answer within INDEX_TIMEOUT.
+index_date() {
+  local body
+  body=$(curl -fsS --max-time "$INDEX_TIMEOUT" "$2/dists/$1/InRelease" 2>/dev/null) || return 0
+  sed -n 's/^Date: //p' <<<"$body" | head -n 1
+}
 
-# 1) The Debian base: debootstrap + docker import.
-base_hash=$(hash_inputs "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$DEBIAN_SUITE" -- "$here/base")
+# The dates the base is built for: fetched (and recorded), else the recorded ones with a warning,
+# so that an offline build reuses its images instead of failing or rebuilding everything.
+dates_file=$INDEX_DATES_FILE
+declare -A DATE
+for kind in security updates; do
+  if [[ $kind == security ]]; then suite=$DEBIAN_SUITE-security url=$DEBIAN_SECURITY_MIRROR override=${ZUFANG_SECURITY_DATE:-}
+  else suite=$DEBIAN_SUITE-updates url=$DEBIAN_MIRROR override=${ZUFANG_UPDATES_DATE:-}; fi
+  recorded=""
+  [[ -f $dates_file ]] && recorded=$(awk -v s="$suite" -v u="$url" \
+    '$1 == s && $2 == u { $1 = $2 = ""; sub(/^  /, ""); r = $0 } END { print r }' "$dates_file")
+  if [[ -n $override ]]; then DATE[$kind]=$override; continue; fi
+  fetched=$(index_date "$suite" "$url")
+  if [[ -n $fetched ]]; then
+    DATE[$kind]=$fetched
+    if [[ $fetched != "$recorded" ]]; then
+      mkdir -p "$(dirname "$dates_file")"
+      { if [[ -f $dates_file ]]; then grep -v -F "$suite $url " "$dates_file" || true; fi
+        echo "$suite $url $fetched"; } > "$dates_file.tmp"
+      mv "$dates_file.tmp" "$dates_file"
+    fi
+  elif (( refresh )); then
+    log "cannot fetch $url/dists/$suite/InRelease within ${INDEX_TIMEOUT}s: nothing refreshed"; exit 1
+  elif [[ -n $recorded ]]; then
+    log "WARNING: $url/dists/$suite/InRelease unreachable: reusing the recorded date ($recorded); run \`make images-refresh\` once online for newer security updates"
+    DATE[$kind]=$recorded
+  else
+    log "WARNING: $url/dists/$suite/InRelease unreachable and no date recorded in $dates_file: the base is keyed as 'unknown'"
+    DATE[$kind]=unknown
+  fi
+done
+log "Debian indexes: $DEBIAN_SUITE-security ${DATE[security]}; $DEBIAN_SUITE-updates ${DATE[updates]}"
+
+(( list )) || "$root/scripts/ci/docker.sh" >&2
+
+# 1) The Debian base: debootstrap, upgraded from -updates and -security, + docker import. Its
+#    tag covers the index dates; every other tag covers the base tag.
+base_hash=$(hash_inputs "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$DEBIAN_SUITE" \
+  "security ${DATE[security]}" "updates ${DATE[updates]}" -- "$here/base")
 TAG[debian]="$OFFLINE_PREFIX/debian:$DEBIAN_SUITE-$base_hash"
 if (( list )); then echo "${TAG[debian]}"
 elif have_image "${TAG[debian]}"; then reused+=(debian)
@@ -185,6 +238,7 @@ tmp=$(mktemp)
 {
   echo "# Generated by scripts/images/build.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ): images built from"
   echo "# $DEBIAN_MIRROR alone. Use: docker compose --env-file $ENV_OFFLINE up -d --wait"
+  echo "# Debian indexes the base was upgraded to: $DEBIAN_SUITE-security ${DATE[security]}; $DEBIAN_SUITE-updates ${DATE[updates]}"
   while IFS= read -r line; do
     key=${line%%=*}
     if [[ $line =~ ^[A-Z0-9_]+_IMAGE= && -n ${VAR[$key]:-} && -n ${TAG[${VAR[$key]}]:-} ]]; then

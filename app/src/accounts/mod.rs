@@ -7,6 +7,7 @@ pub mod codes;
 pub mod login_throttle;
 pub mod refresh_tokens;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use deadpool_redis::redis::Script;
@@ -44,4 +45,30 @@ pub async fn run_script<T: deadpool_redis::redis::FromRedisValue>(
 pub fn redis_down(e: anyhow::Error) -> ApiError {
     tracing::error!(error = %format!("{e:#}"), "Redis unavailable for a security-relevant operation");
     ApiError::ServiceUnavailable("Authentication storage is temporarily unavailable; please retry shortly.".into())
+}
+
+/// KEYS: counters; ARGV: (limit, window seconds) per key. Pre-counts the attempt on every key (so
+/// concurrent attempts are all counted) and answers the first key over its limit with its TTL.
+static COUNT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local over, over_ttl = -1, 0
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+  if over < 0 and n > tonumber(ARGV[2 * i - 1]) then over, over_ttl = i - 1, redis.call('TTL', key) end
+end
+return {over, over_ttl}
+",
+    )
+});
+
+/// Count one attempt against each (key, limit, window): `Some((index, retry after))` for the
+/// first limit exceeded, `None` when all hold.
+pub async fn count_attempts(state: &AppState, limits: &[(String, u32, u64)]) -> Result<Option<(usize, u64)>, ApiError> {
+    let keys: Vec<String> = limits.iter().map(|(k, _, _)| k.clone()).collect();
+    let args: Vec<String> =
+        limits.iter().flat_map(|(_, max, win)| [max.to_string(), win.max(&1).to_string()]).collect();
+    let (over, ttl): (i64, i64) = run_script(state, &COUNT, &keys, &args).await?;
+    Ok(usize::try_from(over).ok().map(|i| (i, ttl.max(1) as u64)))
 }

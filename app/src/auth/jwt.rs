@@ -26,6 +26,11 @@ pub struct Claims {
     pub aud: String,
     pub jti: String,
     pub roles: Vec<String>,
+    /// The account's session epoch at issue (`users.session_epoch`): revoking every session of
+    /// an account bumps it, and the guard refuses tokens of an older epoch. Tokens from before
+    /// the claim existed read as epoch 0.
+    #[serde(default)]
+    pub sep: u32,
 }
 
 pub struct JwtKeys {
@@ -123,7 +128,7 @@ impl JwtKeys {
         })
     }
 
-    pub fn issue(&self, user_id: u32, roles: Vec<String>) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: u32, roles: Vec<String>, session_epoch: u32) -> anyhow::Result<String> {
         let now = now();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -134,6 +139,7 @@ impl JwtKeys {
             aud: self.audience.clone(),
             jti: hex::encode(rand::random::<[u8; 16]>()),
             roles,
+            sep: session_epoch,
         };
         let mut header = Header::new(self.algorithm);
         header.kid = Some(self.kid.clone());

@@ -1,14 +1,14 @@
 //! Accounts: SMS codes (`/api/mobile-codes/{tel}/`), sign-up (`/api/users/`), login
-//! (`/api/tokens/`), refresh (`/api/tokens/refresh/`) and the caller's profile (`/api/users/me/`).
+//! (`/api/tokens/`: password or SMS code), refresh (`/api/tokens/refresh/`), logout
+//! (`/api/tokens/revoke/`) and the caller's profile (`/api/users/me/`).
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::access::{access, Principal};
 use crate::accounts::refresh_tokens::{self, Rotation};
-use crate::accounts::{codes, login_throttle};
-use crate::auth::password;
-use crate::client_ip::client_ip;
+use crate::accounts::{codes, count_attempts, login_throttle};
+use crate::client_ip::{client_ip, rate_bucket};
 use crate::domain::accounts::{NewUser, Tel};
 use crate::error::{ApiError, ResultExt};
 use crate::state::AppState;
@@ -18,29 +18,53 @@ fn ip_of(req: &HttpRequest, state: &AppState) -> String {
     client_ip(req, &state.settings.application.trusted_proxies).map(|ip| ip.to_string()).unwrap_or_else(|| "-".into())
 }
 
+/// The rate-limit bucket of the client (its address; an IPv6 client's /64).
+fn ip_bucket(req: &HttpRequest, state: &AppState) -> String {
+    client_ip(req, &state.settings.application.trusted_proxies).map(rate_bucket).unwrap_or_else(|| "-".into())
+}
+
 pub(super) async fn send_code(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tel = Tel::parse(&path).map_err(|m| ApiError::field("tel", m))?;
-    codes::issue(&state, tel.as_str(), &ip_of(&req, &state)).await?;
+    codes::issue(&state, tel.as_str(), &ip_bucket(&req, &state)).await?;
     Ok(HttpResponse::Accepted().json(json!({"detail": "A verification code has been sent."})))
 }
 
+/// Sign-up. Nothing about existing accounts is told before the SMS code checks out: whether a
+/// username or tel is taken is learnt only by the owner of the phone, one code (which this
+/// consumes) per question, and sign-ups are rate-limited per client and per tel.
 pub(super) async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewUser::parse(&body)?;
-    if users::exists(&state, &new.username, new.tel.as_str()).await? {
-        return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
+    let a = &state.settings.auth;
+    let limits = [
+        (state.redis_key(&format!("signup:ip:{}", ip_bucket(&req, &state))), a.max_signups_per_ip_per_hour, 3600),
+        (state.redis_key(&format!("signup:tel:{}", new.tel.as_str())), a.max_signups_per_tel_per_hour, 3600),
+    ];
+    if let Some((which, ttl)) = count_attempts(&state, &limits).await? {
+        let limiter = if which == 0 { "signup_ip" } else { "signup_tel" };
+        state.metrics.rate_limit_rejections_total.with_label_values(&[limiter]).inc();
+        return Err(ApiError::TooManyRequests {
+            message: "Too many sign-up attempts; try again later.".into(),
+            retry_after_seconds: ttl,
+        });
     }
-    // The code is checked (and consumed) only once the request is otherwise acceptable.
     if !codes::verify(&state, new.tel.as_str(), &new.code).await? {
         return Err(ApiError::field("code", "Invalid or expired verification code."));
     }
-    let hash = password::hash(new.password.clone(), &state.settings.auth).await.map_err(ApiError::Internal)?;
+    if users::exists(&state, &new.username, new.tel.as_str()).await? {
+        return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
+    }
+    let slot = state.hashing.slot()?;
+    let hash =
+        state.hashing.hash(&slot, new.password.clone(), &state.settings.auth).await.map_err(ApiError::Internal)?;
+    drop(slot);
     let id = users::create(&state, &new.username, &hash, new.tel.as_str()).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": id, "username": new.username, "tel": new.tel.as_str(), "roles": ["user"],
@@ -50,10 +74,12 @@ pub(super) async fn register(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Login {
-    /// A username or a tel.
+    /// A username or a tel (with `password`), or a tel (with `code`).
     #[serde(alias = "tel")]
     username: String,
-    password: String,
+    password: Option<String>,
+    /// An SMS code sent to the tel: the way in when password login is throttled for the account.
+    code: Option<String>,
 }
 
 pub(super) async fn login(
@@ -61,39 +87,83 @@ pub(super) async fn login(
     req: HttpRequest,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    let Login { username, password: pw } = body.into_inner();
+    let Login { username, password: pw, code } = body.into_inner();
+    match (pw, code) {
+        (Some(pw), None) => password_login(&state, &req, username, pw).await,
+        (None, Some(code)) => code_login(&state, &req, &username, &code).await,
+        _ => Err(ApiError::BadRequest("Send username (or tel) and password, or tel and code.".into())),
+    }
+}
+
+async fn password_login(
+    state: &AppState,
+    req: &HttpRequest,
+    username: String,
+    pw: String,
+) -> Result<HttpResponse, ApiError> {
     if username.is_empty() || username.len() > 64 || pw.is_empty() || pw.len() > 1024 {
         return Err(ApiError::BadRequest("username (or tel) and password are required.".into()));
     }
-    let ip = ip_of(&req, &state);
-    let found = users::find_for_login(&state, &username).await?;
-    // Throttle per account (not per spelling: username and tel share one counter) and client IP.
+    // A slot in the hashing pool first: beyond its bound the login is refused before it costs a
+    // Redis call, a query or a hash (a flood must not exhaust the Redis and database pools either).
+    let slot = state.hashing.slot().inspect_err(|_| {
+        state.metrics.rate_limit_rejections_total.with_label_values(&["password_hash"]).inc();
+    })?;
+    let bucket = ip_bucket(req, state);
+    let found = users::find_for_login(state, &username).await?;
+    // Throttle per account (not per spelling: username and tel share one counter), per client
+    // and across all clients.
     let account = match &found {
         Some((id, _)) => format!("user:{id}"),
         None => format!("name:{}", username.to_lowercase()),
     };
-    login_throttle::login_attempt(&state, &account, &ip).await?;
+    login_throttle::login_attempt(state, &account, &bucket).await?;
     let (id, stored) = match found {
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
     };
     // Unknown accounts verify against a dummy hash: same status, body and (Argon2) time.
-    let ok = password::verify(pw, stored, &state.settings.auth).await.map_err(ApiError::Internal)?;
+    let ok = state.hashing.verify(&slot, pw, stored, &state.settings.auth).await.map_err(ApiError::Internal)?;
+    drop(slot);
     let Some(id) = id.filter(|_| ok) else {
         state.metrics.auth_logins_total.with_label_values(&["failure"]).inc();
         return Err(ApiError::Unauthorized("Invalid credentials.".into()));
     };
+    signed_in(state, req, id).await?;
+    login_throttle::login_succeeded(state, &account, &bucket).await?;
+    token_response(state, id).await
+}
+
+/// Login with an SMS code: not subject to the password throttle (the code has its own limits),
+/// so an attacker who locks an account's password login does not lock out its owner.
+async fn code_login(state: &AppState, req: &HttpRequest, tel: &str, code: &str) -> Result<HttpResponse, ApiError> {
+    let tel = Tel::parse(tel).map_err(|m| ApiError::field("tel", m))?;
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::field("code", "The 6-digit code sent to the tel."));
+    }
+    if !codes::verify(state, tel.as_str(), code).await? {
+        state.metrics.auth_logins_total.with_label_values(&["failure"]).inc();
+        return Err(ApiError::Unauthorized("Invalid or expired verification code.".into()));
+    }
+    let Some(id) = users::find_active_by_tel(state, tel.as_str()).await? else {
+        state.metrics.auth_logins_total.with_label_values(&["failure"]).inc();
+        return Err(ApiError::Unauthorized("Invalid or expired verification code.".into()));
+    };
+    signed_in(state, req, id).await?;
+    token_response(state, id).await
+}
+
+async fn signed_in(state: &AppState, req: &HttpRequest, id: u32) -> Result<(), ApiError> {
     let agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
-    users::record_login(&state, id, &ip, agent).await?;
-    login_throttle::login_succeeded(&state, &account, &ip).await?;
+    users::record_login(state, id, &ip_of(req, state), agent).await?;
     state.metrics.auth_logins_total.with_label_values(&["success"]).inc();
-    token_response(&state, id).await
+    Ok(())
 }
 
 async fn token_response(state: &AppState, user_id: u32) -> Result<HttpResponse, ApiError> {
-    let roles = access(state, user_id).await?.roles;
-    let access_token = state.jwt.issue(user_id, roles).map_err(ApiError::Internal)?;
-    let refresh_token = refresh_tokens::start_family(state, user_id).await?;
+    let access = access(state, user_id).await?;
+    let access_token = state.jwt.issue(user_id, access.roles, access.session_epoch).map_err(ApiError::Internal)?;
+    let refresh_token = refresh_tokens::start_family(state, user_id, access.session_epoch).await?;
     Ok(token_body(state, access_token, refresh_token))
 }
 
@@ -112,18 +182,43 @@ pub(super) struct Refresh {
     refresh_token: String,
 }
 
+/// Refresh: the family must be current, and the account — read from the database, not a
+/// cache — still active with the session epoch the family was started under.
 pub(super) async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
     match refresh_tokens::rotate(&state, &body.refresh_token).await? {
         Rotation::Invalid(msg) => Err(ApiError::InvalidToken(msg.into())),
-        Rotation::Rotated(user_id, refresh_token) => {
-            let roles = access(&state, user_id).await?.roles;
-            if roles.is_empty() {
-                // Deactivated (or stripped of every role) since the login.
+        Rotation::Rotated(user_id, epoch, refresh_token) => {
+            match users::session_state(&state, user_id).await? {
+                Some((true, current)) if current == epoch => {}
+                Some((true, _)) => {
+                    refresh_tokens::revoke(&state, &refresh_token).await?;
+                    return Err(ApiError::InvalidToken("This session has been revoked.".into()));
+                }
+                _ => {
+                    refresh_tokens::revoke(&state, &refresh_token).await?;
+                    return Err(ApiError::InvalidToken("This account can no longer sign in.".into()));
+                }
+            }
+            let access = access(&state, user_id).await?;
+            if access.roles.is_empty() {
+                // Stripped of every role since the login.
                 return Err(ApiError::InvalidToken("This account can no longer sign in.".into()));
             }
-            let access_token = state.jwt.issue(user_id, roles).map_err(ApiError::Internal)?;
+            let access_token =
+                state.jwt.issue(user_id, access.roles, access.session_epoch).map_err(ApiError::Internal)?;
             Ok(token_body(&state, access_token, refresh_token))
         }
+    }
+}
+
+/// Logout: revoke the session (refresh-token family) the token belongs to. The access tokens
+/// already issued stay valid until they expire (`jwt.access_ttl_seconds`), as in DRF SimpleJWT's
+/// blacklist; an admin's "revoke all sessions" also ends those at once.
+pub(super) async fn revoke(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
+    if refresh_tokens::revoke(&state, &body.refresh_token).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::InvalidToken("The refresh token is invalid, expired or already revoked.".into()))
     }
 }
 
@@ -132,7 +227,10 @@ pub(super) async fn me(
     principal: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let p = principal.into_inner();
-    let profile = users::profile(&state, p.user_id).await?.ok_or_else(|| ApiError::not_found("User"))?;
+    // Deleted since the guard's (cached) check: the token's account is gone, a 401 like the guard's.
+    let profile = users::profile(&state, p.user_id)
+        .await?
+        .ok_or_else(|| ApiError::InvalidToken("This account is inactive or no longer exists.".into()))?;
     let mut v = serde_json::to_value(profile).context_api("Failed to encode the profile")?;
     v["roles"] = json!(p.roles);
     Ok(HttpResponse::Ok().json(v))

@@ -1,5 +1,7 @@
-//! The admin API (`/api/admin/*`): roles and role assignment. The guard already required the
-//! `admin` role's privilege and a client IP inside `admin.allow_cidrs`.
+//! The admin API (`/api/admin/*`): roles, role assignment, deactivation and session revocation.
+//! The guard already required the `admin` role's privilege and a client IP inside
+//! `admin.allow_cidrs`. Every change to a user drops their cached access, which the guard reads
+//! from Redis on every request: it holds on every replica from the next request on.
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -160,20 +162,7 @@ pub(super) async fn set_user_roles(
         }
     }
     if !names.iter().any(|n| n == "admin") {
-        // Never leave the service without an active admin: the admin rows are locked in one order
-        // (all of them, this user's included), so two admins demoting each other serialize and
-        // the second finds itself the last.
-        let admins: Vec<u32> = sqlx::query_scalar(
-            "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-             JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.is_active = 1 \
-             ORDER BY ur.user_id FOR UPDATE",
-        )
-        .fetch_all(&mut *tx)
-        .await
-        .context_api("Failed to lock the admin role's holders")?;
-        if admins.contains(&user_id) && admins.len() == 1 {
-            return Err(ApiError::Conflict("This is the last active admin: the admin role cannot be removed.".into()));
-        }
+        refuse_last_admin(&mut tx, user_id, "the admin role cannot be removed").await?;
     }
     sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
         .bind(user_id)
@@ -191,4 +180,83 @@ pub(super) async fn set_user_roles(
     tx.commit().await.context_api("Failed to commit the user's roles")?;
     state.cache.invalidate(&[keys::user_acl(user_id)]).await;
     Ok(HttpResponse::Ok().json(json!({"user_id": user_id, "roles": names})))
+}
+
+/// Never leave the service without an active admin: the admin rows are locked in one order (all
+/// of them, this user's included), so two admins demoting or deactivating each other serialize
+/// and the second finds itself the last.
+async fn refuse_last_admin(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    user_id: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    let admins: Vec<u32> = sqlx::query_scalar(
+        "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.is_active = 1 \
+         ORDER BY ur.user_id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .context_api("Failed to lock the admin role's holders")?;
+    if admins.contains(&user_id) && admins.len() == 1 {
+        return Err(ApiError::Conflict(format!("This is the last active admin: {what}.")));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserState {
+    is_active: bool,
+}
+
+/// Activate or deactivate a user. Deactivation also ends every session at once (the session
+/// epoch moves, so access tokens already issued stop working too).
+pub(super) async fn set_user_active(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<UserState>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = path_id(&path, "User")?;
+    let active = body.is_active;
+    let mut tx = state.db.begin().await.context_api("Failed to begin a transaction")?;
+    let found: Option<(String, i8)> = sqlx::query_as("SELECT username, is_active FROM users WHERE id = ? FOR UPDATE")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context_api("Failed to lock the user")?;
+    let Some((username, was_active)) = found else { return Err(ApiError::not_found("User")) };
+    if (was_active != 0) != active {
+        if !active {
+            refuse_last_admin(&mut tx, user_id, "it cannot be deactivated").await?;
+        }
+        sqlx::query("UPDATE users SET is_active = ?, session_epoch = session_epoch + IF(? = 0, 1, 0) WHERE id = ?")
+            .bind(active)
+            .bind(active)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .context_api("Failed to update the user")?;
+    }
+    tx.commit().await.context_api("Failed to commit the user")?;
+    state.cache.invalidate(&[keys::user_acl(user_id)]).await;
+    Ok(HttpResponse::Ok().json(json!({"id": user_id, "username": username, "is_active": active})))
+}
+
+/// End every session of a user: refresh tokens stop refreshing and access tokens stop working.
+pub(super) async fn revoke_sessions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user_id = path_id(&path, "User")?;
+    let res = sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?")
+        .bind(user_id)
+        .execute(&state.db)
+        .await
+        .context_api("Failed to revoke the user's sessions")?;
+    if res.rows_affected() == 0 {
+        return Err(ApiError::not_found("User"));
+    }
+    state.cache.invalidate(&[keys::user_acl(user_id)]).await;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,6 @@
 //! The RBAC guard: the matched route pattern and method against the route table's policy
 //! (routes/mod.rs). Public operations pass; privileged ones need a valid Bearer token whose roles
-//! grant the operation (anonymous -> 401, insufficient -> 403); admin operations also need the
+//! grant the operation (anonymous, deactivated, deleted or revoked -> 401, insufficient -> 403); admin operations also need the
 //! client IP in `admin.allow_cidrs` and not in `admin.deny_cidrs` (deny wins). Fail closed: a
 //! matched route the table does not declare is refused, so a handler mounted outside the table
 //! never runs without an access check.
@@ -78,8 +78,16 @@ async fn authorize(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::InvalidToken("Malformed Authorization header; expected: Bearer <token>.".into()))?;
-    let (user_id, _claims) = state.jwt.validate(token).map_err(ApiError::InvalidToken)?;
+    let (user_id, claims) = state.jwt.validate(token).map_err(ApiError::InvalidToken)?;
     let access = access(state, user_id).await?;
+    // A valid signature is not enough: the account must still exist, be active, and not have had
+    // its sessions revoked since the token was issued.
+    if !access.active {
+        return Err(ApiError::InvalidToken("This account is inactive or no longer exists.".into()));
+    }
+    if claims.sep != access.session_epoch {
+        return Err(ApiError::InvalidToken("This session has been revoked; sign in again.".into()));
+    }
     if !access.allows(method, route) {
         return Err(ApiError::Forbidden("You do not have permission to perform this action.".into()));
     }

@@ -76,9 +76,12 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/users/me/", Privilege, accounts::me),
     endpoint!(POST "/api/tokens/", Public, accounts::login),
     endpoint!(POST "/api/tokens/refresh/", Public, accounts::refresh),
+    endpoint!(POST "/api/tokens/revoke/", Public, accounts::revoke),
     endpoint!(GET "/api/admin/roles/", AdminPrivilege, admin::list_roles),
     endpoint!(POST "/api/admin/roles/", AdminPrivilege, admin::create_role),
     endpoint!(PUT "/api/admin/users/{id}/roles/", AdminPrivilege, admin::set_user_roles),
+    endpoint!(PATCH "/api/admin/users/{id}/", AdminPrivilege, admin::set_user_active),
+    endpoint!(POST "/api/admin/users/{id}/revoke-sessions/", AdminPrivilege, admin::revoke_sessions),
 ];
 
 /// The declared operation for a method and a matched route pattern.

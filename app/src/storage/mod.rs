@@ -6,20 +6,33 @@ pub mod houses;
 pub mod users;
 pub mod writes;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
 use sqlx::{Executor, MySqlPool};
 use std::time::Duration;
 
-use crate::configuration::DatabaseSettings;
+use crate::configuration::{DatabaseSettings, DatabaseSslMode};
 
 pub fn connect_options(s: &DatabaseSettings) -> MySqlConnectOptions {
-    MySqlConnectOptions::new()
+    let mode = match s.ssl_mode {
+        DatabaseSslMode::Disabled => MySqlSslMode::Disabled,
+        DatabaseSslMode::Preferred => MySqlSslMode::Preferred,
+        DatabaseSslMode::Required => MySqlSslMode::Required,
+        DatabaseSslMode::VerifyCa => MySqlSslMode::VerifyCa,
+        DatabaseSslMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
+    };
+    let opts = MySqlConnectOptions::new()
         .host(&s.host)
         .port(s.port)
         .username(&s.username)
         .password(s.password.expose())
         .database(&s.name)
         .charset("utf8mb4")
+        .ssl_mode(mode);
+    if s.ssl_ca.is_empty() {
+        opts
+    } else {
+        opts.ssl_ca(&s.ssl_ca)
+    }
 }
 
 /// A lazily connecting pool: the service starts (and reports not-ready) while the database is down.

@@ -66,6 +66,35 @@ pub async fn find_for_login(state: &AppState, login: &str) -> Result<Option<(u32
         .context_api("Failed to look up the account")
 }
 
+/// The id of the active user with this tel (SMS-code login).
+pub async fn find_active_by_tel(state: &AppState, tel: &str) -> Result<Option<u32>, ApiError> {
+    state
+        .metrics
+        .time_query(
+            "users_login_tel",
+            sqlx::query_scalar("SELECT id FROM users WHERE tel = ? AND is_active = 1")
+                .bind(tel)
+                .fetch_optional(&state.db),
+        )
+        .await
+        .context_api("Failed to look up the account")
+}
+
+/// (is_active, session_epoch) straight from the database (refresh checks it; no cache).
+pub async fn session_state(state: &AppState, user_id: u32) -> Result<Option<(bool, u32)>, ApiError> {
+    let row: Option<(i8, u32)> = state
+        .metrics
+        .time_query(
+            "users_session",
+            sqlx::query_as("SELECT is_active, session_epoch FROM users WHERE id = ?")
+                .bind(user_id)
+                .fetch_optional(&state.db),
+        )
+        .await
+        .context_api("Failed to check the account")?;
+    Ok(row.map(|(active, epoch)| (active != 0, epoch)))
+}
+
 /// The login log row and `last_visit`, in one transaction.
 pub async fn record_login(state: &AppState, user_id: u32, ip: &str, user_agent: &str) -> Result<(), ApiError> {
     let ua: String = user_agent.chars().take(255).collect();

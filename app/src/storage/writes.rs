@@ -76,6 +76,9 @@ pub async fn create_estate(state: &AppState, f: &EstateFields) -> Result<u32, Ap
 
 /// Update the given fields when the row is still at `version`; Ok(new version).
 pub async fn update_estate(state: &AppState, id: u32, version: u32, f: &EstateFields) -> Result<u32, ApiError> {
+    if f.name.is_none() && f.district_id.is_none() && f.intro.is_none() {
+        return unchanged(state, "estates", id, "Estate", Some(version)).await;
+    }
     let res = state
         .metrics
         .time_query(
@@ -129,19 +132,38 @@ pub async fn delete_estate(state: &AppState, id: u32, version: Option<u32>) -> R
 
 /// After a conditional write touched no row: 404 when it is gone, else 412 (someone else wrote first).
 async fn why_not(state: &AppState, table: &'static str, id: u32, what: &str) -> ApiError {
+    match unchanged(state, table, id, what, None).await {
+        Ok(current) => stale(what, current),
+        Err(e) => e,
+    }
+}
+
+fn stale(what: &str, current: u32) -> ApiError {
+    ApiError::PreconditionFailed(format!(
+        "{what} was modified by someone else (current version {current}); re-read it and retry."
+    ))
+}
+
+/// An edit that changes nothing (an empty PATCH): no write, no version bump, no cache
+/// invalidation — only the checks a write would make: Ok(version) when the row is at `version`
+/// (any version when None), 404 when it is gone, 412 when it moved on.
+async fn unchanged(
+    state: &AppState,
+    table: &'static str,
+    id: u32,
+    what: &str,
+    version: Option<u32>,
+) -> Result<u32, ApiError> {
     let q = format!("SELECT version FROM {table} WHERE id = ?");
-    match state
+    let current = state
         .metrics
         .time_query("write_why_not", sqlx::query_scalar::<_, u32>(&q).bind(id).fetch_optional(&state.db))
         .await
-    {
-        Ok(None) => ApiError::not_found(what),
-        Ok(Some(current)) => ApiError::PreconditionFailed(format!(
-            "{what} was modified by someone else (current version {current}); re-read it and retry."
-        )),
-        Err(e) => {
-            ApiError::Internal(anyhow::Error::new(e).context("Failed to re-read a row after a conditional write"))
-        }
+        .context_api("Failed to re-read a row")?
+        .ok_or_else(|| ApiError::not_found(what))?;
+    match version {
+        Some(v) if v != current => Err(stale(what, current)),
+        _ => Ok(current),
     }
 }
 
@@ -254,8 +276,47 @@ pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Resu
     Ok(id)
 }
 
-/// Edit when the row is still at `version` (ownership is checked by the handler first).
+impl HouseFields {
+    /// True when an edit sets nothing.
+    fn is_empty(&self) -> bool {
+        let HouseFields {
+            title,
+            area,
+            floor,
+            total_floor,
+            direction,
+            price,
+            type_id,
+            estate_id,
+            detail,
+            street,
+            main_photo,
+            has_agent_fees,
+            tags,
+        } = self;
+        title.is_none()
+            && area.is_none()
+            && floor.is_none()
+            && total_floor.is_none()
+            && direction.is_none()
+            && price.is_none()
+            && type_id.is_none()
+            && estate_id.is_none()
+            && detail.is_none()
+            && street.is_none()
+            && main_photo.is_none()
+            && has_agent_fees.is_none()
+            && tags.is_none()
+    }
+}
+
+/// Edit when the row is still at `version` (ownership is checked by the handler first). The rule
+/// `floor <= total_floor` holds for the merged row: an edit of one of them is checked against
+/// the stored other one in the same statement.
 pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFields) -> Result<u32, ApiError> {
+    if f.is_empty() {
+        return unchanged(state, "houses", id, "House", Some(version)).await;
+    }
     let mut qb: QueryBuilder<MySql> = QueryBuilder::new("UPDATE houses SET version = version + 1");
     macro_rules! set {
         ($col:literal, $v:expr) => {
@@ -276,6 +337,15 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
     set!("has_agent_fees", f.has_agent_fees);
     set!("type_id", f.type_id);
     qb.push(" WHERE id = ").push_bind(id).push(" AND version = ").push_bind(version);
+    match (f.floor, f.total_floor) {
+        (Some(fl), None) => {
+            qb.push(" AND ").push_bind(fl).push(" <= total_floor");
+        }
+        (None, Some(total)) => {
+            qb.push(" AND floor <= ").push_bind(total);
+        }
+        _ => {}
+    }
     let res = state
         .metrics
         .time_query("write_house_update", qb.build().execute(&state.db))
@@ -285,28 +355,67 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
         state.lists.bump(&[Listing::Houses]).await;
         return Ok(version + 1);
     }
-    Err(why_not(state, "houses", id, "House").await)
+    unchanged(state, "houses", id, "House", Some(version)).await?;
+    // At the expected version and still there: the merged floors broke the rule.
+    let (field, msg) = match f.floor {
+        Some(_) => ("floor", "Must not exceed the house's total_floor."),
+        None => ("total_floor", "Must not be below the house's floor."),
+    };
+    Err(ApiError::field(field, msg))
 }
 
+/// Delete a house and take back the `hot` its creation gave the estate (create + delete leaves
+/// `hot` where it was). The estate row is locked first, in the order create_house locks them.
 pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
+    let mut tx = begin(state).await?;
+    let estate: Option<u32> = state
+        .metrics
+        .time_query(
+            "write_house_estate",
+            sqlx::query_scalar("SELECT estate_id FROM houses WHERE id = ?").bind(id).fetch_optional(&mut *tx),
+        )
+        .await
+        .context_api("Failed to read the house's estate")?;
+    let Some(estate_id) = estate else { return Err(ApiError::not_found("House")) };
+    state
+        .metrics
+        .time_query(
+            "write_house_lock_estate",
+            sqlx::query("SELECT id FROM estates WHERE id = ? FOR UPDATE").bind(estate_id).execute(&mut *tx),
+        )
+        .await
+        .context_api("Failed to lock the estate")?;
     let res = state
         .metrics
         .time_query(
             "write_house_delete",
-            sqlx::query("DELETE FROM houses WHERE id = ? AND (? IS NULL OR version = ?)")
+            sqlx::query("DELETE FROM houses WHERE id = ? AND estate_id = ? AND (? IS NULL OR version = ?)")
                 .bind(id)
+                .bind(estate_id)
                 .bind(version)
                 .bind(version)
-                .execute(&state.db),
+                .execute(&mut *tx),
         )
         .await
         .context_api("Failed to delete the house")?;
-    if res.rows_affected() == 1 {
-        state.lists.bump(&[Listing::Houses]).await;
-        Ok(())
-    } else {
-        Err(why_not(state, "houses", id, "House").await)
+    if res.rows_affected() != 1 {
+        drop(tx);
+        return Err(why_not(state, "houses", id, "House").await);
     }
+    state
+        .metrics
+        .time_query(
+            "write_estate_hot_lower",
+            sqlx::query("UPDATE estates SET hot = IF(hot > 0, hot - 1, 0) WHERE id = ?")
+                .bind(estate_id)
+                .execute(&mut *tx),
+        )
+        .await
+        .context_api("Failed to lower the estate's hot")?;
+    state.metrics.time_query("write_house_commit", tx.commit()).await.context_api("Failed to commit the deletion")?;
+    state.lists.bump(&[Listing::Houses, Listing::Estates]).await;
+    state.cache.invalidate(&[keys::estate(estate_id)]).await;
+    Ok(())
 }
 
 /// The owner (`houses.user_id`) of a house, or 404.

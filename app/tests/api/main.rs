@@ -15,5 +15,6 @@ mod openapi;
 mod rbac;
 mod rotation;
 mod routes;
+mod security;
 mod sms;
 mod writes;

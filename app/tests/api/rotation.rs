@@ -78,6 +78,7 @@ fn claims_for(user_id: u32, app: &TestApp) -> Claims {
         aud: app.settings.jwt.audience.clone(),
         jti: "forged".into(),
         roles: vec!["admin".into()],
+        sep: 0,
     }
 }
 
