@@ -462,20 +462,13 @@ def default_toml() -> dict:
     return tomllib.loads(path.read_text())
 
 
-# The TLS keys of the app's data-store clients, named in issue 20's app work; the app adds them to
-# default.toml in the same change series. Once default.toml has them this set is moot (the check
-# below then finds them there): delete it then.
-KEYS_THE_APP_ADDS = {("DATABASE", "SSL_MODE"), ("DATABASE", "SSL_CA"), ("REDIS", "TLS")}
-
-
 def test_every_zufang_key_in_the_app_user_data_exists_in_default_toml():
     config = default_toml()
     # What reaches an instance: the module's .tf files and its boot files (not the README's prose).
     text = "\n".join(p.read_text() for p in [*APP.glob("*.tf"), *APP.glob("files/*")])
     keys = sorted(set(re.findall(r"\bZUFANG__([A-Z0-9_]+?)__([A-Z0-9_]+)\b", text)))
     assert len(keys) >= 10, keys
-    unknown = [f"ZUFANG__{s}__{k}" for s, k in keys
-               if k.lower() not in config.get(s.lower(), {}) and (s, k) not in KEYS_THE_APP_ADDS]
+    unknown = [f"ZUFANG__{s}__{k}" for s, k in keys if k.lower() not in config.get(s.lower(), {})]
     assert unknown == []
 
 
@@ -488,7 +481,8 @@ def test_the_app_connects_to_both_data_stores_with_tls(modules):
     # The unit mounts the fetched bundle at exactly that path, for migrate and serve alike.
     unit = (APP / "files" / "zufang.service").read_text()
     assert "ExecStartPre=/usr/local/sbin/zufang-fetch-rds-ca" in unit
-    assert unit.count("-v ${RDS_CA_MOUNT} ") == 2
+    assert unit.count("-v ${RDS_CA_MOUNT} ") == 2 and unit.count("-v ${HOST_CA_MOUNT} ") == 2
+    assert env["SSL_CERT_FILE"] == "${local.container_ca_path}", "Redis TLS: the mounted public roots"
     assert "RDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro" in (APP / "main.tf").read_text()
 
 

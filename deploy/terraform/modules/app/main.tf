@@ -16,7 +16,12 @@ locals {
   # The RDS CA bundle: on the host (fetch-rds-ca.sh) and where the container sees it (zufang.service).
   rds_ca_host_path      = "/etc/zufang/tls/rds-global-bundle.pem"
   rds_ca_container_path = "/etc/ssl/certs/rds-global-bundle.pem"
-  ami_id                = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  # The public roots Redis's TLS client checks ElastiCache against: the host's trust store (Amazon
+  # Linux keeps it patched), mounted where the container's rustls-native-certs reads it
+  # (SSL_CERT_FILE); the slim image carries none of its own.
+  host_ca_path      = "/etc/pki/tls/certs/ca-bundle.crt"
+  container_ca_path = "/etc/ssl/certs/ca-certificates.crt"
+  ami_id            = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
 
   # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
   # production.toml in the image already sets application.host, log.format and sentry.environment's
@@ -33,13 +38,15 @@ locals {
     ZUFANG__DATABASE__MAX_CONNECTIONS    = var.db_max_connections
     # TLS to both data stores (the servers refuse plain connections): MariaDB's certificate and host
     # name checked against the RDS CA bundle that fetch-rds-ca.sh puts on the host and zufang.service
-    # mounts at this path; ElastiCache's certificate is issued by a public CA (Amazon Root CA).
+    # mounts at this path; ElastiCache's certificate chains to a public root (Amazon Root CA), checked
+    # against the host's trust store mounted at SSL_CERT_FILE.
     ZUFANG__DATABASE__SSL_MODE  = "verify_identity"
     ZUFANG__DATABASE__SSL_CA    = local.rds_ca_container_path
     ZUFANG__REDIS__HOST         = var.redis_host
     ZUFANG__REDIS__PORT         = var.redis_port
     ZUFANG__REDIS__KEY_PREFIX   = "zufang:"
     ZUFANG__REDIS__TLS          = true
+    SSL_CERT_FILE               = local.container_ca_path
     ZUFANG__LOG__FORMAT         = "json"
     ZUFANG__SENTRY__ENVIRONMENT = var.environment
   }
@@ -111,7 +118,7 @@ locals {
       {
         path        = "/etc/zufang/runtime.env"
         permissions = "0644"
-        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\nRDS_CA_URL=${var.rds_ca_bundle_url}\nRDS_CA_FILE=${local.rds_ca_host_path}\nRDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro\n"
+        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\nRDS_CA_URL=${var.rds_ca_bundle_url}\nRDS_CA_FILE=${local.rds_ca_host_path}\nRDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro\nHOST_CA_MOUNT=${local.host_ca_path}:${local.container_ca_path}:ro\n"
       },
       {
         path        = "/etc/zufang/secrets.env"

@@ -126,6 +126,10 @@ run "tls_to_the_data_tier" {
     condition     = strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
     error_message = "the bundle is fetched from AWS's trust store and mounted where the app looks"
   }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
+    error_message = "Redis's TLS client checks ElastiCache against the host's public roots, mounted into the container"
+  }
 }
 
 run "the_ca_bundle_comes_from_aws" {
