@@ -86,8 +86,11 @@ def test_every_zufang_variable_is_a_real_config_key_of_the_right_type(rendered, 
             assert not isinstance(default, dict), f"{name}: a table cannot be set as one variable"
             if isinstance(default, list):
                 assert f"{section}.{k}" in LIST_KEYS, f"{name}: the app does not split this key on commas"
-                for cidr in value.split(","):
-                    ipaddress.ip_network(cidr)
+                for item in value.split(","):
+                    if k == "allowed_hosts":
+                        assert item and item != "*" and " " not in item, f"{name}: {item!r} is not a host name"
+                    else:
+                        ipaddress.ip_network(item)
             elif isinstance(default, bool):
                 assert value in ("true", "false"), f"{name}={value!r} is not a boolean"
             elif isinstance(default, (int, float)):
@@ -136,6 +139,17 @@ def test_trusted_proxies_are_the_ingress_pods_not_the_pod_network(rendered, defa
     if "+" in target or target == "base":
         # base alone (and a component on base) names no controller: loopback only.
         assert all(n.is_loopback for n in proxies), f"{target}: {proxies}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_app_answers_every_ingress_host(rendered, default_config, target):
+    """application.allowed_hosts covers each Ingress rule's host (else every request gets a 400)."""
+    env = effective_env(rendered[target], zufang_containers(rendered[target])[0][1])
+    allowed = effective_config(default_config, env)["application"]["allowed_hosts"]
+    hosts = {r["host"] for ing in find(rendered[target], "Ingress") for r in ing["spec"].get("rules", []) if "host" in r}
+    assert hosts, f"{target}: no Ingress host"
+    assert hosts <= set(allowed), f"{target}: Ingress hosts {sorted(hosts)} not all in allowed_hosts {allowed}"
+    assert "*" not in allowed
 
 
 def test_dev_trusts_the_kind_nodes_pod_range():

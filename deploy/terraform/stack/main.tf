@@ -67,6 +67,7 @@ module "app" {
   bastion_security_group_id    = module.bastion.security_group_id
   data_subnet_cidrs            = module.network.isolated_subnet_cidrs
   trusted_proxy_cidrs          = [for ip in values(module.edge.private_ips) : "${ip}/32"]
+  allowed_hosts                = [var.server_name]
   app_image                    = var.app_image
   ecr_repository_arn           = var.ecr_repository_arn
   instance_type                = var.app_instance_type

@@ -18,7 +18,7 @@ locals {
   rds_ca_container_path = "/etc/ssl/certs/rds-global-bundle.pem"
   # The public roots Redis's TLS client checks ElastiCache against: the host's trust store (Amazon
   # Linux keeps it patched), mounted where the container's rustls-native-certs reads it
-  # (SSL_CERT_FILE); the slim image carries none of its own.
+  # (SSL_CERT_FILE), over the image's own Debian store: the host's follows the host's updates.
   host_ca_path      = "/etc/pki/tls/certs/ca-bundle.crt"
   container_ca_path = "/etc/ssl/certs/ca-certificates.crt"
   ami_id            = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
@@ -31,11 +31,13 @@ locals {
     ZUFANG__APPLICATION__HOST            = "0.0.0.0"
     ZUFANG__APPLICATION__PORT            = var.app_port
     ZUFANG__APPLICATION__TRUSTED_PROXIES = join(",", var.trusted_proxy_cidrs)
-    ZUFANG__DATABASE__HOST               = var.db_host
-    ZUFANG__DATABASE__PORT               = var.db_port
-    ZUFANG__DATABASE__USERNAME           = var.db_username
-    ZUFANG__DATABASE__NAME               = var.db_name
-    ZUFANG__DATABASE__MAX_CONNECTIONS    = var.db_max_connections
+    # The site's name: other Host headers get a 400 (application.allowed_hosts).
+    ZUFANG__APPLICATION__ALLOWED_HOSTS = join(",", var.allowed_hosts)
+    ZUFANG__DATABASE__HOST             = var.db_host
+    ZUFANG__DATABASE__PORT             = var.db_port
+    ZUFANG__DATABASE__USERNAME         = var.db_username
+    ZUFANG__DATABASE__NAME             = var.db_name
+    ZUFANG__DATABASE__MAX_CONNECTIONS  = var.db_max_connections
     # TLS to both data stores (the servers refuse plain connections): MariaDB's certificate and host
     # name checked against the RDS CA bundle that fetch-rds-ca.sh puts on the host and zufang.service
     # mounts at this path; ElastiCache's certificate chains to a public root (Amazon Root CA), checked

@@ -63,6 +63,16 @@ variable "trusted_proxy_cidrs" {
   }
 }
 
+variable "allowed_hosts" {
+  description = "Host names the API answers for (application.allowed_hosts, as Django's ALLOWED_HOSTS): the site's name. Other Host headers get a 400; probes and /metrics are exempt."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_hosts) > 0 && !contains(var.allowed_hosts, "*")
+    error_message = "allowed_hosts: at least the site's name, and never \"*\" (any Host would be answered)."
+  }
+}
+
 variable "app_image" {
   description = "Container image of the zufang service (app/Dockerfile), pinned by tag or digest, e.g. registry.example.com/zufang:1.4.2."
   type        = string

@@ -13,6 +13,7 @@ variables {
   bastion_security_group_id = "sg-0bastion000000000"
   data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
   trusted_proxy_cidrs       = ["10.20.0.11/32", "10.20.1.12/32"]
+  allowed_hosts             = ["zufang.example.com"]
   app_image                 = "registry.example.com/zufang:1.0.0"
   db_host                   = "db.internal.example"
   db_name                   = "zufang"
@@ -145,6 +146,18 @@ run "trusts_forwarded_headers_from_the_edge_proxies_only" {
     condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
     error_message = "application.trusted_proxies is the two proxies' addresses"
   }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
+    error_message = "application.allowed_hosts is the site's name"
+  }
+}
+
+run "any_host_is_refused_as_an_allowed_host" {
+  command = plan
+  variables {
+    allowed_hosts = ["*"]
+  }
+  expect_failures = [var.allowed_hosts]
 }
 
 run "a_whole_subnet_is_not_a_trusted_proxy" {
