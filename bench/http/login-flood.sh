@@ -22,15 +22,11 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $duration =~ ^[0-9]+$ && $logins =~ ^[0-9]+$ ]] || { echo "login-flood: --duration and --logins take numbers" >&2; exit 2; }
 "$root/scripts/ci/apt.sh" wrk curl
-command -v cargo >/dev/null || { echo "login-flood: cargo not found" >&2; exit 1; }
-eval "$("$root/scripts/ci/services.sh" --env)"
-echo "login-flood: building the release binary" >&2
-(cd "$root" && cargo build -q --release -p zufang --bin zufang)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/zufang"
-export ZUFANG_CONFIG_DIR="$root/app/config" ZUFANG_ENV=development ZUFANG_SECRETS_DIR=/nonexistent
-export ZUFANG__DATABASE__HOST=$MARIADB_HOST ZUFANG__DATABASE__PORT=$MARIADB_PORT ZUFANG__DATABASE__USERNAME=$MARIADB_USER
-ZUFANG__DATABASE__PASSWORD=$(cat "$MARIADB_PASSWORD_FILE"); export ZUFANG__DATABASE__PASSWORD
-export ZUFANG__DATABASE__NAME=zufang_loginflood ZUFANG__REDIS__KEY_PREFIX="zufang:loginflood:"
+BENCH_NAME=login-flood
+# shellcheck source=bench/lib/common.sh
+. "$root/bench/lib/common.sh"
+release_instance_env zufang_loginflood "zufang:loginflood:"
+bin=$ZUFANG_RELEASE_BIN
 export ZUFANG__LOG__LEVEL=error ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS=0
 # Every bogus login is a new (account, client) pair: the throttles never answer for the pool.
 export ZUFANG__AUTH__MAX_FAILED_LOGINS=100000 ZUFANG__AUTH__MAX_FAILED_LOGINS_PER_ACCOUNT=100000
