@@ -51,6 +51,22 @@ async fn bad_pagination_parameters_name_each_field() {
 }
 
 #[tokio::test]
+async fn a_repeated_query_parameter_is_refused_not_resolved() {
+    // With "last value wins" and "empty is absent", `size=junk&size=` was a valid first page.
+    let app = spawn_app().await;
+    for (url, field) in [
+        ("/api/districts/?size=junk&size=", "size"),
+        ("/api/estates/?page=1&name=a&page=2", "page"),
+        ("/api/houses/?ordering=price&ordering=-price", "ordering"),
+    ] {
+        let body = app.get_json(url, 400).await;
+        let fields = assert_error(&body, "invalid");
+        assert!(fields.get(field).is_some(), "{url}: {body}");
+    }
+    app.get_json("/api/districts/?size=5&page=", 200).await;
+}
+
+#[tokio::test]
 async fn errors_never_echo_sql_or_internals() {
     let app = spawn_app().await;
     let body = app.get_json("/api/estates/?name=%27%20OR%201%3D1%20--&ordering=id;DROP%20TABLE%20estates", 400).await;

@@ -56,7 +56,7 @@ base=$(instance url "$name")
 
 # One account per role; the password is random per run and never printed.
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-declare -A tel=([user]=13900000001 [agent]=13900000002 [admin]=13900000003)
+declare -A tel=([user]=13900000001 [agent]=13900000002 [admin]=13900000003 [target]=13900000004)
 declare -A token=()
 for role in user agent admin; do
   ZUFANG_NEW_USER_PASSWORD=$password instance exec "$name" create-user \
@@ -69,6 +69,12 @@ for role in user agent admin; do
     || { echo "contract: login as contract_$role failed" >&2; exit 1; }
 done
 
+# The account the admin's user writes (roles, deactivation, revocation) act on.
+target=$(ZUFANG_NEW_USER_PASSWORD=$password instance exec "$name" create-user \
+  --username contract_target --tel "${tel[target]}" --role user 2>&1 | grep -oE 'id [0-9]+' | grep -oE '[0-9]+') \
+  || { echo "contract: create-user contract_target failed" >&2; exit 1; }
+export CONTRACT_TARGET_USER_ID=$target
+
 results=() failed=0
 for role in "${roles[@]}"; do
   auth=()
@@ -80,7 +86,7 @@ for role in "${roles[@]}"; do
   started=$SECONDS status=pass
   # --checks all: status codes, content types, headers and bodies as documented, 5xx, auth really
   # enforced, negative data rejected and positive data accepted. no_color for a log a CI keeps.
-  NO_COLOR=1 "$venv/bin/schemathesis" run "$root/app/openapi.json" --url "$base" --checks all \
+  NO_COLOR=1 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$root/app/openapi.json" --url "$base" --checks all \
     --max-examples "$max_examples" "${seed[@]}" "${auth[@]}" "${extra[@]}" 2>&1 | tee "$out" \
     || status=fail
   [[ $status == pass ]] || failed=1
