@@ -4,9 +4,10 @@
 #   app/tests/contract/run.sh [--max-examples N] [--role ROLE]... [-- extra schemathesis args]
 # Defaults: 25 examples per operation and phase, all four roles. Prints per role the operations
 # tested and the cases generated, then a summary; non-zero when any role's run fails.
-# Environment: CONTRACT_PORT (18095), CONTRACT_SEED (a fixed hypothesis seed for a reproducible run).
+# Environment: CONTRACT_PORT (18095), CONTRACT_SEED (a fixed hypothesis seed for a reproducible run),
+# CONTRACT_ROLE_TIMEOUT (240: seconds one role's run may take before it counts as failed).
 set -euo pipefail
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 max_examples=25 roles=() extra=()
 while (($#)); do
   case $1 in
@@ -75,19 +76,21 @@ target=$(ZUFANG_NEW_USER_PASSWORD=$password instance exec "$name" create-user \
   || { echo "contract: create-user contract_target failed" >&2; exit 1; }
 export CONTRACT_TARGET_USER_ID=$target
 
+work="$root/.cache/contract"; mkdir -p "$work"
 results=() failed=0
 for role in "${roles[@]}"; do
   auth=()
   [[ $role == anonymous ]] || auth=(-H "Authorization: Bearer ${token[$role]}")
-  out="$root/.cache/contract-$role.log"
+  out="$work/$role.log"
   echo "contract: schemathesis as $role (--max-examples $max_examples)" >&2
   seed=()
   [[ -z ${CONTRACT_SEED:-} ]] || seed=(--seed "$CONTRACT_SEED")
   started=$SECONDS status=pass
   # --checks all: status codes, content types, headers and bodies as documented, 5xx, auth really
   # enforced, negative data rejected and positive data accepted. no_color for a log a CI keeps.
-  NO_COLOR=1 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$root/app/openapi.json" --url "$base" --checks all \
-    --max-examples "$max_examples" "${seed[@]}" "${auth[@]}" "${extra[@]}" 2>&1 | tee "$out" \
+  # Run from .cache/contract: schemathesis keeps its replay database in the working directory.
+  (cd "$work" && NO_COLOR=1 timeout "${CONTRACT_ROLE_TIMEOUT:-240}" "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$root/app/openapi.json" \
+    --url "$base" --checks all --max-examples "$max_examples" "${seed[@]}" "${auth[@]}" "${extra[@]}") 2>&1 | tee "$out" \
     || status=fail
   [[ $status == pass ]] || failed=1
   ops=$(grep -oE 'Tested: *[0-9]+' "$out" | head -1 | grep -oE '[0-9]+' || echo '?')
