@@ -50,7 +50,8 @@ instance stop "$name"
 # A fresh database each run: generated writes from an earlier run would change what this one sees.
 eval "$("$root/scripts/ci/services.sh" --env)"
 mariadb --protocol=socket -e "DROP DATABASE IF EXISTS zufang_$name"
-redis-cli -h 127.0.0.1 --scan --pattern "zufang:$name:*" | xargs -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
+# Keys hold generated text (quotes, spaces): pass them NUL-separated.
+redis-cli -h 127.0.0.1 --scan --pattern "zufang:$name:*" | tr '\n' '\0' | xargs -0 -r -n 500 redis-cli -h 127.0.0.1 DEL >/dev/null
 instance start "$name" "$port"
 trap 'instance stop "$name"' EXIT
 base=$(instance url "$name")
