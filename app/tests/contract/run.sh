@@ -3,11 +3,12 @@
 # Redis, migrated and seeded small) from app/openapi.json, as anonymous, user, agent and admin.
 #   app/tests/contract/run.sh [--max-examples N] [--role ROLE]... [-- extra schemathesis args]
 # Defaults: 25 examples per operation and phase, all four roles. Prints per role the operations
-# tested and the cases generated, then a summary; non-zero when any role's run fails.
+# tested and the cases generated, then a summary; non-zero when any role's run fails, or when a
+# copy of the document missing one documented status (the canary) is not caught.
 # Environment: CONTRACT_PORT (18095), CONTRACT_SEED (a fixed hypothesis seed for a reproducible run),
 # CONTRACT_ROLE_TIMEOUT (240: seconds one role's run may take before it counts as failed).
 set -euo pipefail
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 max_examples=25 roles=() extra=()
 while (($#)); do
   case $1 in
@@ -98,6 +99,25 @@ for role in "${roles[@]}"; do
   cases=$(grep -oE '[0-9]+ generated' "$out" | head -1 | grep -oE '[0-9]+' || echo '?')
   results+=("$(printf '%-10s %-5s operations %-4s cases %-6s %ss' "$role" "$status" "$ops" "$cases" "$((SECONDS - started))")")
 done
+# The suite must be able to fail: a copy of the document without POST /api/tokens/'s 415 has to
+# be caught as an undocumented status, or a pass above proves nothing.
+wrong="$work/openapi-without-415.json"
+python3 - "$root/app/openapi.json" "$wrong" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+del doc["paths"]["/api/tokens/"]["post"]["responses"]["415"]
+json.dump(doc, open(sys.argv[2], "w"))
+PY
+canary=pass
+if (cd "$work" && NO_COLOR=1 timeout 120 "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" run "$wrong" \
+  --url "$base" --checks all --max-examples 5 --include-name "POST /api/tokens/") >"$work/canary.log" 2>&1; then
+  canary=fail
+elif ! grep -q 'Undocumented status code' "$work/canary.log"; then
+  canary=fail
+fi
+[[ $canary == pass ]] || failed=1
+results+=("$(printf '%-10s %-5s (a document missing one 415 must fail: see %s)' canary "$canary" "${work#"$root"/}/canary.log")")
+
 echo
 echo "contract: schemathesis --checks all, --max-examples $max_examples"
 printf '  %s\n' "${results[@]}"
