@@ -19,6 +19,7 @@ Environment (defaults): NGINX_PREFIX=/etc/nginx/
   UPSTREAM_MAX_FAILS=1 UPSTREAM_FAIL_TIMEOUT=5s
   EDGE_LISTEN_ADDRESS="" (all)  EDGE_HTTP_PORT=80 EDGE_HTTPS_PORT=443 EDGE_STATUS_PORT=8081
   EDGE_HTTP_MODE=serve|redirect  EDGE_REDIRECT_HTTPS_PORT=$EDGE_HTTPS_PORT
+  EDGE_HSTS_INCLUDE_SUBDOMAINS=false|true (HSTS max-age=31536000, with includeSubDomains when true)
   TLS_CERT_FILE=$NGINX_PREFIX/tls/tls.crt TLS_KEY_FILE=$NGINX_PREFIX/tls/tls.key
   TLS_SELF_SIGNED=auto|never  MAKE_DEV_CERT=/usr/local/bin/make-dev-cert.sh
   KEEPALIVED_DIR=/etc/keepalived KEEPALIVED_CONF=$KEEPALIVED_DIR/keepalived.conf
@@ -39,6 +40,7 @@ NGINX_PREFIX="${NGINX_PREFIX%/}/"
 : "${EDGE_STATUS_PORT:=8081}"
 : "${EDGE_HTTP_MODE:=serve}"
 : "${EDGE_REDIRECT_HTTPS_PORT:=$EDGE_HTTPS_PORT}"
+: "${EDGE_HSTS_INCLUDE_SUBDOMAINS:=false}"
 : "${TLS_CERT_FILE:=${NGINX_PREFIX}tls/tls.crt}"
 : "${TLS_KEY_FILE:=${NGINX_PREFIX}tls/tls.key}"
 : "${TLS_SELF_SIGNED:=auto}"
@@ -93,6 +95,15 @@ render() {
         > "$gen/http-mode.conf" ;;
     *) die "EDGE_HTTP_MODE must be serve or redirect, not $EDGE_HTTP_MODE" ;;
   esac
+
+  local hsts="max-age=31536000"
+  case $EDGE_HSTS_INCLUDE_SUBDOMAINS in
+    true) hsts+="; includeSubDomains" ;;
+    false) ;;
+    *) die "EDGE_HSTS_INCLUDE_SUBDOMAINS must be true or false, not $EDGE_HSTS_INCLUDE_SUBDOMAINS" ;;
+  esac
+  # shellcheck disable=SC2016 # $scheme and $hsts_header are nginx variables, written literally
+  printf 'map $scheme $hsts_header {\n    https   "%s";\n    default "";\n}\n' "$hsts" > "$gen/hsts.conf"
 
   if [[ ! -s $TLS_CERT_FILE || ! -s $TLS_KEY_FILE ]]; then
     [[ $TLS_SELF_SIGNED == auto ]] \

@@ -26,18 +26,14 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 "$root/scripts/ci/apt.sh" wrk curl
-command -v cargo >/dev/null || { echo "bench: cargo not found" >&2; exit 1; }
-eval "$("$root/scripts/ci/services.sh" --env)"
 scale=bench db=zufang_perf
 if [[ $quick == 1 ]]; then scale=small db=zufang_perf_quick; fi
 port=18180 port_nocache=18181
-echo "bench: building the release binary" >&2
-(cd "$root" && cargo build -q --release -p zufang --bin zufang)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/zufang"
-export ZUFANG_CONFIG_DIR="$root/app/config" ZUFANG_ENV=development ZUFANG_SECRETS_DIR=/nonexistent
-export ZUFANG__DATABASE__HOST=$MARIADB_HOST ZUFANG__DATABASE__PORT=$MARIADB_PORT ZUFANG__DATABASE__USERNAME=$MARIADB_USER
-ZUFANG__DATABASE__PASSWORD=$(cat "$MARIADB_PASSWORD_FILE"); export ZUFANG__DATABASE__PASSWORD
-export ZUFANG__DATABASE__NAME=$db ZUFANG__REDIS__KEY_PREFIX="zufang:bench:"
+BENCH_NAME=bench
+# shellcheck source=bench/lib/common.sh
+. "$root/bench/lib/common.sh"
+release_instance_env "$db" "zufang:bench:"
+bin=$ZUFANG_RELEASE_BIN
 export ZUFANG__LOG__LEVEL=warn ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS=0 ZUFANG__DATABASE__MAX_CONNECTIONS=32
 "$bin" migrate
 echo "bench: seeding $scale (skipped when already seeded; bench scale takes a few minutes)" >&2

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for bench/sysbench/*.sh and bench/http/load.sh (sourced, not run).
+# Shared helpers for bench/sysbench/*.sh and bench/http/*.sh (sourced, not run).
 # Provides: logging, dependency checks, one child process at a time that a trap can stop,
 # cleanup hooks run on exit and on Ctrl-C, and the results directory (records.jsonl ->
 # results.json + results.csv + profile.json through benchlib.py).
@@ -111,3 +111,20 @@ parse_int_list() {
   echo "$list"
 }
 require_positive_int() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die 2 "$1 must be a positive integer (got '$2')"; }
+
+# --- a release zufang on this machine's MariaDB and Redis (bench/http/performance.sh, login-flood.sh)
+# release_instance_env DB REDIS_PREFIX: builds the release binary (path in $ZUFANG_RELEASE_BIN) and
+# exports the configuration of an instance on database DB and Redis key prefix REDIS_PREFIX.
+release_instance_env() {
+  local root; root=$(cd "$BENCH_LIB/../.." && pwd)
+  command -v cargo >/dev/null || die 127 "cargo not found (install Rust stable)"
+  eval "$("$root/scripts/ci/services.sh" --env)"
+  log "building the release binary"
+  (cd "$root" && cargo build -q --release -p zufang --bin zufang)
+  # shellcheck disable=SC2034 # read by the caller
+  ZUFANG_RELEASE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/zufang"
+  export ZUFANG_CONFIG_DIR="$root/app/config" ZUFANG_ENV=development ZUFANG_SECRETS_DIR=/nonexistent
+  export ZUFANG__DATABASE__HOST=$MARIADB_HOST ZUFANG__DATABASE__PORT=$MARIADB_PORT ZUFANG__DATABASE__USERNAME=$MARIADB_USER
+  ZUFANG__DATABASE__PASSWORD=$(cat "$MARIADB_PASSWORD_FILE"); export ZUFANG__DATABASE__PASSWORD
+  export ZUFANG__DATABASE__NAME=$1 ZUFANG__REDIS__KEY_PREFIX=$2
+}

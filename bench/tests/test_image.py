@@ -122,7 +122,7 @@ def test_image_runs_as_10010_in_bench_with_every_tool_the_scripts_call(image):
 def test_dockerfile_passes_hadolint_at_info_level_and_the_runtime_scripts_shellcheck():
     venv = sh("scripts/ci/venv.sh", "hadolint", "scripts/images/lint-requirements.txt").stdout.strip()
     sh(f"{venv}/bin/hadolint", "--failure-threshold", "info", "bench/image/Dockerfile")
-    sh("shellcheck", "scripts/images/runtime/mysql-bench-user.sh", "scripts/images/runtime/init-secrets.sh")
+    sh("shellcheck", "-x", "scripts/images/runtime/mysql-bench-user.sh", "scripts/images/runtime/init-secrets.sh")
 
 
 def compose_config(*args):
@@ -146,7 +146,8 @@ def test_compose_bench_profile_sets_networks_mounts_env_and_the_mysql_initdb_lin
     assert vols["/bench/bench"].get("read_only") is True, vols
     assert vols["/bench/bench"]["source"] == str(ROOT / "bench"), vols
     assert vols["/bench/bench-results"]["source"].endswith("/bench-results"), vols
-    assert vols["/run/stack-secrets"].get("read_only") is True, vols
+    assert vols["/run/stack-secrets/bench"].get("read_only") is True, vols
+    assert vols["/run/stack-secrets/bench"]["source"].endswith("secrets-bench"), vols
     env = b["environment"]
     assert env["MARIADB_HOST"] == "mysql" and env["MARIADB_USER"] == "bench", env
     assert env["MARIADB_PASSWORD_FILE"] == "/run/stack-secrets/bench/mariadb_password", env
@@ -243,6 +244,7 @@ def stack_db(base, work):
         sh("docker", "run", "-d", "--name", ctr, "-v", f"{vol}:/run/stack-secrets:ro",
            "-e", "MARIADB_ROOT_PASSWORD_FILE=/run/stack-secrets/mysql/root_password", "-e", "MARIADB_DATABASE=zufang",
            "-e", "MARIADB_USER=zufang", "-e", "MARIADB_PASSWORD_FILE=/run/stack-secrets/mysql/database_password",
+           "-v", f"{ROOT}/scripts/images/runtime/mysql-initdb-sql.sh:/docker-entrypoint-initdb.d/00-zufang-sql.sh:ro",
            "-v", f"{ROOT}/scripts/images/runtime/mysql-exporter-user.sh:/docker-entrypoint-initdb.d/10-exporter-user.sh:ro",
            "-v", f"{ROOT}/scripts/images/runtime/mysql-bench-user.sh:/docker-entrypoint-initdb.d/20-bench-user.sh:ro",
            mariadb_image, "mariadbd", "--max-connections=50", "--innodb-buffer-pool-size=64M")

@@ -10,6 +10,7 @@ from pathlib import Path
 import re
 
 import pytest
+import yaml
 
 from conftest import REPO, TARGETS, all_containers, find, one, pod_templates
 
@@ -85,8 +86,11 @@ def test_every_zufang_variable_is_a_real_config_key_of_the_right_type(rendered, 
             assert not isinstance(default, dict), f"{name}: a table cannot be set as one variable"
             if isinstance(default, list):
                 assert f"{section}.{k}" in LIST_KEYS, f"{name}: the app does not split this key on commas"
-                for cidr in value.split(","):
-                    ipaddress.ip_network(cidr)
+                for item in value.split(","):
+                    if k == "allowed_hosts":
+                        assert item and item != "*" and " " not in item, f"{name}: {item!r} is not a host name"
+                    else:
+                        ipaddress.ip_network(item)
             elif isinstance(default, bool):
                 assert value in ("true", "false"), f"{name}={value!r} is not a boolean"
             elif isinstance(default, (int, float)):
@@ -109,11 +113,52 @@ def test_key_check_catches_an_unknown_key(default_config):
     assert "application.trusted_proxies" in LIST_KEYS
 
 
-def test_ingress_controller_is_a_trusted_proxy(rendered, default_config):
-    """X-Forwarded-For from ingress-nginx is believed only if the pod network is in trusted_proxies."""
-    env = effective_env(rendered["prod"], zufang_containers(rendered["prod"])[0][1])
-    proxies = [ipaddress.ip_network(c) for c in effective_config(default_config, env)["application"]["trusted_proxies"]]
+def trusted_proxies(rendered, default_config, target) -> list:
+    env = effective_env(rendered[target], zufang_containers(rendered[target])[0][1])
+    return [ipaddress.ip_network(c) for c in effective_config(default_config, env)["application"]["trusted_proxies"]]
+
+
+@pytest.mark.parametrize("target", OVERLAYS)
+def test_ingress_controller_is_a_trusted_proxy(rendered, default_config, target):
+    """X-Forwarded-For from ingress-nginx is believed only if its pods' addresses are in trusted_proxies."""
+    proxies = trusted_proxies(rendered, default_config, target)
     assert any(not n.is_loopback for n in proxies), "only loopback trusted: every client would look like the ingress pod"
+
+
+# The widest block an overlay may trust: the ingress controller's own pool, not the pod network.
+NARROWEST_TRUSTED_PREFIX = 24
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_trusted_proxies_are_the_ingress_pods_not_the_pod_network(rendered, default_config, target):
+    """Any pod trusted as a proxy can forge client addresses (and dodge per-IP limits)."""
+    proxies = trusted_proxies(rendered, default_config, target)
+    wide = [str(n) for n in proxies if n.version == 4 and n.prefixlen < NARROWEST_TRUSTED_PREFIX]
+    assert wide == [], f"{target}: trusted_proxies wider than /{NARROWEST_TRUSTED_PREFIX}"
+    assert not any(n.overlaps(ipaddress.ip_network("10.0.0.0/8")) and n.prefixlen <= 8 for n in proxies)
+    if "+" in target or target == "base":
+        # base alone (and a component on base) names no controller: loopback only.
+        assert all(n.is_loopback for n in proxies), f"{target}: {proxies}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_app_answers_every_ingress_host(rendered, default_config, target):
+    """application.allowed_hosts covers each Ingress rule's host (else every request gets a 400)."""
+    env = effective_env(rendered[target], zufang_containers(rendered[target])[0][1])
+    allowed = effective_config(default_config, env)["application"]["allowed_hosts"]
+    hosts = {r["host"] for ing in find(rendered[target], "Ingress") for r in ing["spec"].get("rules", []) if "host" in r}
+    assert hosts, f"{target}: no Ingress host"
+    assert hosts <= set(allowed), f"{target}: Ingress hosts {sorted(hosts)} not all in allowed_hosts {allowed}"
+    assert "*" not in allowed
+
+
+def test_dev_trusts_the_kind_nodes_pod_range():
+    """dev's trusted range lies in the pod subnet kind.yaml pins (else ingress-nginx would not be trusted)."""
+    kind = yaml.safe_load((REPO / "k8s/overlays/dev/kind.yaml").read_text())
+    pod_subnet = ipaddress.ip_network(kind["networking"]["podSubnet"])
+    kust = (REPO / "k8s/overlays/dev/kustomization.yaml").read_text()
+    value = re.search(r"ZUFANG__APPLICATION__TRUSTED_PROXIES=(\S+)", kust).group(1)
+    assert all(ipaddress.ip_network(c).subnet_of(pod_subnet) for c in value.split(","))
 
 
 @pytest.mark.parametrize("target", OVERLAYS)

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from edge_http import APP1, APP_UPSTREAMS, assert_security_headers, get, request
+from edge_http import APP1, APP_UPSTREAMS, HTTP, HTTPS, assert_security_headers, get, request
 
 UPS = set(APP_UPSTREAMS)
 
@@ -77,6 +77,15 @@ def test_a_client_forwarded_header_does_not_change_the_links(live_main, both_app
     nxt = r.json()["next"]
     assert nxt and nxt.startswith("http://127.0.0.1") and "evil.example" not in nxt, \
         f"next link {nxt!r} follows the client's Forwarded header"
+
+
+def test_links_keep_the_scheme_host_and_port_the_client_used(live_main, both_apps):
+    for port, tls, scheme in ((HTTP, False, "http"), (HTTPS, True, "https")):
+        r = get("/api/estates/?size=1", port=port, tls=tls)
+        assert r.status == 200, f"status {r.status}"
+        nxt = r.json()["next"]
+        assert nxt and nxt.startswith(f"{scheme}://127.0.0.1:{port}/api/estates/"), \
+            f"next link {nxt!r}: not the {scheme} origin on :{port} the client used"
 
 
 def test_api_100_gets_each_replica_gets_at_least_half_its_fair_share(live_main, both_apps):

@@ -20,7 +20,6 @@ ALLOWED = {
     "lb2": EDGE_CAPS,
     "mysql": MARIADB_CAPS,
     "zabbix-db": MARIADB_CAPS,
-    "redis": {"CHOWN", "SETUID", "SETGID"},
     "secrets-init": {"CHOWN", "DAC_OVERRIDE", "FOWNER"},
 }
 

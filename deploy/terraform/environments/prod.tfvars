@@ -5,7 +5,7 @@ name        = "zufang-prod"
 region      = "ap-east-1"
 azs         = ["ap-east-1a", "ap-east-1b"] # fill in
 vpc_cidr    = "10.30.0.0/16"
-admin_cidrs = ["203.0.113.0/24"]                                                                                    # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+admin_cidrs = ["203.0.113.0/24"]                                                                                    # fill in: office / VPN egress; /24 or narrower
 app_image   = "registry.example.com/zufang@sha256:0000000000000000000000000000000000000000000000000000000000000000" # fill in: prod pins by digest
 server_name = "zufang.example"
 
@@ -28,9 +28,12 @@ sms_webhook_url              = "https://sms-gateway.example/send"               
 sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/sms-token-AbCdEf" # fill in
 allow_log_sms_sender         = false
 
+# The edge: port 80 only redirects to HTTPS; the certificate comes from Secrets Manager.
+edge_http_mode          = "redirect"
+tls_secret_arn          = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf" # fill in: the CA-issued certificate (see README: TLS at the edge)
+hsts_include_subdomains = false                                                                         # true only when every subdomain of server_name is HTTPS
+
 # Optional
 # key_name           = "ops-2026"
 # ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"
-# tls_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
-# edge_http_mode     = "redirect"
 # otel_endpoint      = "http://otel-collector.internal:4318"

@@ -5,7 +5,7 @@ name        = "zufang-staging"
 region      = "ap-east-1"
 azs         = ["ap-east-1a", "ap-east-1b"] # fill in
 vpc_cidr    = "10.20.0.0/16"
-admin_cidrs = ["203.0.113.0/24"]                  # fill in: office / VPN egress; 0.0.0.0/0 is rejected
+admin_cidrs = ["203.0.113.0/24"]                  # fill in: office / VPN egress; /24 or narrower
 app_image   = "registry.example.com/zufang:0.1.0" # fill in
 server_name = "staging.zufang.example"
 
@@ -29,9 +29,12 @@ sms_webhook_url              = ""
 sms_webhook_token_secret_arn = null
 allow_log_sms_sender         = true
 
+# The edge: port 80 only redirects to HTTPS; the certificate comes from Secrets Manager.
+edge_http_mode          = "redirect"
+tls_secret_arn          = null  # self-signed on the proxies until set (staging only; prod refuses this)
+hsts_include_subdomains = false # true only when every subdomain of server_name is HTTPS
+
 # Optional
 # key_name           = "ops-2026"
 # ecr_repository_arn = "arn:aws:ecr:ap-east-1:123456789012:repository/zufang"
-# tls_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
-# edge_http_mode     = "redirect"
 # otel_endpoint      = "http://otel-collector.internal:4318"

@@ -50,6 +50,8 @@ module "edge" {
   key_name                  = var.key_name
   http_mode                 = var.edge_http_mode
   tls_secret_arn            = var.tls_secret_arn
+  require_tls_certificate   = var.environment == "prod"
+  hsts_include_subdomains   = var.hsts_include_subdomains
   server_name               = var.server_name
   tags                      = local.tags
 }
@@ -64,7 +66,8 @@ module "app" {
   edge_security_group_id       = module.edge.security_group_id
   bastion_security_group_id    = module.bastion.security_group_id
   data_subnet_cidrs            = module.network.isolated_subnet_cidrs
-  trusted_proxy_cidrs          = module.network.public_subnet_cidrs
+  trusted_proxy_cidrs          = [for ip in values(module.edge.private_ips) : "${ip}/32"]
+  allowed_hosts                = [var.server_name]
   app_image                    = var.app_image
   ecr_repository_arn           = var.ecr_repository_arn
   instance_type                = var.app_instance_type

@@ -55,7 +55,7 @@ variable "single_nat_gateway" {
 }
 
 variable "admin_cidrs" {
-  description = "Operator networks allowed to SSH into the bastion; 0.0.0.0/0 is rejected."
+  description = "Operator networks allowed to SSH into the bastion; 0.0.0.0/0 is rejected here, and the bastion module refuses any block wider than /24."
   type        = list(string)
 
   validation {
@@ -112,20 +112,43 @@ variable "edge_instance_type" {
 }
 
 variable "edge_http_mode" {
-  description = "Port 80 behaviour: serve or redirect (to HTTPS)."
+  description = "Port 80 behaviour: redirect (308 to HTTPS; prod allows nothing else) or serve (API and site over plain HTTP too)."
   type        = string
-  default     = "serve"
+  default     = "redirect"
 
   validation {
     condition     = contains(["serve", "redirect"], var.edge_http_mode)
     error_message = "edge_http_mode must be serve or redirect."
   }
+
+  # Plain HTTP would carry passwords and bearer tokens in clear across the internet.
+  validation {
+    condition     = var.environment != "prod" || var.edge_http_mode == "redirect"
+    error_message = "prod: edge_http_mode must be redirect (no API in clear on port 80)."
+  }
 }
 
 variable "tls_secret_arn" {
-  description = "Secrets Manager secret with the edge certificate JSON {\"certificate\", \"private_key\"}; null for self-signed."
+  description = "Secrets Manager secret with the edge certificate JSON {\"certificate\", \"private_key\"} (PEM; the proxies fetch it at boot). Required in prod; null (staging only) makes a self-signed one."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.tls_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.tls_secret_arn))
+    error_message = "tls_secret_arn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+
+  # A self-signed certificate teaches users to click through warnings: prod needs a real one.
+  validation {
+    condition     = var.environment != "prod" || var.tls_secret_arn != null
+    error_message = "prod: set tls_secret_arn to the secret holding a CA-issued certificate; prod never falls back to a self-signed one."
+  }
+}
+
+variable "hsts_include_subdomains" {
+  description = "HSTS with includeSubDomains: set it only when every subdomain of server_name is served over HTTPS (the header then binds them all for a year)."
+  type        = bool
+  default     = false
 }
 
 variable "server_name" {

@@ -200,6 +200,44 @@ def nginx_prefix(tmp_path: Path, modules) -> Path:
     return prefix
 
 
+def run_edge_bootstrap_until_the_first_aws_call(tmp_path: Path, tls_required: str, tls_arn: str) -> tuple[subprocess.CompletedProcess, str]:
+    """edge-bootstrap.sh with stand-ins for every tool it checks; the stand-in AWS CLI logs its call and
+    fails, so the script stops at step 1 (fetching the bucket) before it touches the host."""
+    bindir = fake_aws(tmp_path, f'echo "$*" >> "{tmp_path}/aws.log"\nexit 1\n')
+    for tool in ("nginx", "keepalived", "openssl", "curl", "python3"):
+        (bindir / tool).write_text("#!/usr/bin/env bash\n# stand-in: only checked for presence\nexit 1\n")
+        (bindir / tool).chmod(0o755)
+    (bindir / "id").write_text("#!/usr/bin/env bash\n# stand-in: the bootstrap runs as root on the proxy\necho 0\n")
+    (bindir / "id").chmod(0o755)
+    env_file = tmp_path / "edge.env"
+    env_file.write_text("\n".join([
+        "NODE_NAME=lb1", "STATE=BACKUP", "PRIORITY=150", "SELF_IP=10.20.0.11", "PEER_IP=10.20.1.12",
+        "VIP=203.0.113.10", "VRID=51", "AWS_REGION=ap-east-1", "EIP_ALLOCATION_ID=eipalloc-0a1b2c3d4e5f60718",
+        "CONFIG_BUCKET=zufang-staging-edge-config-1", "CONFIG_PREFIX=nginx/",
+        "VRRP_SECRET_ARN=arn:aws:secretsmanager:ap-east-1:123456789012:secret:vrrp-AbCdEf",
+        f"TLS_SECRET_ARN={tls_arn}", f"TLS_REQUIRED={tls_required}", "SERVER_NAME=zufang.example",
+        "APP_ASG_NAME=zufang-prod-app", "APP_PORT=8080", "EDGE_HTTP_MODE=redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS=false", ""]))
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "EDGE_ENV_FILE": str(env_file), "SRC_DIR": str(tmp_path / "src")}
+    out = subprocess.run(["bash", str(EDGE / "files" / "edge-bootstrap.sh")], env=env, capture_output=True, text=True)
+    log = tmp_path / "aws.log"
+    return out, log.read_text() if log.exists() else ""
+
+
+def test_edge_bootstrap_refuses_a_self_signed_fallback_when_a_certificate_is_required(tmp_path):
+    out, aws_calls = run_edge_bootstrap_until_the_first_aws_call(tmp_path, "true", "")
+    assert out.returncode != 0 and "TLS_REQUIRED=true but TLS_SECRET_ARN is empty" in out.stderr, out.stderr
+    assert aws_calls == "", "it stops before fetching anything"
+
+
+@pytest.mark.parametrize("tls_required, tls_arn", [
+    ("false", ""), ("true", "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf")])
+def test_edge_bootstrap_goes_on_with_a_certificate_or_when_none_is_required(tmp_path, tls_required, tls_arn):
+    """The control: the same run passes the check and reaches the bucket fetch."""
+    out, aws_calls = run_edge_bootstrap_until_the_first_aws_call(tmp_path, tls_required, tls_arn)
+    assert "TLS_REQUIRED" not in out.stderr, out.stderr
+    assert aws_calls.startswith("s3 sync --region ap-east-1"), out.stderr
+
+
 # The group as Auto Scaling reports it: (instance id, lifecycle state, private address).
 GROUP = [("i-0a1", "InService", "10.20.11.7"), ("i-0b2", "Terminating:Wait", "10.20.12.9"),
          ("i-0c3", "InService", "10.20.10.5"), ("i-0d4", "Pending", "10.20.10.6")]
@@ -267,6 +305,23 @@ def test_rendered_edge_configuration_passes_nginx_t(tmp_path, modules):
     assert "syntax is ok" in out.stderr
 
 
+@pytest.mark.parametrize("include, value", [("false", "max-age=31536000"), ("true", "max-age=31536000; includeSubDomains")])
+def test_edge_render_sends_hsts_with_subdomains_only_when_told(tmp_path, modules, include, value):
+    """EDGE_HSTS_INCLUDE_SUBDOMAINS (the edge module's hsts_include_subdomains) reaches the header map."""
+    prefix = nginx_prefix(tmp_path, modules)
+    env = {"PATH": os.environ["PATH"], "NGINX_PREFIX": f"{prefix}/", "APP_UPSTREAMS": "10.20.10.5:8080",
+           "EDGE_HTTP_MODE": "redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS": include, "TLS_SELF_SIGNED": "never"}
+    out = subprocess.run(["bash", str(prefix / "docker-entrypoint.sh"), "render"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    hsts = (prefix / "generated" / "hsts.conf").read_text()
+    assert re.search(r'https\s+"' + re.escape(value) + '";', hsts), hsts
+    assert re.search(r'default\s+"";', hsts), "no HSTS over plain http"
+    assert "include generated/hsts.conf;" in (prefix / "snippets" / "tls.conf").read_text()
+    bad = subprocess.run(["bash", str(prefix / "docker-entrypoint.sh"), "render"], capture_output=True, text=True,
+                         env={**env, "EDGE_HSTS_INCLUDE_SUBDOMAINS": "yes"})
+    assert bad.returncode != 0 and "EDGE_HSTS_INCLUDE_SUBDOMAINS must be true or false" in bad.stderr
+
+
 def test_fetch_secrets_writes_one_private_file_per_secret(tmp_path):
     bindir = fake_aws(tmp_path, r"""
 [[ "$1 $2" == "secretsmanager get-secret-value" ]] || { echo "unexpected: $*" >&2; exit 1; }
@@ -288,6 +343,67 @@ printf 'value-of-%s\n' "${id##*:}"
     for p in out_dir.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o400 and p.stat().st_uid == uid
     assert stat.S_IMODE(out_dir.stat().st_mode) == 0o700
+
+
+def run_fetch_secrets(tmp_path: Path, secrets_env: str, answers: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """fetch-secrets.sh against stand-ins: the AWS CLI answers ANSWERS by secret id, systemctl logs its calls."""
+    table = "\n".join(f"  {arn}) printf '%s\\n' {json.dumps(v)} ;;" for arn, v in answers.items())
+    bindir = fake_aws(tmp_path, f"""
+while (( $# )); do [[ $1 == --secret-id ]] && id=$2; shift; done
+case $id in
+{table}
+  *) echo "unknown secret $id" >&2; exit 1 ;;
+esac
+""")
+    systemctl = bindir / "systemctl"
+    systemctl.write_text(f'#!/usr/bin/env bash\n# stand-in for systemctl\necho "$*" >> "{tmp_path}/systemctl.log"\n')
+    systemctl.chmod(0o755)
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text(f"AWS_REGION=ap-east-1\nCONTAINER_UID={os.getuid()}\n" + secrets_env)
+    out_dir = tmp_path / "run" / "secrets"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "SECRETS_ENV_FILE": str(env_file), "SECRETS_DIR": str(out_dir)}
+    out = subprocess.run(["bash", str(APP / "files" / "fetch-secrets.sh"), *args], env=env, capture_output=True, text=True)
+    return out, out_dir
+
+
+RDS_SECRET = "arn:aws:secretsmanager:ap-east-1:1:secret:rds!db-1"
+RDS_ENV = f"SECRET_database_password={RDS_SECRET}\nJSONKEY_database_password=password\n"
+
+
+def test_fetch_secrets_takes_the_password_field_of_rds_managed_secret(tmp_path):
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, {RDS_SECRET: '{"username":"zufang","password":"s3cr3t-from-rds"}'})
+    assert out.returncode == 0, out.stderr
+    assert (out_dir / "database_password").read_text() == "s3cr3t-from-rds\n"
+    assert "s3cr3t" not in out.stderr
+
+
+@pytest.mark.parametrize("document", ['{"username":"zufang"}', "not json", '{"password":""}'])
+def test_fetch_secrets_refuses_a_json_secret_without_the_field(tmp_path, document):
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, {RDS_SECRET: document})
+    assert out.returncode != 0 and "database_password" in out.stderr
+    assert not (out_dir / "database_password").exists() and list(out_dir.iterdir()) == []
+
+
+def test_fetch_secrets_restarts_the_app_only_when_a_secret_changed(tmp_path):
+    first = {RDS_SECRET: '{"username":"zufang","password":"before-rotation"}'}
+    out, out_dir = run_fetch_secrets(tmp_path, RDS_ENV, first)  # the start: ExecStartPre
+    assert out.returncode == 0, out.stderr
+    log = tmp_path / "systemctl.log"
+    out, _ = run_fetch_secrets(tmp_path, RDS_ENV, first, "--restart-on-change", "zufang.service")
+    assert out.returncode == 0 and not log.exists(), "nothing changed: no restart"
+    rotated = {RDS_SECRET: '{"username":"zufang","password":"after-rotation"}'}
+    out, _ = run_fetch_secrets(tmp_path, RDS_ENV, rotated, "--restart-on-change", "zufang.service")
+    assert out.returncode == 0, out.stderr
+    assert (out_dir / "database_password").read_text() == "after-rotation\n"
+    assert log.read_text().splitlines() == ["restart zufang.service"]
+
+
+def test_the_refresh_timer_runs_fetch_secrets_with_restart(modules):
+    service = (APP / "files" / "zufang-secrets-refresh.service").read_text()
+    assert "ExecStart=/usr/local/sbin/zufang-fetch-secrets --restart-on-change zufang.service" in service
+    timer = (APP / "files" / "zufang-secrets-refresh.timer").read_text()
+    assert "RandomizedDelaySec=" in timer, "servers restart at different moments, not all at once"
+    assert '["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"]' in modules["app"].text
 
 
 def test_fetch_secrets_refuses_an_unknown_line(tmp_path):
@@ -356,6 +472,75 @@ def test_every_zufang_key_in_the_app_user_data_exists_in_default_toml():
     assert unknown == []
 
 
+def test_the_app_connects_to_both_data_stores_with_tls(modules):
+    env = modules["app"].locals["app_env_base"]
+    assert env["ZUFANG__DATABASE__SSL_MODE"] == "verify_identity", "verify the server's certificate and host name"
+    assert env["ZUFANG__REDIS__TLS"] is True
+    ca = modules["app"].locals["rds_ca_container_path"]
+    assert env["ZUFANG__DATABASE__SSL_CA"] == "${local.rds_ca_container_path}" and ca == "/etc/ssl/certs/rds-global-bundle.pem"
+    # The unit mounts the fetched bundle at exactly that path, for migrate and serve alike.
+    unit = (APP / "files" / "zufang.service").read_text()
+    assert "ExecStartPre=/usr/local/sbin/zufang-fetch-rds-ca" in unit
+    assert unit.count("-v ${RDS_CA_MOUNT} ") == 2 and unit.count("-v ${HOST_CA_MOUNT} ") == 2
+    assert env["SSL_CERT_FILE"] == "${local.container_ca_path}", "Redis TLS: the mounted public roots"
+    assert "RDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro" in (APP / "main.tf").read_text()
+
+
+def run_fetch_rds_ca(tmp_path: Path, body: str, existing: str | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+    """fetch-rds-ca.sh with a stand-in curl that writes BODY to its -o file (no network in CI)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    src = tmp_path / "served.pem"
+    src.write_text(body)
+    curl = bindir / "curl"
+    curl.write_text(f"""#!/usr/bin/env bash
+# stand-in for curl: serves {src} for the trust store URL only, over https only
+[[ " $* " == *" --proto =https "* && "${{!#}}" == https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem ]] || {{ echo "unexpected curl call: $*" >&2; exit 2; }}
+[[ -s {src} ]] || exit 22
+while (( $# )); do [[ $1 == -o ]] && out=$2; shift; done
+cp {src} "$out"
+""")
+    curl.chmod(0o755)
+    target = tmp_path / "tls" / "rds-global-bundle.pem"
+    if existing is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(existing)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "RDS_CA_FILE": str(target)}
+    out = subprocess.run(["bash", str(APP / "files" / "fetch-rds-ca.sh")], env=env, capture_output=True, text=True)
+    return out, target
+
+
+def ca_pem(tmp_path: Path, cn: str) -> str:
+    key, crt = tmp_path / f"{cn}.key", tmp_path / f"{cn}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={cn}",
+                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
+    return crt.read_text()
+
+
+def test_fetch_rds_ca_writes_the_bundle(tmp_path):
+    bundle = ca_pem(tmp_path, "Amazon RDS test Root CA") + ca_pem(tmp_path, "Amazon RDS test Region CA")
+    out, target = run_fetch_rds_ca(tmp_path, bundle)
+    assert out.returncode == 0, out.stderr
+    assert target.read_text() == bundle and "(2 certificates)" in out.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644, "public CA certificates, readable by the container's user"
+
+
+@pytest.mark.parametrize("body", ["<html>maintenance</html>\n", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ""],
+                         ids=["not PEM", "truncated certificate", "fetch fails"])
+def test_fetch_rds_ca_refuses_a_bad_bundle_and_keeps_the_old_one(tmp_path, body):
+    old = ca_pem(tmp_path, "Amazon RDS old Root CA")
+    out, target = run_fetch_rds_ca(tmp_path, body, existing=old)
+    assert out.returncode == 0 and "keeping the bundle in place" in out.stderr, out.stderr
+    assert target.read_text() == old
+    assert [p.name for p in target.parent.iterdir()] == [target.name], "no temporary file left behind"
+
+
+def test_fetch_rds_ca_without_any_bundle_stops_the_start(tmp_path):
+    out, target = run_fetch_rds_ca(tmp_path, "")
+    assert out.returncode != 0 and "no bundle in" in out.stderr
+    assert not target.exists()
+
+
 def test_app_user_data_points_the_app_at_the_data_tier(modules):
     env = modules["app"].locals["app_env_base"]
     assert env["ZUFANG_ENV"] == "production"
@@ -395,8 +580,8 @@ def test_app_unit_uses_only_variables_the_user_data_defines(modules):
 # --- size and hygiene ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module, files", [
     ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
-    ("app", ["fetch-secrets.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
-             "zufang-health-report.timer"]),
+    ("app", ["fetch-secrets.sh", "fetch-rds-ca.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
+             "zufang-health-report.timer", "zufang-secrets-refresh.service", "zufang-secrets-refresh.timer"]),
 ])
 def test_user_data_stays_under_the_ec2_limit(module, files):
     texts = [(TF_ROOT / "modules" / module / "files" / f).read_text() for f in files]

@@ -52,7 +52,7 @@ def test_alibaba_table_maps_every_kind_of_resource_the_modules_create(modules):
     unmapped = [t for t in sorted(created) if t in AWS_TO_DOC and AWS_TO_DOC[t].lower() not in aws_column.lower()]
     assert unmapped == []
     # every main resource family of the modules is covered by the dictionary above
-    families = {t for t in created if not re.search(r"_(association|attachment|policy|version|rule|block|configuration|controls|versioning|alias|object|subnet_group|parameter_group|profile|default_security_group)$", t)}
+    families = {t for t in created if not re.search(r"_(association|attachment|policy|version|rotation|rule|block|configuration|controls|versioning|alias|object|subnet_group|parameter_group|profile|default_security_group)$", t)}
     assert families - set(AWS_TO_DOC) - {"aws_route", "aws_cloudwatch_log_group", "aws_default_security_group", "aws_elasticache_subnet_group", "aws_db_subnet_group"} == set()
 
 

@@ -85,7 +85,6 @@ def test_every_cidr_variable_is_validated(modules, environments):
 ENUMS = {
     ("modules/network", "flow_log_traffic_type"): ["ACCEPT", "REJECT", "ALL"],
     ("modules/edge", "http_mode"): ["serve", "redirect"],
-    ("modules/data", "redis_transit_encryption_mode"): ["required", "preferred"],
     ("modules/app", "environment"): ["staging", "prod"],
     ("stack", "environment"): ["staging", "prod"],
     ("stack", "edge_http_mode"): ["serve", "redirect"],

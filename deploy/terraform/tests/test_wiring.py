@@ -19,7 +19,10 @@ def test_every_declared_variable_is_used(modules, environments):
     for where, cfg in [*(("modules/" + k, v) for k, v in modules.items()), *environments.items()]:
         parts = [cfg.resources, cfg.data, cfg.outputs, cfg.modules, cfg.locals, cfg.providers]
         used = set().union(*(refs(p, "var") for p in parts))
-        # validation blocks refer to their own variable: that is not a use
+        # validation blocks refer to their own variable: that is not a use; a limit that another
+        # variable's validation reads (e.g. the bastion's admin_min_prefix_length) is one
+        for name, body in cfg.variables.items():
+            used |= refs(body.get("validation", []), "var") - {name}
         unused += [f"{where}: var.{v}" for v in sorted(set(cfg.variables) - used)]
     assert unused == []
 
@@ -33,7 +36,8 @@ EXPECTED_WIRING = {
     ("app", "redis_host"): "module.data.redis_host",
     ("app", "db_password_secret_arn"): "module.data.db_password_secret_arn",
     ("app", "redis_password_secret_arn"): "module.data.redis_password_secret_arn",
-    ("app", "trusted_proxy_cidrs"): "module.network.public_subnet_cidrs",
+    # The proxies' own addresses, not the public subnets they sit in.
+    ("app", "trusted_proxy_cidrs"): '[for ip in values(module.edge.private_ips) : "${ip}/32"]',
     ("data", "app_security_group_id"): "module.app.security_group_id",
     ("data", "subnet_ids"): "module.network.isolated_subnet_ids",
     ("edge", "subnet_ids"): "module.network.public_subnet_ids",

@@ -120,7 +120,7 @@ fi
 
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
-declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=999 [mysqld-exporter]=65534
+declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=6379 [mysqld-exporter]=65534
   [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
   [bench]=10010 [bench-account]=10001 [backup]=999)
 for d in "${!owner[@]}"; do
@@ -128,5 +128,7 @@ for d in "${!owner[@]}"; do
   chmod 0500 "$dir/$d"
   chmod 0400 "$dir/$d"/*
 done
-chmod 0755 "$dir"
+# One volume holding every folder (an earlier release, the bench image test): readable below.
+# Each folder its own volume: /secrets itself is on the read-only root and already 0755.
+if [[ -w $dir ]]; then chmod 0755 "$dir"; fi
 echo "secrets-init: ready (${#owner[@]} consumers)"

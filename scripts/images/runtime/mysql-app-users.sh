@@ -11,15 +11,13 @@
 #    (official and offline image), which provides docker_process_sql. Sourced, so no `exit`.
 # 2) A database initialised by an earlier release (app account with ALL, no migrate account):
 #      docker compose exec mysql bash /docker-entrypoint-initdb.d/05-app-users.sh
-#    Without docker_process_sql it logs in as root over the local socket with the root password
-#    from the mysql secrets (an option file on a pipe: the password is never an argument).
+#    Then it logs in as root over the local socket (mysql-initdb-sql.sh).
 #    `--help` prints this text.
 app_users_main() {
   local pw_file=${MIGRATE_PASSWORD_FILE:-/run/stack-secrets/mysql/migrate_password}
-  local root_pw_file=${ROOT_PASSWORD_FILE:-/run/stack-secrets/mysql/root_password}
   local db=${MARIADB_DATABASE:-zufang} app=${MARIADB_USER:-zufang} pw stmts
   if [[ ${1:-} == --help || ${1:-} == -h ]]; then
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     return 0
   fi
   if [[ ! -s $pw_file ]]; then
@@ -38,15 +36,10 @@ GRANT ALL PRIVILEGES ON \`${db}\`.* TO '${app}_migrate'@'%';
 REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${app}'@'%';
 GRANT SELECT, INSERT, UPDATE, DELETE ON \`${db}\`.* TO '${app}'@'%';
 DROP USER IF EXISTS 'root'@'%';"
-  if declare -F docker_process_sql >/dev/null; then
-    docker_process_sql <<<"$stmts" || return 1
-  else
-    local client=mariadb
-    command -v mariadb >/dev/null 2>&1 || client=mysql
-    [[ -r $root_pw_file ]] || { echo "initdb: cannot read $root_pw_file (run as root in the mysql container)" >&2; return 1; }
-    "$client" --defaults-extra-file=<(printf '[client]\nuser=root\npassword="%s"\n' "$(head -n 1 "$root_pw_file")") \
-      --protocol=socket <<<"$stmts" || return 1
-  fi
+  # zufang_sql: mysql-initdb-sql.sh (sourced by the entrypoint first, or here when run by hand).
+  # shellcheck source=scripts/images/runtime/mysql-initdb-sql.sh
+  declare -F zufang_sql >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/00-zufang-sql.sh" || return 1
+  zufang_sql <<<"$stmts" || return 1
   echo "initdb: accounts ready (${app}: DML on ${db}; ${app}_migrate: DDL; root: local socket only)"
 }
 app_users_main "$@"

@@ -10,16 +10,14 @@
 #    so no `exit` and no shell options here.
 # 2) A stack whose database was initialised before this script was mounted:
 #      docker compose exec mysql bash /docker-entrypoint-initdb.d/30-backup-user.sh
-#    Without docker_process_sql it logs in as root over the local socket with the root password
-#    from the secrets volume (an option file on a pipe: the password is never an argument).
+#    Then it logs in as root over the local socket (mysql-initdb-sql.sh).
 #    `--help` prints this text.
 backup_user_main() {
   local pw_file=${BACKUP_PASSWORD_FILE:-/run/stack-secrets/mysql/backup_password}
-  local root_pw_file=${ROOT_PASSWORD_FILE:-/run/stack-secrets/mysql/root_password}
   local datadir=${DATADIR:-/var/lib/mysql}
   local pw stmts
   if [[ ${1:-} == --help || ${1:-} == -h ]]; then
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     return 0
   fi
   if [[ ! -s $datadir/zufang-timeline ]]; then
@@ -38,15 +36,10 @@ backup_user_main() {
   stmts="CREATE USER IF NOT EXISTS 'backup'@'%' IDENTIFIED BY '${pw}' WITH MAX_USER_CONNECTIONS 10;
 ALTER USER 'backup'@'%' IDENTIFIED BY '${pw}' WITH MAX_USER_CONNECTIONS 10;
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'backup'@'%';"
-  if declare -F docker_process_sql >/dev/null; then
-    docker_process_sql <<<"$stmts" || return 1
-  else
-    local client=mariadb
-    command -v mariadb >/dev/null 2>&1 || client=mysql
-    [[ -r $root_pw_file ]] || { echo "initdb: cannot read $root_pw_file (run as root in the mysql container)" >&2; return 1; }
-    "$client" --defaults-extra-file=<(printf '[client]\nuser=root\npassword="%s"\n' "$(head -n 1 "$root_pw_file")") \
-      --protocol=socket <<<"$stmts" || return 1
-  fi
+  # zufang_sql: mysql-initdb-sql.sh (sourced by the entrypoint first, or here when run by hand).
+  # shellcheck source=scripts/images/runtime/mysql-initdb-sql.sh
+  declare -F zufang_sql >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/00-zufang-sql.sh" || return 1
+  zufang_sql <<<"$stmts" || return 1
   echo "initdb: backup account ready"
 }
 backup_user_main "$@"

@@ -13,7 +13,15 @@ data "aws_ssm_parameter" "al2023" {
 
 locals {
   asg_name = "${var.name}-app"
-  ami_id   = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
+  # The RDS CA bundle: on the host (fetch-rds-ca.sh) and where the container sees it (zufang.service).
+  rds_ca_host_path      = "/etc/zufang/tls/rds-global-bundle.pem"
+  rds_ca_container_path = "/etc/ssl/certs/rds-global-bundle.pem"
+  # The public roots Redis's TLS client checks ElastiCache against: the host's trust store (Amazon
+  # Linux keeps it patched), mounted where the container's rustls-native-certs reads it
+  # (SSL_CERT_FILE), over the image's own Debian store: the host's follows the host's updates.
+  host_ca_path      = "/etc/pki/tls/certs/ca-bundle.crt"
+  container_ca_path = "/etc/ssl/certs/ca-certificates.crt"
+  ami_id            = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
 
   # Non-secret configuration: every key is one of app/config/default.toml (a test checks it).
   # production.toml in the image already sets application.host, log.format and sentry.environment's
@@ -23,16 +31,26 @@ locals {
     ZUFANG__APPLICATION__HOST            = "0.0.0.0"
     ZUFANG__APPLICATION__PORT            = var.app_port
     ZUFANG__APPLICATION__TRUSTED_PROXIES = join(",", var.trusted_proxy_cidrs)
-    ZUFANG__DATABASE__HOST               = var.db_host
-    ZUFANG__DATABASE__PORT               = var.db_port
-    ZUFANG__DATABASE__USERNAME           = var.db_username
-    ZUFANG__DATABASE__NAME               = var.db_name
-    ZUFANG__DATABASE__MAX_CONNECTIONS    = var.db_max_connections
-    ZUFANG__REDIS__HOST                  = var.redis_host
-    ZUFANG__REDIS__PORT                  = var.redis_port
-    ZUFANG__REDIS__KEY_PREFIX            = "zufang:"
-    ZUFANG__LOG__FORMAT                  = "json"
-    ZUFANG__SENTRY__ENVIRONMENT          = var.environment
+    # The site's name: other Host headers get a 400 (application.allowed_hosts).
+    ZUFANG__APPLICATION__ALLOWED_HOSTS = join(",", var.allowed_hosts)
+    ZUFANG__DATABASE__HOST             = var.db_host
+    ZUFANG__DATABASE__PORT             = var.db_port
+    ZUFANG__DATABASE__USERNAME         = var.db_username
+    ZUFANG__DATABASE__NAME             = var.db_name
+    ZUFANG__DATABASE__MAX_CONNECTIONS  = var.db_max_connections
+    # TLS to both data stores (the servers refuse plain connections): MariaDB's certificate and host
+    # name checked against the RDS CA bundle that fetch-rds-ca.sh puts on the host and zufang.service
+    # mounts at this path; ElastiCache's certificate chains to a public root (Amazon Root CA), checked
+    # against the host's trust store mounted at SSL_CERT_FILE.
+    ZUFANG__DATABASE__SSL_MODE  = "verify_identity"
+    ZUFANG__DATABASE__SSL_CA    = local.rds_ca_container_path
+    ZUFANG__REDIS__HOST         = var.redis_host
+    ZUFANG__REDIS__PORT         = var.redis_port
+    ZUFANG__REDIS__KEY_PREFIX   = "zufang:"
+    ZUFANG__REDIS__TLS          = true
+    SSL_CERT_FILE               = local.container_ca_path
+    ZUFANG__LOG__FORMAT         = "json"
+    ZUFANG__SENTRY__ENVIRONMENT = var.environment
   }
   # Set only when configured: an empty value would override the defaults with nothing.
   app_env_optional = {
@@ -59,6 +77,10 @@ locals {
   secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
     sms_webhook_token = var.sms_webhook_token_secret_arn
   })
+  # JSON secrets: the field that becomes the file (RDS's managed secret is {"username", "password"}).
+  secret_json_fields = var.db_password_secret_field == null ? {} : {
+    database_password = var.db_password_secret_field
+  }
 
   # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
   ecr_registry = var.ecr_repository_arn == null ? null : split("/", var.app_image)[0]
@@ -70,11 +92,14 @@ locals {
 
   # Boot files shipped verbatim from files/: destination on the server -> source and mode.
   boot_files = {
-    "/usr/local/sbin/zufang-fetch-secrets"             = { src = "fetch-secrets.sh", mode = "0755" }
-    "/etc/systemd/system/zufang.service"               = { src = "zufang.service", mode = "0644" }
-    "/usr/local/sbin/zufang-health-report"             = { src = "health-report.sh", mode = "0755" }
-    "/etc/systemd/system/zufang-health-report.service" = { src = "zufang-health-report.service", mode = "0644" }
-    "/etc/systemd/system/zufang-health-report.timer"   = { src = "zufang-health-report.timer", mode = "0644" }
+    "/usr/local/sbin/zufang-fetch-secrets"               = { src = "fetch-secrets.sh", mode = "0755" }
+    "/usr/local/sbin/zufang-fetch-rds-ca"                = { src = "fetch-rds-ca.sh", mode = "0755" }
+    "/etc/systemd/system/zufang.service"                 = { src = "zufang.service", mode = "0644" }
+    "/usr/local/sbin/zufang-health-report"               = { src = "health-report.sh", mode = "0755" }
+    "/etc/systemd/system/zufang-health-report.service"   = { src = "zufang-health-report.service", mode = "0644" }
+    "/etc/systemd/system/zufang-health-report.timer"     = { src = "zufang-health-report.timer", mode = "0644" }
+    "/etc/systemd/system/zufang-secrets-refresh.service" = { src = "zufang-secrets-refresh.service", mode = "0644" }
+    "/etc/systemd/system/zufang-secrets-refresh.timer"   = { src = "zufang-secrets-refresh.timer", mode = "0644" }
   }
 
   boot_write_files = [for dest, f in local.boot_files : {
@@ -95,7 +120,7 @@ locals {
       {
         path        = "/etc/zufang/runtime.env"
         permissions = "0644"
-        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\n"
+        content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\nRDS_CA_URL=${var.rds_ca_bundle_url}\nRDS_CA_FILE=${local.rds_ca_host_path}\nRDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro\nHOST_CA_MOUNT=${local.host_ca_path}:${local.container_ca_path}:ro\n"
       },
       {
         path        = "/etc/zufang/secrets.env"
@@ -103,6 +128,7 @@ locals {
         content = join("", concat(
           ["AWS_REGION=${data.aws_region.current.name}\n", "CONTAINER_UID=${var.container_uid}\n"],
           [for file, arn in local.secret_arns : "SECRET_${file}=${arn}\n"],
+          [for file, field in local.secret_json_fields : "JSONKEY_${file}=${field}\n"],
         ))
       },
       {
@@ -116,6 +142,7 @@ locals {
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "zufang"],
       ["systemctl", "enable", "--now", "zufang-health-report.timer"],
+      ["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"],
     ]
   })])
 }

@@ -22,3 +22,8 @@ output "role_name" {
   description = "IAM role of the app servers."
   value       = aws_iam_role.app.name
 }
+
+output "trusted_proxies" {
+  description = "application.trusted_proxies of the app servers: the only peers whose X-Forwarded-* headers the app believes."
+  value       = var.trusted_proxy_cidrs
+}

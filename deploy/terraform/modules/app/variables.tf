@@ -54,12 +54,22 @@ variable "data_subnet_cidrs" {
 }
 
 variable "trusted_proxy_cidrs" {
-  description = "CIDRs of the edge proxies (the public subnets); the app trusts X-Forwarded-* and X-Request-ID only from these (application.trusted_proxies)."
+  description = "The edge proxies' private addresses as /32s (their fixed private_ip); the app trusts X-Forwarded-* and X-Request-ID only from these (application.trusted_proxies). Not whole subnets: any other host there could forge client addresses and dodge the per-IP limits."
   type        = list(string)
 
   validation {
-    condition     = length(var.trusted_proxy_cidrs) > 0 && alltrue([for c in var.trusted_proxy_cidrs : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
-    error_message = "trusted_proxy_cidrs: valid IPv4 CIDR blocks, never 0.0.0.0/0 (anyone could forge client addresses)."
+    condition     = length(var.trusted_proxy_cidrs) > 0 && alltrue([for c in var.trusted_proxy_cidrs : can(cidrhost(c, 0)) && endswith(c, "/32")])
+    error_message = "trusted_proxy_cidrs: one IPv4 /32 per edge proxy (e.g. 10.20.0.11/32), never a subnet or 0.0.0.0/0."
+  }
+}
+
+variable "allowed_hosts" {
+  description = "Host names the API answers for (application.allowed_hosts, as Django's ALLOWED_HOSTS): the site's name. Other Host headers get a 400; probes and /metrics are exempt."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_hosts) > 0 && !contains(var.allowed_hosts, "*")
+    error_message = "allowed_hosts: at least the site's name, and never \"*\" (any Host would be answered)."
   }
 }
 
@@ -299,5 +309,27 @@ variable "health_check_failures" {
   validation {
     condition     = var.health_check_failures >= 2 && var.health_check_failures <= 20
     error_message = "health_check_failures: 2..20."
+  }
+}
+
+variable "rds_ca_bundle_url" {
+  description = "HTTPS URL of the RDS certificate authorities' bundle the app verifies MariaDB against (fetched by each server at every start; AWS's global bundle covers every commercial region)."
+  type        = string
+  default     = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^https://truststore\\.pki\\.([a-z0-9-]+\\.)?rds\\.amazonaws\\.com(\\.cn)?/[A-Za-z0-9/._-]+\\.pem$", var.rds_ca_bundle_url))
+    error_message = "rds_ca_bundle_url must be an https URL of AWS's RDS trust store (truststore.pki.rds.amazonaws.com), ending in .pem."
+  }
+}
+
+variable "db_password_secret_field" {
+  description = "Field of the JSON secret db_password_secret_arn that holds the password (RDS's managed master user secret: password); null when the secret is the bare password."
+  type        = string
+  default     = "password"
+
+  validation {
+    condition     = var.db_password_secret_field == null || can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.db_password_secret_field))
+    error_message = "db_password_secret_field must be a JSON field name (letters, digits, underscores) or null."
   }
 }

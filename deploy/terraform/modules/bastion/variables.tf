@@ -28,6 +28,18 @@ variable "subnet_id" {
   type        = string
 }
 
+variable "admin_min_prefix_length" {
+  description = "Widest block admin_cidrs may hold, as a prefix length: 24 admits /24 .. /32 (256 addresses at most per entry)."
+  type        = number
+  default     = 24
+  nullable    = false
+
+  validation {
+    condition     = var.admin_min_prefix_length >= 16 && var.admin_min_prefix_length <= 32 && floor(var.admin_min_prefix_length) == var.admin_min_prefix_length
+    error_message = "admin_min_prefix_length must be a whole number from 16 to 32."
+  }
+}
+
 variable "admin_cidrs" {
   description = "Operator networks allowed to SSH into the bastion (office, VPN egress). The whole internet is rejected: use SSM Session Manager when there is no fixed address."
   type        = list(string)
@@ -37,9 +49,10 @@ variable "admin_cidrs" {
     error_message = "admin_cidrs: at least one valid IPv4 CIDR block."
   }
 
+  # A wide block (0.0.0.0/1 is half the internet) is an open SSH port in all but name.
   validation {
-    condition     = alltrue([for c in var.admin_cidrs : tonumber(split("/", c)[1]) >= 8])
-    error_message = "admin_cidrs must not contain 0.0.0.0/0 (or any block wider than /8): SSH would be open to the internet."
+    condition     = alltrue([for c in var.admin_cidrs : can(cidrhost(c, 0)) && tonumber(split("/", c)[1]) >= var.admin_min_prefix_length])
+    error_message = "admin_cidrs: every block must be /${var.admin_min_prefix_length} or narrower (admin_min_prefix_length); an office or VPN egress is a handful of addresses, never a large part of the internet."
   }
 }
 

@@ -1,8 +1,9 @@
 # The data tier: MariaDB (RDS) and Redis (ElastiCache) in the isolated subnets, reachable from the
-# app tier's security group only. Credentials are generated here and kept in Secrets Manager; the
-# app fetches them at boot. The MariaDB password never enters the plan or the state (write-only
-# attributes); the Redis AUTH token does, because ElastiCache's auth_token has no write-only
-# form yet, so the state must sit in an encrypted, access-controlled backend (see README).
+# app tier's security group only. Credentials live in Secrets Manager; the app fetches them at boot.
+# The MariaDB password is RDS's own (manage_master_user_password): generated and rotated by RDS in
+# Secrets Manager, never seen by Terraform. The Redis AUTH token is generated here and written
+# write-only, but ElastiCache's auth_token has no write-only form (aws provider 5.100), so a copy is
+# in the state, which must sit in the encrypted, locked backend (see README).
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
@@ -42,31 +43,14 @@ resource "aws_kms_alias" "data" {
 }
 
 # --- credentials -------------------------------------------------------------------------------------
-# RDS rejects / " @ and spaces in passwords; ElastiCache AUTH tokens take 16..128 characters and no
-# special characters beyond ! & # $ ^ < > -. (zufang passes both as separate fields, never in a URL,
-# so no character needs escaping on its side.)
+# ElastiCache AUTH tokens take 16..128 characters and no special characters beyond ! & # $ ^ < > -.
 # Generated during the apply: uuid() reads the OS's cryptographic random source (244 bits in 64 hex
-# characters, valid for RDS and for ElastiCache AUTH). A local is evaluated once per run, so the
-# secret and RDS get the same value. Write-only arguments are sent only when their version changes:
-# bump db_password_version / redis_password_version to set a new one. (Not the provider's ephemeral
-# aws_secretsmanager_random_password: `terraform test` cannot mock ephemeral resources yet.)
+# characters). A local is evaluated once per run, so the secret and ElastiCache get the same value.
+# Write-only arguments are sent only when their version changes: bump redis_password_version to set a
+# new one. (Not the provider's ephemeral aws_secretsmanager_random_password: `terraform test` cannot
+# mock ephemeral resources yet, and auth_token could not take an ephemeral value anyway.)
 locals {
-  generated_db_password = replace("${uuid()}${uuid()}", "-", "")
   generated_redis_token = replace("${uuid()}${uuid()}", "-", "")
-}
-
-resource "aws_secretsmanager_secret" "db_password" {
-  #checkov:skip=CKV2_AWS_57:rotation needs a Lambda and a rolling restart of the app (it reads the password at boot); rotate by bumping var.db_password_version and re-applying
-  name_prefix = "${var.name}/database_password-"
-  description = "MariaDB password of ${var.db_username}; written to /run/secrets/database_password on the app servers"
-  kms_key_id  = aws_kms_key.data.arn
-  tags        = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "db_password" {
-  secret_id                = aws_secretsmanager_secret.db_password.id
-  secret_string_wo         = local.generated_db_password
-  secret_string_wo_version = var.db_password_version
 }
 
 resource "aws_secretsmanager_secret" "redis_password" {
@@ -156,11 +140,12 @@ resource "aws_db_parameter_group" "mariadb" {
     value = "utf8mb4_unicode_ci"
   }
 
-  # With TLS required, passwords never cross the VPC in clear text. Off until the app's MySQL
-  # driver is built with TLS (see var.db_require_secure_transport).
+  # The server refuses every connection that is not TLS: passwords and personal data never cross
+  # the VPC in clear, whatever a client is configured to do. The app verifies the server against the
+  # RDS CA bundle (database.ssl_mode = verify_identity, see modules/app).
   parameter {
     name  = "require_secure_transport"
-    value = var.db_require_secure_transport ? "1" : "0"
+    value = "1"
   }
 
   lifecycle {
@@ -190,18 +175,20 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 }
 
 resource "aws_db_instance" "mariadb" {
-  #checkov:skip=CKV2_AWS_69:require_secure_transport follows var.db_require_secure_transport, off until the app's MySQL driver is built with TLS (sqlx has no TLS feature enabled); traffic stays inside the VPC between two security groups
   #checkov:skip=CKV_AWS_157:multi-AZ is a per-environment cost decision (var.db_multi_az): prod sets true, staging false
   identifier_prefix = "${var.name}-"
   engine            = "mariadb"
   engine_version    = var.db_engine_version
   instance_class    = var.db_instance_class
 
-  db_name             = var.db_name
-  username            = var.db_username
-  password_wo         = local.generated_db_password
-  password_wo_version = var.db_password_version
-  port                = 3306
+  db_name  = var.db_name
+  username = var.db_username
+  # RDS generates the password into a Secrets Manager secret of its own (JSON {"username",
+  # "password"}, encrypted with the tier's key) and rotates it: it is in no plan, state or
+  # Terraform process. The app servers read its "password" field (modules/app fetch-secrets.sh).
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = aws_kms_key.data.arn
+  port                          = 3306
 
   allocated_storage     = var.db_allocated_storage
   max_allocated_storage = var.db_max_allocated_storage
@@ -237,6 +224,18 @@ resource "aws_db_instance" "mariadb" {
   depends_on = [aws_iam_role_policy_attachment.rds_monitoring]
 }
 
+# RDS rotates its secret every 7 days unless told otherwise. The app reads the password when it
+# starts, and each app server restarts itself when the secret changes (modules/app
+# zufang-secrets-refresh.timer, within 15 minutes, servers at random moments): a longer period
+# means fewer such restarts.
+resource "aws_secretsmanager_secret_rotation" "db_password" {
+  secret_id = aws_db_instance.mariadb.master_user_secret[0].secret_arn
+
+  rotation_rules {
+    automatically_after_days = var.db_password_rotation_days
+  }
+}
+
 # --- Redis ---------------------------------------------------------------------------------------------
 resource "aws_elasticache_subnet_group" "this" {
   name        = "${var.name}-redis"
@@ -263,8 +262,10 @@ resource "aws_elasticache_replication_group" "redis" {
 
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.data.arn
+  # TLS only: plain connections are refused (the app connects with redis.tls = true). An existing
+  # group moves from preferred to required in one modification once its clients speak TLS.
   transit_encryption_enabled = true
-  transit_encryption_mode    = var.redis_transit_encryption_mode
+  transit_encryption_mode    = "required"
   auth_token                 = data.aws_secretsmanager_secret_version.redis_password.secret_string
 
   snapshot_retention_limit   = 3

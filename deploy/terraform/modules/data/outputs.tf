@@ -19,8 +19,8 @@ output "db_username" {
 }
 
 output "db_password_secret_arn" {
-  description = "Secrets Manager secret holding the database password (file database_password)."
-  value       = aws_secretsmanager_secret.db_password.arn
+  description = "RDS-managed Secrets Manager secret of the MariaDB master user (JSON {\"username\", \"password\"}); its password field becomes the file database_password."
+  value       = aws_db_instance.mariadb.master_user_secret[0].secret_arn
 }
 
 output "redis_host" {

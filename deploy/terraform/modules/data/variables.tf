@@ -45,8 +45,9 @@ variable "db_engine_version" {
   default     = "10.11"
 
   validation {
-    condition     = can(regex("^1[01]\\.[0-9]+$", var.db_engine_version))
-    error_message = "db_engine_version must be a MariaDB 10.x or 11.x major.minor version, e.g. 10.11."
+    # require_secure_transport (TLS-only connections) exists from MariaDB 10.5 on.
+    condition     = can(regex("^(10\\.([5-9]|1[0-9])|11\\.[0-9]+)$", var.db_engine_version))
+    error_message = "db_engine_version must be MariaDB 10.5 or later as major.minor (e.g. 10.11, 11.4): older ones cannot require TLS."
   }
 }
 
@@ -145,36 +146,23 @@ variable "redis_engine_version" {
   }
 }
 
-variable "redis_transit_encryption_mode" {
-  description = "required: clients must use TLS. preferred: TLS and plain connections are both accepted. The zufang build has no Redis TLS client yet, so the default is preferred; switch to required once it has."
-  type        = string
-  default     = "preferred"
-
-  validation {
-    condition     = contains(["required", "preferred"], var.redis_transit_encryption_mode)
-    error_message = "redis_transit_encryption_mode must be required or preferred."
-  }
-}
-
-variable "db_require_secure_transport" {
-  description = "Make MariaDB refuse unencrypted connections (require_secure_transport). The zufang build has no TLS in its MySQL driver yet, so the default is false; switch to true once it has."
-  type        = bool
-  default     = false
-}
-
 variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)
   default     = {}
 }
 
-variable "db_password_version" {
-  description = "Version of the generated MariaDB password: change it (e.g. 1 -> 2) to generate and store a new one."
+variable "db_password_rotation_days" {
+  description = "Days between RDS's rotations of the MariaDB password (its managed secret); each rotation restarts every app server once, at a random moment within 15 minutes."
   type        = number
-  default     = 1
+  default     = 30
   nullable    = false
-}
 
+  validation {
+    condition     = var.db_password_rotation_days >= 1 && var.db_password_rotation_days <= 365 && floor(var.db_password_rotation_days) == var.db_password_rotation_days
+    error_message = "db_password_rotation_days must be a whole number of days from 1 to 365."
+  }
+}
 variable "redis_password_version" {
   description = "Version of the generated Redis AUTH token: change it (e.g. 1 -> 2) to generate and store a new one."
   type        = number

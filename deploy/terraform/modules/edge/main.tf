@@ -51,23 +51,25 @@ locals {
 
   edge_env = {
     for node, n in local.nodes : node => {
-      NODE_NAME         = node
-      STATE             = "BACKUP"
-      PRIORITY          = n.priority
-      SELF_IP           = n.private_ip
-      PEER_IP           = local.nodes[n.peer].private_ip
-      VIP               = aws_eip.edge.public_ip
-      VRID              = var.vrid
-      AWS_REGION        = data.aws_region.current.name
-      EIP_ALLOCATION_ID = aws_eip.edge.allocation_id
-      CONFIG_BUCKET     = aws_s3_bucket.config.id
-      CONFIG_PREFIX     = local.config_prefix
-      VRRP_SECRET_ARN   = aws_secretsmanager_secret.vrrp.arn
-      TLS_SECRET_ARN    = var.tls_secret_arn == null ? "" : var.tls_secret_arn
-      SERVER_NAME       = var.server_name
-      APP_ASG_NAME      = var.app_asg_name
-      APP_PORT          = var.app_port
-      EDGE_HTTP_MODE    = var.http_mode
+      NODE_NAME                    = node
+      STATE                        = "BACKUP"
+      PRIORITY                     = n.priority
+      SELF_IP                      = n.private_ip
+      PEER_IP                      = local.nodes[n.peer].private_ip
+      VIP                          = aws_eip.edge.public_ip
+      VRID                         = var.vrid
+      AWS_REGION                   = data.aws_region.current.name
+      EIP_ALLOCATION_ID            = aws_eip.edge.allocation_id
+      CONFIG_BUCKET                = aws_s3_bucket.config.id
+      CONFIG_PREFIX                = local.config_prefix
+      VRRP_SECRET_ARN              = aws_secretsmanager_secret.vrrp.arn
+      TLS_SECRET_ARN               = var.tls_secret_arn == null ? "" : var.tls_secret_arn
+      TLS_REQUIRED                 = var.require_tls_certificate
+      SERVER_NAME                  = var.server_name
+      APP_ASG_NAME                 = var.app_asg_name
+      APP_PORT                     = var.app_port
+      EDGE_HTTP_MODE               = var.http_mode
+      EDGE_HSTS_INCLUDE_SUBDOMAINS = var.hsts_include_subdomains
     }
   }
 
@@ -227,7 +229,7 @@ resource "aws_security_group" "edge" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "edge_http" {
-  #checkov:skip=CKV_AWS_260:the edge is the public entry point; port 80 serves (or redirects to HTTPS) for every client
+  #checkov:skip=CKV_AWS_260:the edge is the public entry point; port 80 answers every client with a redirect to HTTPS (http_mode, serve only outside prod)
   security_group_id = aws_security_group.edge.id
   description       = "HTTP from clients"
   ip_protocol       = "tcp"

@@ -88,9 +88,9 @@ variable "key_name" {
 }
 
 variable "http_mode" {
-  description = "What port 80 does: serve (API and site over HTTP too) or redirect (301 to HTTPS)."
+  description = "What port 80 does: redirect (308 to HTTPS) or serve (API and site over plain HTTP too: passwords and tokens in clear; for a test stack only)."
   type        = string
-  default     = "serve"
+  default     = "redirect"
 
   validation {
     condition     = contains(["serve", "redirect"], var.http_mode)
@@ -99,9 +99,33 @@ variable "http_mode" {
 }
 
 variable "tls_secret_arn" {
-  description = "Secrets Manager secret with the edge certificate as JSON {\"certificate\", \"private_key\"} (PEM); null makes a self-signed one per proxy."
+  description = "Secrets Manager secret with the edge certificate as JSON {\"certificate\", \"private_key\"} (PEM), fetched by each proxy at boot; null makes a self-signed one per proxy (only when require_tls_certificate is false)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.tls_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.tls_secret_arn))
+    error_message = "tls_secret_arn must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)."
+  }
+
+  validation {
+    condition     = !var.require_tls_certificate || var.tls_secret_arn != null
+    error_message = "require_tls_certificate is set: tls_secret_arn must name the secret with a CA-issued certificate (no self-signed fallback)."
+  }
+}
+
+variable "require_tls_certificate" {
+  description = "Refuse to run without tls_secret_arn (plan-time) and refuse the self-signed fallback on the proxies (boot-time); the root module sets it for prod."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "hsts_include_subdomains" {
+  description = "Send HSTS with includeSubDomains (only when every subdomain of the site's domain is HTTPS)."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "server_name" {

@@ -47,7 +47,39 @@ run "stack" {
     error_message = "prod sends verification codes through the SMS gateway (HTTPS), never the log sender"
   }
   assert {
+    condition     = var.environment != "prod" || (var.edge_http_mode == "redirect" && var.tls_secret_arn != null)
+    error_message = "prod: port 80 only redirects; the proxies serve the certificate from tls_secret_arn and refuse a self-signed one"
+  }
+  assert {
+    condition     = toset(module.app.trusted_proxies) == toset([for ip in values(module.edge.private_ips) : "${ip}/32"]) && length(module.app.trusted_proxies) == 2
+    error_message = "the app trusts X-Forwarded-For from the two edge proxies' addresses only, not the public subnets"
+  }
+  assert {
     condition     = var.name == "zufang-${var.environment}"
     error_message = "resource names carry the environment"
   }
+}
+
+# prod's edge: no API in clear on port 80, and a real certificate. Refused at plan time whatever the
+# environment file says (these runs override it).
+run "prod_refuses_plain_http" {
+  command = plan
+  variables {
+    environment    = "prod"
+    name           = "zufang-prod"
+    edge_http_mode = "serve"
+    tls_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+  }
+  expect_failures = [var.edge_http_mode]
+}
+
+run "prod_refuses_to_run_without_a_certificate" {
+  command = plan
+  variables {
+    environment    = "prod"
+    name           = "zufang-prod"
+    edge_http_mode = "redirect"
+    tls_secret_arn = null
+  }
+  expect_failures = [var.tls_secret_arn]
 }

@@ -79,3 +79,14 @@ mock_resource "aws_launch_template" {
     id = "lt-0123456789abcdef0"
   }
 }
+
+# manage_master_user_password: RDS reports the secret it created.
+mock_resource "aws_db_instance" {
+  defaults = {
+    master_user_secret = [{
+      secret_arn    = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:rds!db-00000000-0000-0000-0000-000000000000-AbCdEf"
+      kms_key_id    = "arn:aws:kms:ap-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+      secret_status = "active"
+    }]
+  }
+}

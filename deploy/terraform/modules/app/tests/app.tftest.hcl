@@ -12,7 +12,8 @@ variables {
   edge_security_group_id    = "sg-0edge000000000000"
   bastion_security_group_id = "sg-0bastion000000000"
   data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
-  trusted_proxy_cidrs       = ["10.20.0.0/24", "10.20.1.0/24"]
+  trusted_proxy_cidrs       = ["10.20.0.11/32", "10.20.1.12/32"]
+  allowed_hosts             = ["zufang.example.com"]
   app_image                 = "registry.example.com/zufang:1.0.0"
   db_host                   = "db.internal.example"
   db_name                   = "zufang"
@@ -108,6 +109,75 @@ run "user_data_configures_the_app" {
   assert {
     condition     = aws_secretsmanager_secret_version.jwt.secret_string_wo == null && aws_secretsmanager_secret_version.jwt.secret_string_wo_version == 1
     error_message = "the JWT key is written write-only"
+  }
+}
+
+# The data tier refuses plain connections: the app connects with TLS and verifies MariaDB against
+# the RDS CA bundle, which the unit mounts where ZUFANG__DATABASE__SSL_CA points.
+run "tls_to_the_data_tier" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
+    error_message = "MariaDB over TLS with the server's certificate and host name verified"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__TLS=true\n")
+    error_message = "Redis over TLS"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
+    error_message = "the bundle is fetched from AWS's trust store and mounted where the app looks"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
+    error_message = "Redis's TLS client checks ElastiCache against the host's public roots, mounted into the container"
+  }
+}
+
+run "the_ca_bundle_comes_from_aws" {
+  command = plan
+  variables {
+    rds_ca_bundle_url = "http://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+  }
+  expect_failures = [var.rds_ca_bundle_url]
+}
+
+run "trusts_forwarded_headers_from_the_edge_proxies_only" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
+    error_message = "application.trusted_proxies is the two proxies' addresses"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
+    error_message = "application.allowed_hosts is the site's name"
+  }
+}
+
+run "any_host_is_refused_as_an_allowed_host" {
+  command = plan
+  variables {
+    allowed_hosts = ["*"]
+  }
+  expect_failures = [var.allowed_hosts]
+}
+
+run "a_whole_subnet_is_not_a_trusted_proxy" {
+  command = plan
+  variables {
+    trusted_proxy_cidrs = ["10.20.0.0/24", "10.20.1.0/24"]
+  }
+  expect_failures = [var.trusted_proxy_cidrs]
+}
+
+# RDS rotates the database password in its own secret: the servers take its password field and
+# restart themselves (at random moments) when it changed.
+run "follows_the_rds_managed_password" {
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(base64decode(aws_launch_template.app.user_data), "JSONKEY_database_password=password\n")
+    error_message = "database_password is the password field of RDS's JSON secret"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "zufang-secrets-refresh.timer") && strcontains(base64decode(aws_launch_template.app.user_data), "--restart-on-change zufang.service")
+    error_message = "every server re-reads its secrets and restarts when one changed"
   }
 }
 

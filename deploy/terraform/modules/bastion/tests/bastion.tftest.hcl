@@ -52,3 +52,39 @@ run "world_open_ssh_is_rejected" {
   }
   expect_failures = [var.admin_cidrs]
 }
+
+run "half_the_internet_is_rejected" {
+  command = plan
+  variables {
+    admin_cidrs = ["203.0.113.0/24", "0.0.0.0/1"]
+  }
+  expect_failures = [var.admin_cidrs]
+}
+
+run "a_block_wider_than_the_configured_prefix_is_rejected" {
+  command = plan
+  variables {
+    admin_cidrs = ["198.51.0.0/16"]
+  }
+  expect_failures = [var.admin_cidrs]
+}
+
+run "the_widest_allowed_block_is_configurable" {
+  command = plan
+  variables {
+    admin_min_prefix_length = 28
+    admin_cidrs             = ["203.0.113.0/24"]
+  }
+  expect_failures = [var.admin_cidrs]
+}
+
+run "a_slash_24_passes_by_default" {
+  command = plan
+  variables {
+    admin_cidrs = ["203.0.113.0/24", "198.51.100.7/32"]
+  }
+  assert {
+    condition     = length(aws_vpc_security_group_ingress_rule.bastion_ssh) == 2
+    error_message = "/24 and narrower are admitted"
+  }
+}

@@ -38,18 +38,26 @@ run "only_the_app_tier_reaches_the_data_tier" {
   }
 }
 
-run "encrypted_with_write_only_credentials" {
+run "encrypted_with_credentials_out_of_the_state" {
   assert {
     condition     = aws_db_instance.mariadb.storage_encrypted && aws_db_instance.mariadb.kms_key_id == aws_kms_key.data.arn
     error_message = "MariaDB storage encrypted with the tier's key"
   }
   assert {
-    condition     = aws_db_instance.mariadb.password == null && aws_db_instance.mariadb.password_wo == null && aws_db_instance.mariadb.password_wo_version == 1
-    error_message = "the MariaDB password is write-only (never in the state)"
+    condition     = aws_db_instance.mariadb.manage_master_user_password && aws_db_instance.mariadb.password == null && aws_db_instance.mariadb.password_wo == null
+    error_message = "RDS manages the MariaDB password in Secrets Manager: Terraform never holds it"
   }
   assert {
-    condition     = aws_secretsmanager_secret_version.db_password.secret_string_wo_version == 1 && aws_secretsmanager_secret_version.db_password.secret_string_wo == null
-    error_message = "the password secret is written write-only (nothing of it in the state)"
+    condition     = aws_db_instance.mariadb.master_user_secret_kms_key_id == aws_kms_key.data.arn
+    error_message = "RDS's secret is encrypted with the tier's key (the app role decrypts with it)"
+  }
+  assert {
+    condition     = aws_secretsmanager_secret_rotation.db_password.secret_id == aws_db_instance.mariadb.master_user_secret[0].secret_arn && aws_secretsmanager_secret_rotation.db_password.rotation_rules[0].automatically_after_days == 30
+    error_message = "RDS's secret rotates every 30 days, not its 7-day default"
+  }
+  assert {
+    condition     = aws_secretsmanager_secret_version.redis_password.secret_string_wo == null && aws_secretsmanager_secret_version.redis_password.secret_string_wo_version == 1
+    error_message = "the Redis token secret is written write-only"
   }
   assert {
     condition     = aws_elasticache_replication_group.redis.at_rest_encryption_enabled == "true" && aws_elasticache_replication_group.redis.transit_encryption_enabled
@@ -60,7 +68,7 @@ run "encrypted_with_write_only_credentials" {
     error_message = "Redis AUTH is the token stored in its secret"
   }
   assert {
-    condition     = output.db_password_secret_arn == aws_secretsmanager_secret.db_password.arn && output.redis_host == aws_elasticache_replication_group.redis.primary_endpoint_address
+    condition     = output.db_password_secret_arn == aws_db_instance.mariadb.master_user_secret[0].secret_arn && output.redis_host == aws_elasticache_replication_group.redis.primary_endpoint_address
     error_message = "outputs name the secret and the endpoints"
   }
 }
@@ -83,4 +91,28 @@ run "two_node_redis_fails_over" {
     condition     = aws_elasticache_replication_group.redis.automatic_failover_enabled && aws_elasticache_replication_group.redis.multi_az_enabled
     error_message = "two nodes: automatic failover across AZs"
   }
+}
+
+# TLS is required by the servers, not left to the client's configuration.
+run "the_servers_refuse_plain_connections" {
+  assert {
+    condition     = anytrue([for p in aws_db_parameter_group.mariadb.parameter : p.name == "require_secure_transport" && p.value == "1"])
+    error_message = "MariaDB: require_secure_transport = 1 in the instance's parameter group"
+  }
+  assert {
+    condition     = aws_db_instance.mariadb.parameter_group_name == aws_db_parameter_group.mariadb.name
+    error_message = "the instance uses that parameter group"
+  }
+  assert {
+    condition     = aws_elasticache_replication_group.redis.transit_encryption_enabled && aws_elasticache_replication_group.redis.transit_encryption_mode == "required"
+    error_message = "Redis: transit encryption required (plain connections refused)"
+  }
+}
+
+run "a_mariadb_without_require_secure_transport_is_refused" {
+  command = plan
+  variables {
+    db_engine_version = "10.4"
+  }
+  expect_failures = [var.db_engine_version]
 }

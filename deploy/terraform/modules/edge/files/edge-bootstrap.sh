@@ -12,8 +12,9 @@ usage() {
 usage: edge-bootstrap.sh   (as root, on an edge instance; cloud-init runs it at first boot)
 Reads EDGE_ENV_FILE (default /etc/zufang/edge.env, written by Terraform's user data):
   NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRID AWS_REGION EIP_ALLOCATION_ID
-  CONFIG_BUCKET CONFIG_PREFIX VRRP_SECRET_ARN [TLS_SECRET_ARN] [SERVER_NAME]
-  APP_ASG_NAME APP_PORT EDGE_HTTP_MODE
+  CONFIG_BUCKET CONFIG_PREFIX VRRP_SECRET_ARN [TLS_SECRET_ARN] [TLS_REQUIRED] [SERVER_NAME]
+  APP_ASG_NAME APP_PORT EDGE_HTTP_MODE [EDGE_HSTS_INCLUDE_SUBDOMAINS]
+TLS_REQUIRED=true: without TLS_SECRET_ARN the bootstrap stops (no self-signed fallback).
 Needs: aws (CLI v2), nginx, keepalived, openssl, python3, curl.
 USAGE
 }
@@ -37,7 +38,12 @@ for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRID AWS_REGION EIP_ALLOCATION_I
   CONFIG_PREFIX VRRP_SECRET_ARN APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
   [[ -n ${!v:-} ]] || die "$v is not set in $EDGE_ENV_FILE"
 done
-: "${TLS_SECRET_ARN:=}" "${SERVER_NAME:=localhost}"
+: "${TLS_SECRET_ARN:=}" "${TLS_REQUIRED:=false}" "${SERVER_NAME:=localhost}"
+[[ $TLS_REQUIRED == true || $TLS_REQUIRED == false ]] || die "TLS_REQUIRED must be true or false, not $TLS_REQUIRED"
+# Checked before anything is installed: a proxy that must serve a real certificate never starts
+# with a self-signed one (prod).
+[[ $TLS_REQUIRED == false || -n $TLS_SECRET_ARN ]] \
+  || die "TLS_REQUIRED=true but TLS_SECRET_ARN is empty: no self-signed fallback here"
 
 secret() { # ARN -> SecretString on stdout
   aws secretsmanager get-secret-value --region "$AWS_REGION" --secret-id "$1" \

@@ -13,6 +13,7 @@ variables {
   app_asg_name              = "zufang-test-app"
   bastion_security_group_id = "sg-0bastion000000000"
   kms_key_arn               = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  tls_secret_arn            = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
 }
 
 run "eip_failover_wiring" {
@@ -73,5 +74,66 @@ run "upstream_pool_follows_the_app_group" {
   assert {
     condition     = aws_secretsmanager_secret_version.vrrp.secret_string_wo == null && aws_secretsmanager_secret_version.vrrp.secret_string_wo_version == 1
     error_message = "the VRRP password is written write-only"
+  }
+}
+
+# Plain HTTP carries passwords and bearer tokens in clear: by default port 80 only redirects, and the
+# proxies get a real certificate (never the self-signed fallback) unless a test stack says otherwise.
+run "https_only_by_default" {
+  assert {
+    condition     = alltrue([for n in ["lb1", "lb2"] : strcontains(aws_instance.edge[n].user_data, "EDGE_HTTP_MODE=redirect")])
+    error_message = "port 80 redirects to HTTPS unless told to serve"
+  }
+  assert {
+    condition     = alltrue([for n in ["lb1", "lb2"] : strcontains(aws_instance.edge[n].user_data, "TLS_REQUIRED=true") && strcontains(aws_instance.edge[n].user_data, "TLS_SECRET_ARN=${var.tls_secret_arn}")])
+    error_message = "the proxies fetch the certificate secret and refuse to boot without it"
+  }
+  assert {
+    condition     = contains(tolist(data.aws_iam_policy_document.edge.statement[4].resources), var.tls_secret_arn)
+    error_message = "the proxies may read the certificate secret"
+  }
+  assert {
+    condition     = alltrue([for n in ["lb1", "lb2"] : strcontains(aws_instance.edge[n].user_data, "EDGE_HSTS_INCLUDE_SUBDOMAINS=false")])
+    error_message = "HSTS covers subdomains only when asked"
+  }
+}
+
+# Own state: the proxies ignore later user data changes (a roll is one node at a time, see main.tf).
+run "hsts_include_subdomains_when_the_domain_allows" {
+  state_key = "hsts"
+  variables {
+    hsts_include_subdomains = true
+  }
+  assert {
+    condition     = alltrue([for n in ["lb1", "lb2"] : strcontains(aws_instance.edge[n].user_data, "EDGE_HSTS_INCLUDE_SUBDOMAINS=true")])
+    error_message = "the render gets includeSubDomains"
+  }
+}
+
+run "a_required_certificate_cannot_be_left_out" {
+  command = plan
+  variables {
+    tls_secret_arn = null
+  }
+  expect_failures = [var.tls_secret_arn]
+}
+
+run "the_certificate_is_a_secrets_manager_secret" {
+  command = plan
+  variables {
+    tls_secret_arn = "arn:aws:acm:ap-east-1:123456789012:certificate/0000"
+  }
+  expect_failures = [var.tls_secret_arn]
+}
+
+run "a_test_stack_may_use_a_self_signed_certificate" {
+  state_key = "self_signed"
+  variables {
+    tls_secret_arn          = null
+    require_tls_certificate = false
+  }
+  assert {
+    condition     = strcontains(aws_instance.edge["lb1"].user_data, "TLS_REQUIRED=false") && strcontains(aws_instance.edge["lb1"].user_data, "TLS_SECRET_ARN=\n")
+    error_message = "without a required certificate the proxy makes a self-signed one"
   }
 }
