@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-stack
+TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-stack
 
 .PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback
 help: ## list targets
@@ -17,6 +17,9 @@ test: ## run every test suite (installs and starts what the suites need); all ru
 
 test-app: ## zufang service: fmt, clippy, unit + integration tests on real MariaDB and Redis
 	scripts/ci/test-app.sh
+
+test-contract: ## the OpenAPI contract: schemathesis --checks all against a real seeded instance as anonymous, user, agent, admin
+	app/tests/contract/run.sh
 
 test-terraform: ## Terraform: fmt, init, validate, terraform test (mocked aws), policy, checkov, cloud-init (no cloud)
 	deploy/terraform/tests/run.sh

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, FieldErrors};
 
-/// Query parameters; a repeated parameter keeps its last value (as Django's `QueryDict.get`).
+/// Query parameters, each given at most once.
 pub struct QueryMap {
     pairs: Vec<(String, String)>,
 }
@@ -11,12 +11,18 @@ impl QueryMap {
     pub fn parse(query_string: &str) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
             .map_err(|_| ApiError::BadRequest("Malformed query string.".into()))?;
+        // A repeated parameter is refused rather than resolved (first or last wins): a proxy, a
+        // cache key and this parser that pick different copies would each see another request.
+        let repeated = pairs.iter().enumerate().find(|(i, (k, _))| pairs[..*i].iter().any(|(seen, _)| seen == k));
+        if let Some((_, (key, _))) = repeated {
+            return Err(ApiError::field(key, "Give this parameter once."));
+        }
         Ok(QueryMap { pairs })
     }
 
     /// The value of `key`, with empty values treated as absent (as django-filter does).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -125,8 +131,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn repeated_parameter_keeps_the_last_value_and_empty_is_absent() {
-        let q = QueryMap::parse("a=1&a=2&b=").unwrap();
+    fn repeated_parameter_is_refused_and_empty_is_absent() {
+        assert!(QueryMap::parse("a=1&b=2&a=").is_err());
+        let q = QueryMap::parse("a=2&b=").unwrap();
         assert_eq!(q.get("a"), Some("2"));
         assert_eq!(q.get("b"), None);
         assert!(q.contains("b"));

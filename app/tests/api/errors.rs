@@ -1,4 +1,11 @@
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, TestApp};
+
+/// GET `url` answers 400 `invalid` naming `field`.
+async fn assert_invalid_field(app: &TestApp, url: &str, field: &str) {
+    let body = app.get_json(url, 400).await;
+    let fields = assert_error(&body, "invalid");
+    assert!(fields.get(field).is_some(), "{url}: {body}");
+}
 
 #[tokio::test]
 async fn unknown_routes_are_json_404() {
@@ -41,13 +48,22 @@ async fn bad_pagination_parameters_name_each_field() {
         ("size=-3", "size"),
     ] {
         for base in ["/api/districts/", "/api/estates/", "/api/houses/", "/api/hot-cities/"] {
-            let body = app.get_json(&format!("{base}?{qs}"), 400).await;
-            let fields = assert_error(&body, "invalid");
-            assert!(fields.get(field).is_some(), "{base}?{qs}: {body}");
+            assert_invalid_field(&app, &format!("{base}?{qs}"), field).await;
         }
     }
     // The maximum size itself is fine.
     app.get_json("/api/estates/?size=100", 200).await;
+}
+
+#[tokio::test]
+async fn a_repeated_query_parameter_is_refused_not_resolved() {
+    // With "last value wins" and "empty is absent", `size=junk&size=` was a valid first page.
+    let app = spawn_app().await;
+    assert_invalid_field(&app, "/api/districts/?size=junk&size=", "size").await;
+    assert_invalid_field(&app, "/api/estates/?page=1&name=a&page=2", "page").await;
+    assert_invalid_field(&app, "/api/houses/?ordering=price&ordering=-price", "ordering").await;
+    // Once each, and an empty value still counts as absent.
+    app.get_json("/api/districts/?size=5&page=", 200).await;
 }
 
 #[tokio::test]
