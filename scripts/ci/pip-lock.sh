@@ -12,7 +12,8 @@ usage: scripts/ci/pip-lock.sh [--upgrade] [FILE.in ...]
   No FILE: every tracked requirements*.in (git ls-files '*requirements*.in').
   --upgrade   re-resolve transitive packages to their newest allowed versions (default: keep
               the versions FILE.txt already pins, changing only what FILE.in asks for)
-  Resolves for this machine's python3 (the one scripts/ci/venv.sh builds venvs with); pip-tools
+  Resolves for Debian's /usr/bin/python3 (3.11.2 on bookworm: the one scripts/ci/venv.sh builds
+  venvs with, so the oldest 3.11 the suites meet); pip-tools
   itself comes from scripts/ci/pip-tools-requirements.txt, locked the same way. Needs PyPI.
 USAGE
 }

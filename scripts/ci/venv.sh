@@ -13,12 +13,17 @@ name=$1 req=$2
 grep -q -- '--hash=sha256:' "$req" \
   || { echo "venv: $req pins no hashes; write it with scripts/ci/pip-lock.sh ${req%.txt}.in" >&2; exit 1; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# Debian's python3 (bookworm: 3.11.2) whenever it exists, not whatever python3 comes first on the
+# PATH (a pyenv 3.11.7 in a login shell, Debian's under `env -i`): the hash-locked files are
+# resolved for it (scripts/ci/pip-lock.sh), and a newer interpreter would pick wheels it cannot use.
+python=${VENV_PYTHON:-/usr/bin/python3}
+[[ -x $python ]] || python=$(command -v python3)
 venv="$root/.cache/venv/$name"
-hash=$(sha256sum "$req" | cut -c1-16)
+hash=$({ sha256sum < "$req"; "$python" --version; } | sha256sum | cut -c1-16)
 if [[ ! -f "$venv/.req-$hash" ]]; then
   echo "venv: building $name from $req" >&2
   rm -rf "$venv"
-  python3 -m venv "$venv"
+  "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check --require-hashes -r "$req" >&2
   touch "$venv/.req-$hash"
 fi
