@@ -179,6 +179,35 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     fn context_api(self, msg: &'static str) -> Result<T, ApiError> {
-        self.map_err(|e| ApiError::Internal(anyhow::Error::new(e).context(msg)))
+        self.map_err(|e| {
+            let err = anyhow::Error::new(e);
+            match err.downcast_ref::<sqlx::Error>().and_then(database_unavailable) {
+                // Not a bug: the database is down, overloaded or too slow. A 503 with Retry-After
+                // (counted under http_requests_total{status="503"}); the cause goes to the log.
+                Some(reason) => {
+                    tracing::warn!(error = %format!("{:#}", err.context(msg)), "database unavailable: answering 503");
+                    ApiError::ServiceUnavailable(reason.into())
+                }
+                None => ApiError::Internal(err.context(msg)),
+            }
+        })
+    }
+}
+
+/// The database failures that are the database being unreachable, saturated or too slow (a 503),
+/// as opposed to a bug (a 500): pool exhaustion, a lost or refused connection, the server's
+/// statement timeout (MariaDB 1969, MySQL 3024), a killed query, too many connections.
+pub fn database_unavailable(e: &sqlx::Error) -> Option<&'static str> {
+    match e {
+        sqlx::Error::PoolTimedOut => Some("The database is busy; retry shortly."),
+        sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Some("The database is unavailable; retry shortly.")
+        }
+        sqlx::Error::Database(d) => match d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|m| m.number()) {
+            Some(1969 | 3024) => Some("The query took too long; retry shortly."),
+            Some(1040 | 1203 | 1317) => Some("The database is busy; retry shortly."),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -77,3 +77,41 @@ async fn errors_never_echo_sql_or_internals() {
     let ok = app.get_json("/api/estates/?name=%27%20OR%201%3D1%20--", 200).await;
     assert_eq!(ok["count"], 0);
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_with_retry_after_never_a_500() {
+    let app = spawn_app().await;
+    let port = crate::helpers::closed_port();
+    let down = crate::helpers::spawn_replica_with(&app, |s| {
+        s.database.port = port;
+        s.database.acquire_timeout_ms = 500;
+    })
+    .await;
+    for path in ["/api/districts/", "/api/estates/?size=1", "/api/houses/1/"] {
+        let res = down.get(path).await;
+        assert_eq!(res.status(), 503, "{path}");
+        assert!(res.headers().get("retry-after").is_some(), "{path}: no Retry-After");
+        assert_error(&res.json().await.unwrap(), "service_unavailable");
+    }
+}
+
+#[tokio::test]
+async fn the_statement_timeout_is_a_503_not_a_500() {
+    use zufang::error::ResultExt;
+    let app = spawn_app().await;
+    // MariaDB's own statement timeout (max_statement_time), as the pool sets it per session.
+    let res: Result<i64, _> = sqlx::query_scalar("SET STATEMENT max_statement_time = 0.05 FOR SELECT SLEEP(2)")
+        .fetch_one(&app.db)
+        .await
+        .context_api("a slow query");
+    match res {
+        Err(zufang::error::ApiError::ServiceUnavailable(msg)) => assert!(msg.contains("too long"), "{msg}"),
+        other => panic!("a statement timeout must be a 503, got {other:?}"),
+    }
+    // A real bug stays a 500.
+    let res: Result<i64, _> = sqlx::query_scalar("SELECT no_such_column FROM districts LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .context_api("a broken query");
+    assert!(matches!(res, Err(zufang::error::ApiError::Internal(_))), "{res:?}");
+}
