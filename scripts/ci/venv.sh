@@ -18,6 +18,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 # resolved for it (scripts/ci/pip-lock.sh), and a newer interpreter would pick wheels it cannot use.
 python=${VENV_PYTHON:-/usr/bin/python3}
 [[ -x $python ]] || python=$(command -v python3)
+# Debian splits venv's pip bootstrap into python3-venv.
+if [[ $python == /usr/bin/python3 ]] && ! "$python" -c 'import ensurepip' 2>/dev/null; then
+  "$root/scripts/ci/apt.sh" python3-venv >&2
+fi
 venv="$root/.cache/venv/$name"
 hash=$({ sha256sum < "$req"; "$python" --version; } | sha256sum | cut -c1-16)
 if [[ ! -f "$venv/.req-$hash" ]]; then
