@@ -108,6 +108,8 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$remote_addr;
+      # The client's host (nginx would send the upstream's name, which the app does not answer for).
+      proxy_set_header Host \$host;
     }
   }
   server {
@@ -118,6 +120,7 @@ http {
       proxy_pass http://zufang_app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Host \$host;
     }
     location / { return 200 "ok\n"; }
   }
