@@ -45,6 +45,23 @@ pub fn compose(args: &[&str]) -> Result<String> {
     run(cmd, &format!("docker compose {args:?}"))
 }
 
+/// `statement` through the client in the `mysql` container as `user`, whose password is the first
+/// line of /run/stack-secrets/mysql/`password_file` (an option file on a pipe: never an argument);
+/// over TCP to 127.0.0.1 when `tcp` (the account's network grants), else the local socket.
+/// Ok(output) or Err(the server's refusal).
+pub fn mariadb_as(user: &str, password_file: &str, tcp: bool, statement: &str) -> Result<String> {
+    let host = if tcp { "host=127.0.0.1\\n" } else { "" };
+    let script = format!(
+        "mariadb --defaults-extra-file=<(printf '[client]\\nuser={user}\\npassword=\"%s\"\\n{host}' \"$(head -n 1 /run/stack-secrets/mysql/{password_file})\") -N -B -e \"{statement}\""
+    );
+    compose(&["exec", "-T", "mysql", "bash", "-c", &script])
+}
+
+/// MariaDB as root over the `mysql` container's local socket (root has no network login).
+pub fn sql_root(statement: &str) -> Result<String> {
+    mariadb_as("root", "root_password", false, statement)
+}
+
 /// `http://HOST:PORT` where the host reaches SERVICE's container port PORT.
 pub fn published_url(service: &str, port: u16) -> Result<String> {
     let out = compose(&["port", service, &port.to_string()])?;

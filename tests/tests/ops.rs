@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use zufang_e2e::{
-    admin_token, client, compose, env_file, estates_named, eventually, random_hex, record, repo_root, vip_url,
+    admin_token, client, compose, env_file, estates_named, eventually, random_hex, record, repo_root, sql_root, vip_url,
 };
 
 /// Runs scripts/ops/SCRIPT ARGS with the stack's env file; (success, stdout + stderr).
@@ -43,14 +43,6 @@ fn utc(secs: u64) -> Result<String> {
     let out = Command::new("date").args(["-u", "-d", &format!("@{secs}"), "+%F %T"]).output()?;
     ensure!(out.status.success(), "date failed");
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// MariaDB as root inside the `mysql` container (the password from the secrets volume, never argv).
-fn sql_root(statement: &str) -> Result<String> {
-    let script = format!(
-        "mariadb --defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=\"%s\"\\n' \"$(head -n 1 /run/stack-secrets/mysql/root_password)\") -N -B -e \"{statement}\""
-    );
-    compose(&["exec", "-T", "mysql", "bash", "-c", &script])
 }
 
 fn first_district() -> Result<u64> {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use zufang_e2e::{client, compose, edge_url, eventually, published_url, random_hex, running_services};
+use zufang_e2e::{
+    client, compose, edge_url, eventually, mariadb_as, published_url, random_hex, running_services, sql_root,
+};
 
 fn get_json(url: &str) -> Result<Value> {
     let resp = client().get(url).send().with_context(|| format!("GET {url}"))?;
@@ -134,13 +136,9 @@ fn a_request_with_traceparent_is_traced_to_the_collector() -> Result<()> {
     Ok(())
 }
 
-/// `statement` as `account` over TCP from inside the `mysql` container (the account's password
-/// from the mysql secrets, on a pipe): Ok(output) or Err(the server's refusal).
+/// `statement` as `account` over TCP from inside the `mysql` container.
 fn sql_as(account: &str, password_file: &str, statement: &str) -> Result<String> {
-    let script = format!(
-        "mariadb --defaults-extra-file=<(printf '[client]\\nuser={account}\\npassword=\"%s\"\\nhost=127.0.0.1\\n' \"$(head -n 1 /run/stack-secrets/mysql/{password_file})\") -N -B -e \"{statement}\""
-    );
-    compose(&["exec", "-T", "mysql", "bash", "-c", &script])
+    mariadb_as(account, password_file, true, statement)
 }
 
 #[test]
@@ -156,8 +154,8 @@ fn every_service_holds_only_its_own_secrets_and_least_privileged_accounts() -> R
     let uid = |service: &str| compose(&["exec", "-T", service, "id", "-u"]).map(|s| s.trim().to_string());
     assert_ne!(uid("redis")?, uid("mysql")?, "Redis and MariaDB share a uid");
     // root logs in over the local socket only.
-    let script = "mariadb --defaults-extra-file=<(printf '[client]\\nuser=root\\npassword=\"%s\"\\n' \"$(head -n 1 /run/stack-secrets/mysql/root_password)\") -N -B -e \"SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost')\"";
-    assert_eq!(compose(&["exec", "-T", "mysql", "bash", "-c", script])?.trim(), "0", "root over the network");
+    let remote_roots = sql_root("SELECT COUNT(*) FROM mysql.user WHERE User = 'root' AND Host NOT IN ('localhost')")?;
+    assert_eq!(remote_roots.trim(), "0", "root over the network");
     // The replicas' account: data yes, schema no.
     assert!(sql_as("zufang", "database_password", "SELECT COUNT(*) > 0 FROM zufang.districts")?.trim() == "1");
     let ddl = sql_as("zufang", "database_password", "CREATE TABLE zufang.intruder (id INT)");
