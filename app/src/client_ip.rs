@@ -67,26 +67,34 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     Some(last)
 }
 
+/// The host (port included, as sent) the client asked for: a trusted proxy's X-Forwarded-Host
+/// (its first value), else the Host header. The allowed-hosts check and the links read this one
+/// answer, so a link can only name a host that was checked.
+pub fn requested_host<'a>(req: &'a HttpRequest, trusted: &[IpNet]) -> Option<&'a str> {
+    if peer_trusted(req, trusted) {
+        if let Some(h) = header(req, "x-forwarded-host") {
+            return Some(h.split(',').next().unwrap_or(h).trim());
+        }
+    }
+    header(req, "host")
+}
+
 /// Scheme and host the client used (`X-Forwarded-Proto`/`-Host` from a trusted proxy).
 pub fn external_origin(req: &HttpRequest, trusted: &[IpNet]) -> String {
-    let conn = req.connection_info();
-    let (mut scheme, mut host) = (conn.scheme().to_string(), conn.host().to_string());
-    // connection_info() already reads Forwarded/X-Forwarded-* from anyone; recompute safely.
-    if !peer_trusted(req, trusted) {
-        scheme = "http".into();
-        host = header(req, "host").unwrap_or("localhost").to_string();
-    } else {
+    // connection_info() reads Forwarded/X-Forwarded-* from anyone: only its scheme is used, and
+    // only behind a trusted proxy.
+    let mut scheme = "http".to_string();
+    if peer_trusted(req, trusted) {
+        scheme = req.connection_info().scheme().to_string();
         if let Some(p) = header(req, "x-forwarded-proto") {
             if p == "http" || p == "https" {
                 scheme = p.to_string();
             }
         }
-        if let Some(h) = header(req, "x-forwarded-host") {
-            host = h.split(',').next().unwrap_or(h).trim().to_string();
-        }
     }
+    let mut host = requested_host(req, trusted).unwrap_or("localhost");
     if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
-        host = "localhost".into();
+        host = "localhost";
     }
     format!("{scheme}://{host}")
 }

@@ -155,14 +155,7 @@ pub async fn allowed_host(
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
     let a = &state.settings.application;
-    let peer_trusted = req.peer_addr().map(|p| client_ip::is_trusted(p.ip(), &a.trusted_proxies)).unwrap_or(false);
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let forwarded = if peer_trusted {
-        header("x-forwarded-host").map(|h| h.split(',').next().unwrap_or("").to_string())
-    } else {
-        None
-    };
-    let host = host_only(&forwarded.or_else(|| header("host")).unwrap_or_default());
+    let host = host_only(client_ip::requested_host(req.request(), &a.trusted_proxies).unwrap_or_default());
     if host_allowed(&host, &a.allowed_hosts) {
         return next.call(req).await.map(ServiceResponse::map_into_left_body);
     }
