@@ -82,7 +82,8 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         // Dashboards read 0 rather than "no data" before the first code.
         metrics.sms_codes_sent_total.with_label_values(&[sms.name(), result]);
     }
-    let hashing = Arc::new(crate::auth::password::HashPool::new(&settings.auth));
+    let refused = metrics.rate_limit_rejections_total.with_label_values(&["password_hash"]);
+    let hashing = Arc::new(crate::auth::password::HashPool::new(&settings.auth, refused));
     Ok(AppState {
         settings: Arc::new(settings),
         db,

@@ -24,6 +24,8 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct HashPool {
     admitted: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
+    /// Counts each refusal (`rate_limit_rejections_total{limiter="password_hash"}`).
+    refused: prometheus::IntCounter,
 }
 
 /// Admission to the pool (running or queued); dropping it frees the place.
@@ -32,7 +34,7 @@ pub struct HashSlot {
 }
 
 impl HashPool {
-    pub fn new(s: &AuthSettings) -> Self {
+    pub fn new(s: &AuthSettings, refused: prometheus::IntCounter) -> Self {
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         let n = if s.password_hash_concurrency == 0 { cores } else { s.password_hash_concurrency as usize };
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -52,14 +54,17 @@ impl HashPool {
             };
             std::thread::Builder::new().name(format!("zufang-hash-{i}")).spawn(worker).expect("spawn a hashing thread");
         }
-        HashPool { admitted: Arc::new(Semaphore::new(n + s.password_hash_queue as usize)), jobs }
+        HashPool { admitted: Arc::new(Semaphore::new(n + s.password_hash_queue as usize)), jobs, refused }
     }
 
     /// A place in the pool; Err(503 + Retry-After) at once when every place is taken.
     pub fn slot(&self) -> Result<HashSlot, ApiError> {
-        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| ApiError::Overloaded {
-            message: "The service is busy verifying passwords; retry shortly.".into(),
-            retry_after_seconds: 1,
+        let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            self.refused.inc();
+            ApiError::Overloaded {
+                message: "The service is busy verifying passwords; retry shortly.".into(),
+                retry_after_seconds: 1,
+            }
         })?;
         Ok(HashSlot { _admitted: admitted })
     }

@@ -106,9 +106,7 @@ async fn password_login(
     }
     // A slot in the hashing pool first: beyond its bound the login is refused before it costs a
     // Redis call, a query or a hash (a flood must not exhaust the Redis and database pools either).
-    let slot = state.hashing.slot().inspect_err(|_| {
-        state.metrics.rate_limit_rejections_total.with_label_values(&["password_hash"]).inc();
-    })?;
+    let slot = state.hashing.slot()?;
     let bucket = ip_bucket(req, state);
     let found = users::find_for_login(state, &username).await?;
     // Throttle per account (not per spelling: username and tel share one counter), per client

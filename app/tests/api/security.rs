@@ -332,7 +332,10 @@ async fn a_login_flood_is_bounded_and_leaves_other_endpoints_alone() {
         pool_refusals += usize::from(busy);
     }
     let peak_kib = status_kib(pid, "VmHWM:");
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     let _ = child.kill().await;
+    let counted = crate::helpers::metric_value(&metrics, r#"rate_limit_rejections_total{limiter="password_hash"}"#);
+    assert_eq!(counted as usize, pool_refusals, "every refusal of the pool is counted");
     eprintln!(
         "login flood: idle RSS {idle_kib} KiB, peak {peak_kib} KiB; answers {counts:?}; pool refusals {pool_refusals}"
     );
