@@ -56,7 +56,10 @@ echo "$env_file" > "$root/.stack-env-file"
 # (first-start scripts do not run again), the migrate account and the DML-only app account.
 docker compose --env-file "$env_file" up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" mysql \
   || { STACK_ENV_FILE=$env_file "$root/scripts/ci/stack.sh" status; exit 1; }
-docker compose --env-file "$env_file" exec -T mysql bash /docker-entrypoint-initdb.d/05-app-users.sh
+export STACK_ENV_FILE=$env_file
+# shellcheck source=scripts/ops/lib.sh
+. "$root/scripts/ops/lib.sh"
+ensure_db_accounts
 docker compose --env-file "$env_file" up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" \
   || { STACK_ENV_FILE=$env_file "$root/scripts/ci/stack.sh" status; exit 1; }
 
