@@ -1,5 +1,9 @@
 //! Login throttling in Redis, so it holds across replicas: per (account, client IP) and per account
 //! from every address (rotating addresses does not buy more guesses). IPv6 clients count per /64.
+use std::sync::LazyLock;
+
+use deadpool_redis::redis::Script;
+
 use super::{count_attempts, run_script};
 use crate::auth::digest::sha256_hex;
 use crate::error::ApiError;
@@ -33,8 +37,8 @@ pub async fn login_attempt(state: &AppState, account: &str, ip_bucket: &str) -> 
 /// A successful login resets the (account, ip) counter and takes its own attempt back from the
 /// account's counter (the failures of others stay counted until the window ends).
 pub async fn login_succeeded(state: &AppState, account: &str, ip_bucket: &str) -> Result<(), ApiError> {
-    static RESET: std::sync::LazyLock<deadpool_redis::redis::Script> = std::sync::LazyLock::new(|| {
-        deadpool_redis::redis::Script::new(
+    static RESET: LazyLock<Script> = LazyLock::new(|| {
+        Script::new(
             "redis.call('DEL', KEYS[1]) if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then \
              redis.call('DECR', KEYS[2]) end return 1",
         )
