@@ -27,6 +27,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "small")]
         scale: Scale,
     },
+    /// The title search index (house_title_grams).
+    Search {
+        #[command(subcommand)]
+        action: SearchAction,
+    },
     /// Print the effective configuration (secrets redacted) and exit non-zero if it is invalid.
     CheckConfig,
     /// Create (or re-role) an account, e.g. the first admin. The password is read from the
@@ -48,6 +53,28 @@ pub enum Command {
         #[arg(long, default_value_t = 2)]
         timeout_seconds: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchAction {
+    /// Rebuild the title index from houses.title, one id range per transaction, logging progress
+    /// at INFO. Safe while serving: a range is locked only while it is rebuilt.
+    Reindex {
+        /// Houses per transaction.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
+}
+
+pub async fn search(settings: &Settings, action: SearchAction) -> anyhow::Result<()> {
+    let SearchAction::Reindex { batch } = action;
+    let pool = crate::storage::pool(&settings.database);
+    let metrics = crate::metrics::Metrics::new()?;
+    let started = std::time::Instant::now();
+    let n = crate::storage::search::reindex(&pool, &metrics, batch).await?;
+    tracing::info!(houses = n, seconds = started.elapsed().as_secs_f64(), "search reindex: done");
+    pool.close().await;
+    Ok(())
 }
 
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {

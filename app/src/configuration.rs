@@ -70,6 +70,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub cache: CacheSettings,
+    pub lists: ListSettings,
     pub log: LogSettings,
     pub otel: OtelSettings,
     pub sentry: SentrySettings,
@@ -154,6 +155,15 @@ pub struct CacheSettings {
     pub count_ttl_seconds: u64,
     pub page_ttl_seconds: u64,
     pub page_capacity: usize,
+}
+
+/// Bounds of the filtered lists (`/api/houses/`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListSettings {
+    /// page x size beyond this is refused (400 naming `page`, pointing at `cursor`); also the
+    /// cap of `count` where no maintained counter knows the exact figure.
+    pub max_page_depth: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -419,6 +429,10 @@ impl Settings {
         check(self.redis.timeout_ms >= 1, "redis.timeout_ms: must be at least 1".into());
         check(self.cache.local_capacity >= 1, "cache.local_capacity: must be at least 1".into());
         check(self.cache.page_capacity >= 1, "cache.page_capacity: must be at least 1".into());
+        check(
+            (100..=1_000_000).contains(&self.lists.max_page_depth),
+            "lists.max_page_depth: must be between 100 and 1000000".into(),
+        );
         check((0.0..=1.0).contains(&self.otel.sample_ratio), "otel.sample_ratio: must be between 0.0 and 1.0".into());
         check(
             self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),

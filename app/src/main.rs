@@ -27,7 +27,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     // Jobs on the database alone are not held to what only serving needs (JWT keys).
-    let database_job = matches!(command, Command::Migrate | Command::Seed { .. } | Command::CreateUser { .. });
+    let database_job = matches!(
+        command,
+        Command::Migrate | Command::Seed { .. } | Command::Search { .. } | Command::CreateUser { .. }
+    );
     let loaded = if database_job { get_database_job_configuration() } else { get_configuration() };
     let settings = match loaded {
         Ok(s) => s,
@@ -71,6 +74,10 @@ fn main() -> ExitCode {
             Command::Seed { scale } => {
                 zufang::telemetry::init_logs_only(&settings.log.level);
                 zufang::cli::seed(&settings, scale).await
+            }
+            Command::Search { action } => {
+                zufang::telemetry::init_logs_only(&settings.log.level);
+                zufang::cli::search(&settings, action).await
             }
             Command::CreateUser { username, tel, roles } => {
                 zufang::telemetry::init_logs_only(&settings.log.level);

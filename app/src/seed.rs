@@ -167,6 +167,7 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
     // Bulk load: the generator guarantees referential integrity and uniqueness itself.
     conn.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0").await?;
     let mut rng = StdRng::seed_from_u64(SEED);
+    let metrics = crate::metrics::Metrics::new()?;
 
     // Districts: provinces, then cities, then districts, with explicit ids in tree order.
     let mut rows: Vec<(u32, Option<u32>, String, bool)> = Vec::new();
@@ -331,6 +332,10 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
                 .push_bind("");
         });
         qb.build().execute(&mut *conn).await.context("Failed to insert houses")?;
+        let titles: Vec<(u32, String)> = data.iter().map(|r| (r.0, r.1.clone())).collect();
+        crate::storage::search::insert_grams(&mut conn, &metrics, &titles)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to index the titles: {e}"))?;
         if !tags.is_empty() {
             let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
             qb.push_values(&tags, |mut b, r| {
@@ -340,8 +345,20 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
         }
         p.add((end - chunk_start + 1) as u64);
     }
+    // The maintained counters (house_counts), from the rows just loaded.
+    conn.execute("DELETE FROM house_counts").await?;
+    conn.execute(
+        "INSERT INTO house_counts (scope, scope_id, houses) \
+         SELECT 'all', 0, COUNT(*) FROM houses \
+         UNION ALL SELECT 'city', city_id, COUNT(*) FROM houses GROUP BY city_id \
+         UNION ALL SELECT 'district', district_id, COUNT(*) FROM houses GROUP BY district_id \
+         UNION ALL SELECT 'type', type_id, COUNT(*) FROM houses GROUP BY type_id",
+    )
+    .await
+    .context("Failed to count the houses")?;
     conn.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1").await?;
     // Fresh statistics so the optimizer sees the real cardinalities right away.
-    conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags").await?;
+    conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags, house_title_grams")
+        .await?;
     Ok(true)
 }

@@ -150,8 +150,19 @@ pub struct HouseFilter {
     pub paging: HousePaging,
 }
 
+/// The range a cursor's sort key may hold for a column (anything else was not issued by us).
+fn key_in_range(c: HouseColumn, k: i64) -> bool {
+    match c {
+        HouseColumn::Price | HouseColumn::Area => (0..=u32::MAX as i64).contains(&k),
+        // DATETIME's range: 1000-01-01 .. 9999-12-31 23:59:59 UTC.
+        HouseColumn::PublishedAt => (-30_610_224_000..=253_402_300_799).contains(&k),
+    }
+}
+
 impl HouseFilter {
-    pub fn parse(q: &QueryMap) -> Result<Self, ApiError> {
+    /// `max_depth` bounds page x size for page numbers (`pagination.max_page_depth`): deeper
+    /// results are read with the keyset cursor, whose cost does not grow with the depth.
+    pub fn parse(q: &QueryMap, max_depth: u64) -> Result<Self, ApiError> {
         let mut p = FieldParser::new(q);
         let title = p.text("title", 100);
         let min_price = p.uint("minprice", MAX_PRICE).map(|v| v as u32);
@@ -186,9 +197,13 @@ impl HouseFilter {
             let after = match q.get("cursor") {
                 None => None,
                 Some(raw) => match Cursor::decode(raw) {
-                    Some(c) if c.o == ordering_name => Some(c),
-                    Some(_) => {
+                    Some(c) if c.o != ordering_name => {
                         p.error("cursor", "This cursor belongs to another ordering.");
+                        None
+                    }
+                    Some(c) if c.i >= 1 && key_in_range(ordering.column, c.k) => Some(c),
+                    Some(_) => {
+                        p.error("cursor", "Invalid cursor.");
                         None
                     }
                     None => {
@@ -199,7 +214,17 @@ impl HouseFilter {
             };
             HousePaging::Cursor { after, size }
         } else {
-            HousePaging::Page(PageRequest::parse_into(&mut p))
+            let page = PageRequest::parse_into(&mut p);
+            if page.page.saturating_mul(page.size) > max_depth {
+                p.error(
+                    "page",
+                    format!(
+                        "page x size must not exceed {max_depth}; read deeper results with keyset paging: \
+                         start with cursor= (empty) and follow the next links."
+                    ),
+                );
+            }
+            HousePaging::Page(page)
         };
         p.finish()?;
         Ok(HouseFilter {
@@ -266,11 +291,34 @@ mod tests {
 
     #[test]
     fn houses_filter_binds_cursor_to_its_ordering() {
-        let c = Cursor { o: "price".into(), k: 1, i: 1 }.encode();
+        let c = Cursor { o: "price".into(), k: 1, i: 1, r: false }.encode();
         let q = QueryMap::parse(&format!("ordering=-price&cursor={c}")).unwrap();
-        assert!(HouseFilter::parse(&q).is_err());
+        assert!(HouseFilter::parse(&q, 10_000).is_err());
         let q = QueryMap::parse(&format!("ordering=price&cursor={c}")).unwrap();
-        assert!(matches!(HouseFilter::parse(&q).unwrap().paging, HousePaging::Cursor { after: Some(_), .. }));
+        assert!(matches!(HouseFilter::parse(&q, 10_000).unwrap().paging, HousePaging::Cursor { after: Some(_), .. }));
+    }
+
+    #[test]
+    fn houses_filter_refuses_cursor_keys_outside_the_column_range() {
+        for (o, k, i) in
+            [("price", -1, 1), ("area", u32::MAX as i64 + 1, 1), ("published_at", i64::MAX, 1), ("price", 5, 0)]
+        {
+            let c = Cursor { o: o.into(), k, i, r: false }.encode();
+            let q = QueryMap::parse(&format!("ordering={o}&cursor={c}")).unwrap();
+            let Err(ApiError::Validation { fields, .. }) = HouseFilter::parse(&q, 10_000) else {
+                panic!("{o} {k} {i}")
+            };
+            assert!(fields.contains_key("cursor"));
+        }
+    }
+
+    #[test]
+    fn houses_filter_bounds_page_depth_and_points_at_the_cursor() {
+        let h = |qs: &str| HouseFilter::parse(&QueryMap::parse(qs).unwrap(), 10_000);
+        assert!(h("page=500&size=20").is_ok());
+        let Err(ApiError::Validation { fields, .. }) = h("page=501&size=20") else { panic!() };
+        assert!(fields["page"].join(" ").contains("cursor"), "{fields:?}");
+        assert!(HouseFilter::parse(&QueryMap::parse("page=3&size=20").unwrap(), 40).is_err());
     }
 
     #[test]
@@ -284,7 +332,7 @@ mod tests {
         assert_ne!(a.count_key(), estate("dist=9&minhot=101").unwrap().count_key());
         // A name cannot impersonate another field.
         assert_ne!(estate("name=x%22%3Blo%3D").unwrap().count_key(), estate("name=x").unwrap().count_key());
-        let h = |qs: &str| HouseFilter::parse(&QueryMap::parse(qs).unwrap()).unwrap();
+        let h = |qs: &str| HouseFilter::parse(&QueryMap::parse(qs).unwrap(), 10_000).unwrap();
         assert_eq!(h("district=9&ordering=-price").count_key(), h("ordering=price&district=9").count_key());
         assert_ne!(h("district=9&ordering=-price").page_key(), h("ordering=price&district=9").page_key());
         assert_ne!(h("district=9").count_key(), h("city=9").count_key());
@@ -293,6 +341,6 @@ mod tests {
     #[test]
     fn houses_filter_rejects_overlong_title() {
         let q = QueryMap::parse(&format!("title={}", "a".repeat(101))).unwrap();
-        assert!(HouseFilter::parse(&q).is_err());
+        assert!(HouseFilter::parse(&q, 10_000).is_err());
     }
 }

@@ -10,6 +10,8 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 /// Pages beyond this are refused: OFFSET scans every skipped row (use the cursor instead).
 pub const MAX_PAGE: u64 = 100_000;
+/// Default bound on page x size for house pages (`pagination.max_page_depth`).
+pub const DEFAULT_MAX_PAGE_DEPTH: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -50,8 +52,13 @@ impl PageRequest {
     }
 }
 
-/// The last row of a keyset page: the ordering column's value and the id (the tie-breaker).
+/// A keyset position: the ordering column's value and the id (the tie-breaker) of the row the
+/// page starts after (`r` false: the last row of the previous page, read forward) or before (`r`
+/// true: the first row of the next page, read backward for a `previous` link), as DRF's
+/// CursorPagination does. Not signed: every field is checked when decoded, and a forged but
+/// valid position only seeks elsewhere in the same ordering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Cursor {
     /// Ordering this cursor belongs to (a cursor from another ordering is rejected).
     pub o: String,
@@ -59,6 +66,9 @@ pub struct Cursor {
     pub k: i64,
     /// Id of the last row.
     pub i: u32,
+    /// Reverse: the page before this position (a `previous` link).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub r: bool,
 }
 
 impl Cursor {
@@ -118,8 +128,13 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor { o: "-price".into(), k: 4200, i: 17 };
+        let c = Cursor { o: "-price".into(), k: 4200, i: 17, r: false };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        let back = Cursor { o: "area".into(), k: 80, i: 3, r: true };
+        assert_eq!(Cursor::decode(&back.encode()), Some(back));
+        // Unknown fields are refused rather than ignored.
+        let extra = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"o":"price","k":1,"i":1,"x":1}"#);
+        assert_eq!(Cursor::decode(&extra), None);
         assert_eq!(Cursor::decode("not-base64!"), None);
         assert_eq!(Cursor::decode("e30"), None); // "{}"
     }

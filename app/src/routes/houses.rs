@@ -14,47 +14,71 @@ use crate::error::ApiError;
 use crate::list_cache::Listing;
 use crate::state::AppState;
 use crate::storage::houses;
+use crate::storage::search::{self, TitlePlan};
 use crate::storage::writes::{self, HouseFields};
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
-    let filter = HouseFilter::parse(&q)?;
+    let depth = state.settings.lists.max_page_depth;
+    let filter = HouseFilter::parse(&q, depth)?;
+    // How a title is looked up, decided once per request and only when a query runs.
+    let plan = tokio::sync::OnceCell::new();
+    let title_plan = || async {
+        match &filter.title {
+            Some(t) => plan.get_or_try_init(|| search::plan(&state.db, &state.metrics, t)).await.cloned(),
+            None => Ok(TitlePlan::default()),
+        }
+    };
     match filter.paging {
         HousePaging::Page(page) => {
-            let (filter, state) = (&filter, &state);
-            let cached = state
-                .lists
-                .page(
-                    Listing::Houses,
-                    &filter.count_key(),
-                    &filter.page_key(),
-                    || houses::count(&state.db, &state.metrics, filter),
-                    |count| async move {
-                        // A page past the end is an empty page, not an error; skip the query.
-                        if page.offset() >= count.max(0) as u64 {
-                            return encode(&Vec::<houses::HouseSummary>::new());
-                        }
-                        encode(&houses::list(&state.db, &state.metrics, filter).await?)
-                    },
-                )
-                .await?;
-            cached_page_response(&req, state, &q, page, &cached)
+            let (filter, state, title_plan) = (&filter, &state, &title_plan);
+            let cached =
+                state
+                    .lists
+                    .page(
+                        Listing::Houses,
+                        &filter.count_key(),
+                        &filter.page_key(),
+                        || async move {
+                            houses::count(&state.db, &state.metrics, filter, &title_plan().await?, depth).await
+                        },
+                        |count| async move {
+                            // A page past the end is an empty page, not an error; skip the query.
+                            if page.offset() >= count.max(0) as u64 {
+                                return encode(&Vec::<houses::HouseSummary>::new());
+                            }
+                            encode(&houses::list(&state.db, &state.metrics, filter, &title_plan().await?).await?)
+                        },
+                    )
+                    .await?;
+            cached_page_response(&req, &state, &q, page, &cached)
         }
-        HousePaging::Cursor { size, .. } => {
-            let results = houses::list(&state.db, &state.metrics, &filter).await?;
-            let next = if results.len() as u64 == size {
-                results.last().map(|last| {
+        HousePaging::Cursor { ref after, size } => {
+            let mut results = houses::list(&state.db, &state.metrics, &filter, &title_plan().await?).await?;
+            let more = results.len() as u64 > size;
+            results.truncate(size as usize);
+            let backwards = after.as_ref().is_some_and(|c| c.r);
+            if backwards {
+                results.reverse();
+            }
+            // As DRF's CursorPagination: forwards, a next link when a row lies beyond the page and
+            // a previous link when the page started after a row; backwards, the mirror image.
+            let (has_next, has_previous) = if backwards { (true, more) } else { (more, after.is_some()) };
+            let base = base_url(&req, &state);
+            let link = |row: Option<&houses::HouseSummary>, r: bool| {
+                row.map(|h| {
                     let c = Cursor {
                         o: filter.ordering_name.clone(),
-                        k: houses::sort_key(last, filter.ordering.column),
-                        i: last.id,
+                        k: houses::sort_key(h, filter.ordering.column),
+                        i: h.id,
+                        r,
                     };
-                    format!("{}?{}", base_url(&req, &state), q.with("cursor", Some(c.encode())))
+                    format!("{base}?{}", q.with("cursor", Some(c.encode())))
                 })
-            } else {
-                None
             };
-            Ok(HttpResponse::Ok().json(CursorPage { next, previous: None, results }))
+            let next = if has_next { link(results.last(), false) } else { None };
+            let previous = if has_previous { link(results.first(), true) } else { None };
+            Ok(HttpResponse::Ok().json(CursorPage { next, previous, results }))
         }
     }
 }

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 
 use super::estates::{AgentSummary, Ref};
+use super::search::{self, TitlePlan};
 use crate::domain::filters::{HouseColumn, HouseFilter, HousePaging};
 use crate::domain::pagination::Cursor;
 use crate::domain::query::like_escape;
@@ -58,8 +59,8 @@ pub struct HouseDetail {
 const SUMMARY_COLUMNS: &str = "id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
      published_at, city_id, district_id, estate_id";
 
+/// The filter's conditions, each `AND ...` (after [`search::push_from`]).
 pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
-    qb.push(" WHERE 1=1");
     if let Some(v) = f.district {
         qb.push(" AND district_id = ").push_bind(v);
     }
@@ -79,6 +80,7 @@ pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
         qb.push(" AND price <= ").push_bind(v);
     }
     if let Some(t) = &f.title {
+        // The substring definition, whichever rows the plan reads.
         qb.push(" AND title LIKE ").push_bind(format!("%{}%", like_escape(t)));
     }
 }
@@ -92,31 +94,33 @@ pub fn sort_key(h: &HouseSummary, c: HouseColumn) -> i64 {
     }
 }
 
-pub fn list_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    list_query_prefixed("", f)
-}
-
-/// The page query behind `prefix` (tests pass "EXPLAIN ").
-pub fn list_query_prefixed(prefix: &str, f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {SUMMARY_COLUMNS} FROM houses"));
+/// The page query behind `prefix` (tests pass "EXPLAIN "). A keyset page reads one row more
+/// than its size: whether it exists decides the link onwards.
+pub fn list_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT {SUMMARY_COLUMNS}"));
+    search::push_from(&mut qb, plan);
     push_where(&mut qb, f);
     let col = f.ordering.column.sql();
-    let (dir, cmp) = if f.ordering.descending { ("DESC", "<") } else { ("ASC", ">") };
+    let mut descending = f.ordering.descending;
     let size = match &f.paging {
         HousePaging::Page(p) => p.size,
         HousePaging::Cursor { after, size } => {
-            if let Some(Cursor { k, i, .. }) = after {
-                // Seek past the last row: (col, id) > (k, i) in the ordering's direction, written
-                // so the optimizer can use the (col[, id]) index range.
+            if let Some(Cursor { k, i, r, .. }) = after {
+                // A `previous` cursor reads backwards from its row (and the page is reversed).
+                descending ^= *r;
+                let cmp = if descending { "<" } else { ">" };
+                // Seek past the row: (col, id) beyond (k, i) in the direction read, written so
+                // the optimizer reads the (col[, id]) index range.
                 qb.push(format!(" AND ({col} {cmp} "));
                 push_key(&mut qb, f.ordering.column, *k);
                 qb.push(format!(" OR ({col} = "));
                 push_key(&mut qb, f.ordering.column, *k);
                 qb.push(format!(" AND id {cmp} ")).push_bind(*i).push("))");
             }
-            *size
+            *size + 1
         }
     };
+    let dir = if descending { "DESC" } else { "ASC" };
     qb.push(format!(" ORDER BY {col} {dir}, id {dir} LIMIT ")).push_bind(size);
     if let HousePaging::Page(p) = &f.paging {
         qb.push(" OFFSET ").push_bind(p.offset());
@@ -136,23 +140,56 @@ fn push_key(qb: &mut QueryBuilder<'_, MySql>, c: HouseColumn, k: i64) {
     }
 }
 
-pub fn count_query(f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    count_query_prefixed("", f)
+/// The maintained counter that knows this filter's exact count, if one does: no filter, or
+/// only one of city, district, type.
+pub fn counter_scope(f: &HouseFilter) -> Option<(&'static str, u32)> {
+    if f.title.is_some() || f.min_price.is_some() || f.max_price.is_some() || f.estate.is_some() {
+        return None;
+    }
+    match (f.city, f.district, f.house_type) {
+        (None, None, None) => Some(("all", 0)),
+        (Some(c), None, None) => Some(("city", c)),
+        (None, Some(d), None) => Some(("district", d)),
+        (None, None, Some(t)) => Some(("type", t)),
+        _ => None,
+    }
 }
 
-pub fn count_query_prefixed(prefix: &str, f: &HouseFilter) -> QueryBuilder<'static, MySql> {
-    let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM houses"));
+/// `COUNT(*)` of the filter's first `cap` rows: index entries read stop at the cap.
+pub fn count_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan, cap: u64) -> QueryBuilder<'static, MySql> {
+    let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM (SELECT 1"));
+    search::push_from(&mut qb, plan);
     push_where(&mut qb, f);
+    qb.push(" LIMIT ").push_bind(cap).push(") capped");
     qb
 }
 
-pub async fn count(db: &MySqlPool, m: &Metrics, f: &HouseFilter) -> Result<i64, ApiError> {
-    let mut cq = count_query(f);
+/// The count a page reports: exact up to `cap`, `cap` beyond (the rows page numbers reach).
+pub async fn count(db: &MySqlPool, m: &Metrics, f: &HouseFilter, plan: &TitlePlan, cap: u64) -> Result<i64, ApiError> {
+    if let Some((scope, id)) = counter_scope(f) {
+        let n: Option<i32> = m
+            .time_query(
+                "houses_count_counter",
+                sqlx::query_scalar("SELECT houses FROM house_counts WHERE scope = ? AND scope_id = ?")
+                    .bind(scope)
+                    .bind(id)
+                    .fetch_optional(db),
+            )
+            .await
+            .context_api("Failed to read a house counter")?;
+        return Ok(i64::from(n.unwrap_or(0).max(0)).min(cap as i64));
+    }
+    let mut cq = count_query_prefixed("", f, plan, cap);
     m.time_query("houses_count", cq.build_query_scalar().fetch_one(db)).await.context_api("Failed to count houses")
 }
 
-pub async fn list(db: &MySqlPool, m: &Metrics, f: &HouseFilter) -> Result<Vec<HouseSummary>, ApiError> {
-    let mut lq = list_query(f);
+pub async fn list(
+    db: &MySqlPool,
+    m: &Metrics,
+    f: &HouseFilter,
+    plan: &TitlePlan,
+) -> Result<Vec<HouseSummary>, ApiError> {
+    let mut lq = list_query_prefixed("", f, plan);
     m.time_query("houses_list", lq.build_query_as::<HouseSummary>().fetch_all(db))
         .await
         .context_api("Failed to fetch houses page")

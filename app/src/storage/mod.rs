@@ -4,6 +4,7 @@ pub mod admin;
 pub mod districts;
 pub mod estates;
 pub mod houses;
+pub mod search;
 pub mod users;
 pub mod writes;
 

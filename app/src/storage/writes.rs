@@ -7,6 +7,7 @@
 //! only parse, call and respond.
 use sqlx::{MySql, QueryBuilder, Transaction};
 
+use super::search;
 use crate::cache::keys;
 use crate::error::{ApiError, FieldErrors, ResultExt};
 use crate::list_cache::Listing;
@@ -258,6 +259,10 @@ pub async fn create_house(state: &AppState, owner: u32, f: &HouseFields) -> Resu
         )
         .await
         .context_api("Failed to raise the estate's hot")?;
+    let type_id = f.type_id.expect("required by the parser");
+    count_houses(&mut tx, state, &[(city_id, district_id, type_id, 1)]).await?;
+    let title = f.title.as_deref().expect("required by the parser");
+    search::index_house(&mut tx, &state.metrics, id, title).await?;
     if let Some(tags) = f.tags.as_ref().filter(|t| !t.is_empty()) {
         let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
         qb.push_values(tags, |mut b, t| {
@@ -346,15 +351,40 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
         }
         _ => {}
     }
+    let mut tx = begin(state).await?;
+    // A new type moves the house between type counters: read the old one under the row lock.
+    let before: Option<(u32, u32, u32)> = match f.type_id {
+        Some(_) => state
+            .metrics
+            .time_query(
+                "write_house_lock",
+                sqlx::query_as("SELECT city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx),
+            )
+            .await
+            .context_api("Failed to lock the house")?,
+        None => None,
+    };
     let res = state
         .metrics
-        .time_query("write_house_update", qb.build().execute(&state.db))
+        .time_query("write_house_update", qb.build().execute(&mut *tx))
         .await
         .map_err(|e| reference_error(e, "Failed to update the house"))?;
     if res.rows_affected() == 1 {
+        if let (Some((city, district, old_type)), Some(new_type)) = (before, f.type_id) {
+            if old_type != new_type {
+                count_houses(&mut tx, state, &[(city, district, old_type, -1), (city, district, new_type, 1)]).await?;
+            }
+        }
+        if let Some(title) = &f.title {
+            search::index_house(&mut tx, &state.metrics, id, title).await?;
+        }
+        state.metrics.time_query("write_house_commit", tx.commit()).await.context_api("Failed to commit the edit")?;
         state.lists.bump(&[Listing::Houses]).await;
         return Ok(version + 1);
     }
+    drop(tx);
     unchanged(state, "houses", id, "House", Some(version)).await?;
     // At the expected version and still there: the merged floors broke the rule.
     let (field, msg) = match f.floor {
@@ -368,15 +398,18 @@ pub async fn update_house(state: &AppState, id: u32, version: u32, f: &HouseFiel
 /// `hot` where it was). The estate row is locked first, in the order create_house locks them.
 pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Result<(), ApiError> {
     let mut tx = begin(state).await?;
-    let estate: Option<u32> = state
+    // Locked: its city, district and type are the counters to lower.
+    let house: Option<(u32, u32, u32, u32)> = state
         .metrics
         .time_query(
             "write_house_estate",
-            sqlx::query_scalar("SELECT estate_id FROM houses WHERE id = ?").bind(id).fetch_optional(&mut *tx),
+            sqlx::query_as("SELECT estate_id, city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx),
         )
         .await
         .context_api("Failed to read the house's estate")?;
-    let Some(estate_id) = estate else { return Err(ApiError::not_found("House")) };
+    let Some((estate_id, city_id, district_id, type_id)) = house else { return Err(ApiError::not_found("House")) };
     state
         .metrics
         .time_query(
@@ -412,9 +445,43 @@ pub async fn delete_house(state: &AppState, id: u32, version: Option<u32>) -> Re
         )
         .await
         .context_api("Failed to lower the estate's hot")?;
+    // The title's index entries go with the row (ON DELETE CASCADE).
+    count_houses(&mut tx, state, &[(city_id, district_id, type_id, -1)]).await?;
     state.metrics.time_query("write_house_commit", tx.commit()).await.context_api("Failed to commit the deletion")?;
     state.lists.bump(&[Listing::Houses, Listing::Estates]).await;
     state.cache.invalidate(&[keys::estate(estate_id)]).await;
+    Ok(())
+}
+
+/// Move the maintained house counters by `delta` per (city, district, type) change, in the
+/// write's transaction. Rows are written in primary-key order (scope, then id), so two writes
+/// lock them in the same order and cannot deadlock on them.
+async fn count_houses(
+    tx: &mut Transaction<'static, MySql>,
+    state: &AppState,
+    changes: &[(u32, u32, u32, i32)],
+) -> Result<(), ApiError> {
+    let mut rows: std::collections::BTreeMap<(u8, u32), i32> = Default::default();
+    for &(city, district, type_id, delta) in changes {
+        for key in [(0, 0), (1, city), (2, district), (3, type_id)] {
+            *rows.entry(key).or_default() += delta;
+        }
+    }
+    rows.retain(|_, d| *d != 0);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const SCOPES: [&str; 4] = ["all", "city", "district", "type"];
+    let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_counts (scope, scope_id, houses) ");
+    qb.push_values(&rows, |mut b, (&(scope, id), &delta)| {
+        b.push_bind(SCOPES[scope as usize]).push_bind(id).push_bind(delta);
+    });
+    qb.push(" ON DUPLICATE KEY UPDATE houses = houses + VALUES(houses)");
+    state
+        .metrics
+        .time_query("write_house_counts", qb.build().execute(&mut **tx))
+        .await
+        .context_api("Failed to update the house counters")?;
     Ok(())
 }
 

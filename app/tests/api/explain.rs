@@ -2,8 +2,10 @@
 //! (page or count) reads estates or houses with a full table scan (`type` = `ALL`).
 use sqlx::{MySqlPool, Row};
 use zufang::domain::filters::{EstateFilter, HouseFilter};
+use zufang::domain::pagination::Cursor;
 use zufang::domain::query::QueryMap;
 use zufang::seed::Counts;
+use zufang::storage::search::{self, TitlePlan};
 use zufang::storage::{estates, houses};
 
 use crate::helpers::spawn_app_with;
@@ -24,6 +26,14 @@ fn assert_no_full_scan(what: &str, plan: &[(String, String, String)]) {
             assert_ne!(kind, "ALL", "{what}: full scan on {table} (plan: {plan:?})");
         }
         let _ = key;
+    }
+}
+
+async fn title_plan(db: &MySqlPool, app: &crate::helpers::TestApp, qs: &str) -> TitlePlan {
+    let q = QueryMap::parse(qs).unwrap();
+    match q.get("title") {
+        Some(t) => search::plan(db, &app.state.metrics, t).await.unwrap(),
+        None => TitlePlan::default(),
     }
 }
 
@@ -68,35 +78,66 @@ async fn no_list_or_filter_query_scans_estates_or_houses_in_full() {
         format!("estate={estate}"),
         "type=3".to_string(),
         "minprice=3000&maxprice=3200".to_string(),
-        "title=%E4%B8%A4%E5%AE%A4".to_string(), // 两室 (substring)
+        "title=%E4%B8%A4%E5%AE%A4".to_string(), // 两室 (substring; dense: read along the ordering)
+        "title=%E9%94%A6%E7%BB%A3%E8%8A%B1%E5%9B%AD%20%E4%B8%A4%E5%AE%A4".to_string(), // 锦绣花园 两室 (bigrams)
+        "title=88%E3%8E%A1".to_string(),        // 88㎡ (bigrams)
         format!("district={district}&minprice=2000&maxprice=9000"),
         format!("city={city}&type=2"),
     ];
     let orderings = ["price", "-price", "published_at", "-published_at", "area", "-area"];
     for qs in &house_queries {
         for o in orderings {
+            let title_plan = title_plan(db, &app, qs).await;
             for paging in ["page=3&size=20", "cursor=&size=20"] {
                 let q = QueryMap::parse(&format!("{qs}&ordering={o}&{paging}")).unwrap();
-                let f = HouseFilter::parse(&q).unwrap();
+                let f = HouseFilter::parse(&q, 10_000).unwrap();
                 let what = format!("houses ?{qs}&ordering={o}&{paging}");
-                assert_no_full_scan(&what, &plan(db, houses::list_query_prefixed("EXPLAIN ", &f)).await);
+                assert_no_full_scan(&what, &plan(db, houses::list_query_prefixed("EXPLAIN ", &f, &title_plan)).await);
                 checked += 1;
             }
-            // A deep keyset page: seek past a real row.
-            let c = zufang::domain::pagination::Cursor { o: o.to_string(), k: 5000, i: 50_000 };
-            let q = QueryMap::parse(&format!("{qs}&ordering={o}&cursor={}", c.encode())).unwrap();
-            if o.trim_start_matches('-') == "price" {
-                let f = HouseFilter::parse(&q).unwrap();
-                assert_no_full_scan(
-                    &format!("houses ?{qs}&ordering={o}&cursor"),
-                    &plan(db, houses::list_query_prefixed("EXPLAIN ", &f)).await,
-                );
+            // Deep keyset pages of every ordering, both directions: seek past a real row.
+            let h: zufang::storage::houses::HouseSummary = sqlx::query_as(
+                "SELECT id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
+                 published_at, city_id, district_id, estate_id FROM houses WHERE id = 50000",
+            )
+            .fetch_one(db)
+            .await
+            .unwrap();
+            let f0 = HouseFilter::parse(&QueryMap::parse(&format!("ordering={o}")).unwrap(), 10_000).unwrap();
+            for r in [false, true] {
+                let c = Cursor { o: o.to_string(), k: houses::sort_key(&h, f0.ordering.column), i: h.id, r };
+                let q = QueryMap::parse(&format!("{qs}&ordering={o}&cursor={}", c.encode())).unwrap();
+                let f = HouseFilter::parse(&q, 10_000).unwrap();
+                let p = plan(db, houses::list_query_prefixed("EXPLAIN ", &f, &title_plan)).await;
+                assert_no_full_scan(&format!("houses ?{qs}&ordering={o}&cursor (r={r})"), &p);
+                // Indexed filters and orderings seek in an index that matches both (no sort).
+                let filter_col = if qs.is_empty() {
+                    Some("")
+                } else if qs.starts_with("district=") && !qs.contains('&') {
+                    Some("district_")
+                } else if qs.starts_with("city=") && !qs.contains('&') {
+                    Some("city_")
+                } else if qs == "type=3" {
+                    Some("type_")
+                } else {
+                    None
+                };
+                if let Some(prefix) = filter_col {
+                    let col = o.trim_start_matches('-').replace("published_at", "published");
+                    let want = format!("idx_houses_{prefix}{col}");
+                    assert!(
+                        p.iter().any(|(_, _, key)| *key == want),
+                        "houses ?{qs}&ordering={o}&cursor: want {want}, plan {p:?}"
+                    );
+                }
+                checked += 1;
             }
         }
-        let f = HouseFilter::parse(&QueryMap::parse(qs).unwrap()).unwrap();
+        let f = HouseFilter::parse(&QueryMap::parse(qs).unwrap(), 10_000).unwrap();
+        let title_plan = title_plan(db, &app, qs).await;
         assert_no_full_scan(
             &format!("count houses ?{qs}"),
-            &plan(db, houses::count_query_prefixed("EXPLAIN ", &f)).await,
+            &plan(db, houses::count_query_prefixed("EXPLAIN ", &f, &title_plan, 10_000)).await,
         );
     }
     assert!(checked > 100);

@@ -165,7 +165,7 @@ async fn houses_empty_results_and_past_the_last_page() {
     let body = app.get_json("/api/houses/?title=%E4%B8%8D%E5%AD%98%E5%9C%A8", 200).await; // 不存在
     assert_eq!(body["count"], 0);
     assert!(body["next"].is_null() && body["previous"].is_null());
-    let body = app.get_json("/api/houses/?page=999", 200).await;
+    let body = app.get_json("/api/houses/?page=400", 200).await;
     assert_eq!(results(&body).len(), 0);
     assert!(body["previous"].is_string());
 }

@@ -1,0 +1,204 @@
+//! Title search: an n-gram index in MariaDB (`house_title_grams`), kept in the house's own
+//! transaction, so it needs no server plugin (managed MariaDB such as RDS has no Mroonga) and
+//! commits, rolls back and survives restarts with the rows it indexes.
+//!
+//! Every title is indexed as the set of its character bigrams within whitespace-separated words.
+//! A `title=` term matches the substring definition (`title LIKE '%term%'` under the title's
+//! collation) exactly: the bigrams only choose candidate rows (every bigram of a word of the term
+//! is a bigram of a word of any title containing it), and the LIKE is checked on them.
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
+
+use crate::error::{ApiError, ResultExt};
+use crate::metrics::Metrics;
+
+/// A bigram whose posting list is longer than this is not worth driving a search from: such a
+/// term's matches are dense enough that walking the ordering's index and checking the title
+/// fills a page sooner than reading the postings.
+pub const MAX_DRIVER_POSTINGS: i64 = 10_000;
+/// Besides the driving bigram, at most this many others are intersected (by primary-key
+/// lookups) before the rows are read; the substring check does the rest.
+const MAX_JOINED_GRAMS: usize = 3;
+
+/// The distinct bigrams of `s` within its whitespace-separated words, in first-seen order.
+pub fn grams(s: &str) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for word in s.split_whitespace() {
+        let chars: Vec<char> = word.chars().collect();
+        for w in chars.windows(2) {
+            let g: String = w.iter().collect();
+            if seen.insert(g.clone()) {
+                out.push(g);
+            }
+        }
+    }
+    out
+}
+
+/// How a title term is looked up: through the postings of `grams` (rarest first, the first
+/// drives), or, when `grams` is empty, by checking titles along the ordering's index (a term
+/// without a two-character word, or one whose every bigram is common).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TitlePlan {
+    pub grams: Vec<String>,
+}
+
+/// Choose the plan for `term`: count each bigram's postings up to [`MAX_DRIVER_POSTINGS`] (one
+/// statement, index-only) and drive from the rarest.
+pub async fn plan(db: &MySqlPool, m: &Metrics, term: &str) -> Result<TitlePlan, ApiError> {
+    let gs = grams(term);
+    if gs.is_empty() {
+        return Ok(TitlePlan::default());
+    }
+    let mut qb: QueryBuilder<MySql> = QueryBuilder::new("SELECT ");
+    for (n, g) in gs.iter().enumerate() {
+        if n > 0 {
+            qb.push(", ");
+        }
+        qb.push("(SELECT COUNT(*) FROM (SELECT 1 FROM house_title_grams WHERE gram = ")
+            .push_bind(g.clone())
+            .push(" LIMIT ")
+            .push_bind(MAX_DRIVER_POSTINGS + 1)
+            .push(format!(") g{n})"));
+    }
+    let row = m
+        .time_query("houses_title_plan", qb.build().fetch_one(db))
+        .await
+        .context_api("Failed to size the title search")?;
+    let mut sized: Vec<(i64, String)> = Vec::with_capacity(gs.len());
+    for (n, g) in gs.into_iter().enumerate() {
+        let c: i64 = sqlx::Row::try_get(&row, n).context_api("Failed to read a bigram's size")?;
+        sized.push((c, g));
+    }
+    sized.sort();
+    if sized[0].0 > MAX_DRIVER_POSTINGS {
+        return Ok(TitlePlan::default());
+    }
+    Ok(TitlePlan { grams: sized.into_iter().take(1 + MAX_JOINED_GRAMS).map(|(_, g)| g).collect() })
+}
+
+/// `FROM` and the start of `WHERE` of a house query: the houses alone, or reached from the
+/// driving bigram's postings. STRAIGHT_JOIN keeps that order: the postings are bounded, the
+/// houses are not. The caller appends `AND ...` conditions.
+pub fn push_from(qb: &mut QueryBuilder<'_, MySql>, plan: &TitlePlan) {
+    let Some((driver, rest)) = plan.grams.split_first() else {
+        qb.push(" FROM houses WHERE 1=1");
+        return;
+    };
+    qb.push(" FROM house_title_grams g0");
+    for (n, g) in rest.iter().enumerate() {
+        let a = format!("g{}", n + 1);
+        qb.push(format!(" STRAIGHT_JOIN house_title_grams {a} ON {a}.gram = "))
+            .push_bind(g.clone())
+            .push(format!(" AND {a}.house_id = g0.house_id"));
+    }
+    qb.push(" STRAIGHT_JOIN houses ON houses.id = g0.house_id");
+    qb.push(" WHERE g0.gram = ").push_bind(driver.clone());
+}
+
+/// Replace the bigrams of one house (in the caller's transaction).
+pub async fn index_house(conn: &mut MySqlConnection, m: &Metrics, id: u32, title: &str) -> Result<(), ApiError> {
+    m.time_query(
+        "houses_title_unindex",
+        sqlx::query("DELETE FROM house_title_grams WHERE house_id = ?").bind(id).execute(&mut *conn),
+    )
+    .await
+    .context_api("Failed to drop the title's index entries")?;
+    insert_grams(conn, m, &[(id, title.to_string())]).await
+}
+
+/// Insert the bigrams of `houses` (ignoring ones the collation already holds for that house).
+pub async fn insert_grams(conn: &mut MySqlConnection, m: &Metrics, houses: &[(u32, String)]) -> Result<(), ApiError> {
+    let rows: Vec<(String, u32)> =
+        houses.iter().flat_map(|(id, title)| grams(title).into_iter().map(move |g| (g, *id))).collect();
+    // A bind limit of 65,535 placeholders per statement.
+    for chunk in rows.chunks(20_000) {
+        let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT IGNORE INTO house_title_grams (gram, house_id) ");
+        qb.push_values(chunk, |mut b, (g, id)| {
+            b.push_bind(g.clone()).push_bind(*id);
+        });
+        m.time_query("houses_title_index", qb.build().execute(&mut *conn))
+            .await
+            .context_api("Failed to index house titles")?;
+    }
+    Ok(())
+}
+
+/// Rebuild the whole index from `houses.title`, one id range per transaction (a reader sees
+/// each range either before or after, never half-indexed). Returns the houses indexed.
+pub async fn reindex(db: &MySqlPool, m: &Metrics, batch: u32) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let max_id: Option<u32> = sqlx::query_scalar("SELECT MAX(id) FROM houses").fetch_one(db).await?;
+    let max_id = max_id.unwrap_or(0);
+    let started = Instant::now();
+    let (mut from, mut done, mut last_report) = (1u32, 0u64, 0u32);
+    while from <= max_id {
+        let to = from.saturating_add(batch - 1).min(max_id);
+        let mut tx = db.begin().await.context("Failed to begin a reindex batch")?;
+        sqlx::query("DELETE FROM house_title_grams WHERE house_id BETWEEN ? AND ?")
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to clear a range of the title index")?;
+        // Lock the range's rows so a concurrent title edit waits for this batch (and then
+        // re-indexes its house itself).
+        let houses: Vec<(u32, String)> =
+            sqlx::query_as("SELECT id, title FROM houses WHERE id BETWEEN ? AND ? FOR UPDATE")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *tx)
+                .await
+                .context("Failed to read a range of titles")?;
+        insert_grams(&mut *tx, m, &houses).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        tx.commit().await.context("Failed to commit a reindex batch")?;
+        done += houses.len() as u64;
+        if to == max_id || to / (max_id / 20).max(1) != last_report {
+            last_report = to / (max_id / 20).max(1);
+            tracing::info!(
+                houses = done,
+                up_to_id = to,
+                of_id = max_id,
+                seconds = started.elapsed().as_secs_f64(),
+                "search reindex: {}%",
+                u64::from(to) * 100 / u64::from(max_id.max(1))
+            );
+        }
+        from = match to.checked_add(1) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grams_are_the_distinct_bigrams_within_words() {
+        assert_eq!(grams("锦绣花园 一室一厅"), ["锦绣", "绣花", "花园", "一室", "室一", "一厅"]);
+        assert_eq!(grams("ab ab"), ["ab"]);
+        assert!(grams("a b 室").is_empty());
+        assert_eq!(grams("  45㎡\t朝南 "), ["45", "5㎡", "朝南"]);
+    }
+
+    #[test]
+    fn every_bigram_of_a_substring_is_a_bigram_of_the_title() {
+        let title = "锦绣花园3期 两室一厅 88㎡ 朝南北";
+        let all: BTreeSet<String> = grams(title).into_iter().collect();
+        let chars: Vec<char> = title.chars().collect();
+        for i in 0..chars.len() {
+            for j in i + 1..=chars.len() {
+                let sub: String = chars[i..j].iter().collect();
+                for g in grams(&sub) {
+                    assert!(all.contains(&g), "{sub:?} has {g:?}");
+                }
+            }
+        }
+    }
+}
