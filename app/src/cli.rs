@@ -89,7 +89,7 @@ pub async fn seed(settings: &Settings, scale: Scale) -> anyhow::Result<()> {
     let pool = crate::storage::pool(&settings.database);
     let started = std::time::Instant::now();
     if crate::seed::run(&pool, scale.counts(), false).await? {
-        eprintln!("seed: {scale:?} done in {:.1}s", started.elapsed().as_secs_f64());
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "seed: {scale:?} done");
     }
     pool.close().await;
     Ok(())

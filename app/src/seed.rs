@@ -4,7 +4,6 @@
 //! bench: the same tree, 100,000 estates and 1,000,000 houses, in batched multi-row inserts.
 //! The same scale always produces the same rows (fixed RNG seed, explicit ids). A database that
 //! already has districts is left alone, so the compose `migrate` job can run on every start.
-use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,6 +11,8 @@ use chrono::NaiveDateTime;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::{Executor, MySql, MySqlPool, QueryBuilder};
+
+use crate::storage::bulk;
 
 /// (province, [(city, is_hot, [districts])])
 type Tree = &'static [(&'static str, &'static [(&'static str, bool, &'static [&'static str])])];
@@ -117,6 +118,40 @@ impl Scale {
 }
 
 const BATCH: usize = 1000;
+/// 15 placeholders a row: 4,000 rows stay under MariaDB's 65,535 per statement.
+const HOUSE_BATCH: usize = 4000;
+/// Connections writing house batches at once (the generator is the fourth worker).
+const LOAD_CONNECTIONS: usize = 3;
+
+/// id, title, area, floor, total_floor, direction, price, published_at, has_agent_fees, type_id,
+/// estate_id, agent_id, city_id, district_id
+type HouseRow = (u32, String, u32, u16, u16, &'static str, u32, NaiveDateTime, bool, u32, u32, u32, u32, u32);
+
+async fn insert_houses(conn: &mut sqlx::MySqlConnection, data: &[HouseRow]) -> anyhow::Result<()> {
+    let mut qb: QueryBuilder<MySql> = QueryBuilder::new(
+        "INSERT INTO houses (id, title, area, floor, total_floor, direction, price, published_at, has_agent_fees, \
+         type_id, estate_id, agent_id, city_id, district_id, detail) ",
+    );
+    qb.push_values(data, |mut b, r| {
+        b.push_bind(r.0)
+            .push_bind(r.1.clone())
+            .push_bind(r.2)
+            .push_bind(r.3)
+            .push_bind(r.4)
+            .push_bind(r.5)
+            .push_bind(r.6)
+            .push_bind(r.7)
+            .push_bind(r.8)
+            .push_bind(r.9)
+            .push_bind(r.10)
+            .push_bind(r.11)
+            .push_bind(r.12)
+            .push_bind(r.13)
+            .push_bind("");
+    });
+    qb.build().execute(&mut *conn).await.context("Failed to insert houses")?;
+    Ok(())
+}
 const SEED: u64 = 0x7A75_6661_6E67; // "zufang"
 
 struct Progress {
@@ -137,16 +172,15 @@ impl Progress {
         self.done += n;
         if !self.quiet && (self.done / self.every != before || self.done == self.total) {
             let secs = self.started.elapsed().as_secs_f64();
-            eprintln!(
-                "seed: {:<8} {:>9}/{:<9} {:>3}%  {:>6.1}s  {:>8.0} rows/s",
+            tracing::info!(
+                rows = self.done,
+                of = self.total,
+                seconds = secs,
+                rows_per_second = (self.done as f64 / secs.max(1e-9)).round(),
+                "seed: {} {}%",
                 self.what,
-                self.done,
-                self.total,
-                self.done * 100 / self.total.max(1),
-                secs,
-                self.done as f64 / secs.max(1e-9)
+                self.done * 100 / self.total.max(1)
             );
-            let _ = std::io::stderr().flush();
         }
     }
 }
@@ -159,13 +193,12 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
         .context("Failed to check for existing data")?;
     if existing > 0 {
         if !quiet {
-            eprintln!("seed: database already has {existing} districts; nothing to do");
+            tracing::info!("seed: database already has {existing} districts; nothing to do");
         }
         return Ok(false);
     }
     let mut conn = db.acquire().await.context("Failed to get a connection for seeding")?;
-    // Bulk load: the generator guarantees referential integrity and uniqueness itself.
-    conn.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0").await?;
+    conn.execute(bulk::BULK_SESSION).await?;
     let mut rng = StdRng::seed_from_u64(SEED);
     let metrics = crate::metrics::Metrics::new()?;
 
@@ -272,13 +305,16 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
         p.add((end - chunk_start + 1) as u64);
     }
 
-    // Houses (+ 0-3 tags each), generated chunk by chunk so memory stays flat at bench scale.
+    // Houses (+ 0-3 tags each, + the title index), generated chunk by chunk so memory stays flat
+    // at bench scale, written by parallel connections into tables without secondary indexes.
+    let deferred = bulk::defer_indexes(&mut conn, &["houses", "house_tags", "house_title_grams"]).await?;
+    let mut writer = bulk::ParallelWriter::start(db, LOAD_CONNECTIONS).await?;
     let base = NaiveDateTime::parse_from_str("2026-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").context("base date")?;
     let mut p = Progress::new("houses", counts.houses as u64, quiet);
-    for chunk_start in (1..=counts.houses).step_by(BATCH) {
-        let end = (chunk_start + BATCH as u32 - 1).min(counts.houses);
-        let mut data = Vec::with_capacity(BATCH);
-        let mut tags = Vec::with_capacity(BATCH * 2);
+    for chunk_start in (1..=counts.houses).step_by(HOUSE_BATCH) {
+        let end = (chunk_start + HOUSE_BATCH as u32 - 1).min(counts.houses);
+        let mut data: Vec<HouseRow> = Vec::with_capacity(HOUSE_BATCH);
+        let mut tags = Vec::with_capacity(HOUSE_BATCH * 2);
         for id in chunk_start..=end {
             let estate_id = rng.gen_range(1..=counts.estates);
             let (district, city, ref ename) = estates[(estate_id - 1) as usize];
@@ -310,40 +346,34 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
             t.dedup();
             tags.extend(t.into_iter().map(|tag| (id, tag)));
         }
-        let mut qb: QueryBuilder<MySql> = QueryBuilder::new(
-            "INSERT INTO houses (id, title, area, floor, total_floor, direction, price, published_at, has_agent_fees, \
-             type_id, estate_id, agent_id, city_id, district_id, detail) ",
-        );
-        qb.push_values(&data, |mut b, r| {
-            b.push_bind(r.0)
-                .push_bind(r.1.clone())
-                .push_bind(r.2)
-                .push_bind(r.3)
-                .push_bind(r.4)
-                .push_bind(r.5)
-                .push_bind(r.6)
-                .push_bind(r.7)
-                .push_bind(r.8)
-                .push_bind(r.9)
-                .push_bind(r.10)
-                .push_bind(r.11)
-                .push_bind(r.12)
-                .push_bind(r.13)
-                .push_bind("");
-        });
-        qb.build().execute(&mut *conn).await.context("Failed to insert houses")?;
-        let titles: Vec<(u32, String)> = data.iter().map(|r| (r.0, r.1.clone())).collect();
-        crate::storage::search::insert_grams(&mut conn, &metrics, &titles)
-            .await
-            .map_err(|e| anyhow::anyhow!("Failed to index the titles: {e}"))?;
-        if !tags.is_empty() {
-            let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
-            qb.push_values(&tags, |mut b, r| {
-                b.push_bind(r.0).push_bind(r.1);
-            });
-            qb.build().execute(&mut *conn).await.context("Failed to tag houses")?;
-        }
+        let metrics = metrics.clone();
+        writer
+            .send(Box::new(move |conn| {
+                Box::pin(async move {
+                    insert_houses(conn, &data).await?;
+                    let titles: Vec<(u32, String)> = data.into_iter().map(|r| (r.0, r.1)).collect();
+                    crate::storage::search::insert_grams(conn, &metrics, &titles)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("Failed to index the titles: {e}"))?;
+                    if !tags.is_empty() {
+                        let mut qb: QueryBuilder<MySql> =
+                            QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
+                        qb.push_values(&tags, |mut b, r| {
+                            b.push_bind(r.0).push_bind(r.1);
+                        });
+                        qb.build().execute(&mut *conn).await.context("Failed to tag houses")?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await?;
         p.add((end - chunk_start + 1) as u64);
+    }
+    writer.finish().await?;
+    let started = Instant::now();
+    bulk::restore_indexes(&mut conn, &deferred).await?;
+    if !quiet {
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "seed: secondary indexes rebuilt");
     }
     // The maintained counters (house_counts), from the rows just loaded.
     conn.execute("DELETE FROM house_counts").await?;

@@ -1,6 +1,7 @@
 //! Queries, one module per resource. Every function adds context to its errors and runs inside a
 //! timed `db.query` span (`db_query_duration_seconds{query}`).
 pub mod admin;
+pub mod bulk;
 pub mod districts;
 pub mod estates;
 pub mod houses;

@@ -18,5 +18,6 @@ mod rotation;
 mod routes;
 mod search;
 mod security;
+mod seed;
 mod sms;
 mod writes;
