@@ -11,13 +11,13 @@ ALTER TABLE houses
     ADD KEY idx_houses_type_price (type_id, price),
     ADD KEY idx_houses_type_area (type_id, area);
 
--- The title's character bigrams (within whitespace-separated words), one row per (bigram,
--- house): `title=` reads the postings of the term's rarest bigrams instead of every title, then
--- checks the substring on those rows only. Written in the same transaction as the house;
--- the collation is the title's, so a bigram matches exactly when LIKE's character comparison
--- would (case-insensitive as `title` is).
+-- The title's character bigrams and trigrams (within whitespace-separated words), one row per
+-- (n-gram, house): `title=` reads the postings of the term's rarest n-grams instead of every
+-- title, then checks the substring on those rows only. Written in the same transaction as the
+-- house; the collation is the title's, so an n-gram matches exactly when LIKE's character
+-- comparison would (case-insensitive as `title` is).
 CREATE TABLE house_title_grams (
-    gram     VARCHAR(2)   NOT NULL,
+    gram     VARCHAR(3)   NOT NULL,
     house_id INT UNSIGNED NOT NULL,
     PRIMARY KEY (gram, house_id),
     KEY idx_house_title_grams_house (house_id),

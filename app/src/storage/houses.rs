@@ -98,7 +98,7 @@ pub fn sort_key(h: &HouseSummary, c: HouseColumn) -> i64 {
 /// than its size: whether it exists decides the link onwards.
 pub fn list_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan) -> QueryBuilder<'static, MySql> {
     let mut qb = QueryBuilder::new(format!("{prefix}SELECT {SUMMARY_COLUMNS}"));
-    search::push_from(&mut qb, plan);
+    search::push_from(&mut qb, plan.for_page());
     push_where(&mut qb, f);
     let col = f.ordering.column.sql();
     let mut descending = f.ordering.descending;
@@ -158,7 +158,13 @@ pub fn counter_scope(f: &HouseFilter) -> Option<(&'static str, u32)> {
 /// `COUNT(*)` of the filter's first `cap` rows: index entries read stop at the cap.
 pub fn count_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan, cap: u64) -> QueryBuilder<'static, MySql> {
     let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM (SELECT 1"));
-    search::push_from(&mut qb, plan);
+    let other_filters = f.district.is_some()
+        || f.city.is_some()
+        || f.estate.is_some()
+        || f.house_type.is_some()
+        || f.min_price.is_some()
+        || f.max_price.is_some();
+    search::push_from(&mut qb, plan.for_count(other_filters));
     push_where(&mut qb, f);
     qb.push(" LIMIT ").push_bind(cap).push(") capped");
     qb

@@ -2,10 +2,13 @@
 //! transaction, so it needs no server plugin (managed MariaDB such as RDS has no Mroonga) and
 //! commits, rolls back and survives restarts with the rows it indexes.
 //!
-//! Every title is indexed as the set of its character bigrams within whitespace-separated words.
-//! A `title=` term matches the substring definition (`title LIKE '%term%'` under the title's
-//! collation) exactly: the bigrams only choose candidate rows (every bigram of a word of the term
-//! is a bigram of a word of any title containing it), and the LIKE is checked on them.
+//! Every title is indexed as the set of its character bigrams and trigrams within
+//! whitespace-separated words. A `title=` term is looked up by the trigrams of its words (the
+//! bigram of a two-character word), and matches the substring definition (`title LIKE '%term%'`
+//! under the title's collation) exactly: the n-grams only choose candidate rows (every n-gram of
+//! a word of the term is an n-gram of a word of any title containing it), and the LIKE is
+//! checked on them. Trigrams keep the postings short: the seed's titles are built from a small
+//! vocabulary, where a bigram such as 花园 occurs in a tenth of all houses.
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -14,42 +17,85 @@ use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 use crate::error::{ApiError, ResultExt};
 use crate::metrics::Metrics;
 
-/// A bigram whose posting list is longer than this is not worth driving a search from: such a
-/// term's matches are dense enough that walking the ordering's index and checking the title
-/// fills a page sooner than reading the postings.
+/// A page is read from the postings only when the rarest n-gram has at most this many: a term
+/// whose every n-gram is more common matches densely, and walking the ordering's index while
+/// checking titles fills a page sooner than sorting the candidates.
 pub const MAX_DRIVER_POSTINGS: i64 = 10_000;
-/// Besides the driving bigram, at most this many others are intersected (by primary-key
+/// Besides the driving n-gram, at most this many others are intersected (by primary-key
 /// lookups) before the rows are read; the substring check does the rest.
 const MAX_JOINED_GRAMS: usize = 3;
 
-/// The distinct bigrams of `s` within its whitespace-separated words, in first-seen order.
+fn words(s: &str) -> impl Iterator<Item = Vec<char>> + '_ {
+    s.split_whitespace().map(|w| w.chars().collect())
+}
+
+fn push_distinct(seen: &mut BTreeSet<String>, out: &mut Vec<String>, g: String) {
+    if seen.insert(g.clone()) {
+        out.push(g);
+    }
+}
+
+/// What a title is indexed under: the distinct bigrams and trigrams of its words.
 pub fn grams(s: &str) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for word in s.split_whitespace() {
-        let chars: Vec<char> = word.chars().collect();
-        for w in chars.windows(2) {
-            let g: String = w.iter().collect();
-            if seen.insert(g.clone()) {
-                out.push(g);
+    let (mut seen, mut out) = (BTreeSet::new(), Vec::new());
+    for chars in words(s) {
+        for n in [2, 3] {
+            for w in chars.windows(n) {
+                push_distinct(&mut seen, &mut out, w.iter().collect());
             }
         }
     }
     out
 }
 
-/// How a title term is looked up: through the postings of `grams` (rarest first, the first
-/// drives), or, when `grams` is empty, by checking titles along the ordering's index (a term
-/// without a two-character word, or one whose every bigram is common).
+/// What a term is looked up by: the trigrams of its words, or the word itself when it has two
+/// characters. Empty when no word has two.
+pub fn query_grams(s: &str) -> Vec<String> {
+    let (mut seen, mut out) = (BTreeSet::new(), Vec::new());
+    for chars in words(s) {
+        let n = if chars.len() == 2 { 2 } else { 3 };
+        for w in chars.windows(n) {
+            push_distinct(&mut seen, &mut out, w.iter().collect());
+        }
+    }
+    out
+}
+
+/// How a title term is looked up: `grams` are the term's rarest n-grams, rarest first (empty
+/// when the term has no two-character word: then titles are checked along the ordering's index).
+/// `dense`: even the rarest is too common to sort a page from ([`MAX_DRIVER_POSTINGS`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TitlePlan {
     pub grams: Vec<String>,
+    pub dense: bool,
 }
 
-/// Choose the plan for `term`: count each bigram's postings up to [`MAX_DRIVER_POSTINGS`] (one
+impl TitlePlan {
+    /// The n-grams a page query reads from.
+    pub fn for_page(&self) -> &[String] {
+        if self.dense {
+            &[]
+        } else {
+            &self.grams
+        }
+    }
+
+    /// The n-grams a capped count reads from: the postings too when the title is the only
+    /// filter (the count stops at the cap, so a dense term stops early); with other filters a
+    /// dense term is counted along their index instead.
+    pub fn for_count(&self, other_filters: bool) -> &[String] {
+        if other_filters {
+            self.for_page()
+        } else {
+            &self.grams
+        }
+    }
+}
+
+/// Choose the plan for `term`: count each n-gram's postings up to [`MAX_DRIVER_POSTINGS`] (one
 /// statement, index-only) and drive from the rarest.
 pub async fn plan(db: &MySqlPool, m: &Metrics, term: &str) -> Result<TitlePlan, ApiError> {
-    let gs = grams(term);
+    let gs = query_grams(term);
     if gs.is_empty() {
         return Ok(TitlePlan::default());
     }
@@ -70,21 +116,19 @@ pub async fn plan(db: &MySqlPool, m: &Metrics, term: &str) -> Result<TitlePlan, 
         .context_api("Failed to size the title search")?;
     let mut sized: Vec<(i64, String)> = Vec::with_capacity(gs.len());
     for (n, g) in gs.into_iter().enumerate() {
-        let c: i64 = sqlx::Row::try_get(&row, n).context_api("Failed to read a bigram's size")?;
+        let c: i64 = sqlx::Row::try_get(&row, n).context_api("Failed to read an n-gram's size")?;
         sized.push((c, g));
     }
     sized.sort();
-    if sized[0].0 > MAX_DRIVER_POSTINGS {
-        return Ok(TitlePlan::default());
-    }
-    Ok(TitlePlan { grams: sized.into_iter().take(1 + MAX_JOINED_GRAMS).map(|(_, g)| g).collect() })
+    let dense = sized[0].0 > MAX_DRIVER_POSTINGS;
+    Ok(TitlePlan { grams: sized.into_iter().take(1 + MAX_JOINED_GRAMS).map(|(_, g)| g).collect(), dense })
 }
 
 /// `FROM` and the start of `WHERE` of a house query: the houses alone, or reached from the
-/// driving bigram's postings. STRAIGHT_JOIN keeps that order: the postings are bounded, the
+/// first n-gram's postings. STRAIGHT_JOIN keeps that order: the postings are bounded, the
 /// houses are not. The caller appends `AND ...` conditions.
-pub fn push_from(qb: &mut QueryBuilder<'_, MySql>, plan: &TitlePlan) {
-    let Some((driver, rest)) = plan.grams.split_first() else {
+pub fn push_from(qb: &mut QueryBuilder<'_, MySql>, grams: &[String]) {
+    let Some((driver, rest)) = grams.split_first() else {
         qb.push(" FROM houses WHERE 1=1");
         return;
     };
@@ -99,7 +143,7 @@ pub fn push_from(qb: &mut QueryBuilder<'_, MySql>, plan: &TitlePlan) {
     qb.push(" WHERE g0.gram = ").push_bind(driver.clone());
 }
 
-/// Replace the bigrams of one house (in the caller's transaction).
+/// Replace the n-grams of one house (in the caller's transaction).
 pub async fn index_house(conn: &mut MySqlConnection, m: &Metrics, id: u32, title: &str) -> Result<(), ApiError> {
     m.time_query(
         "houses_title_unindex",
@@ -110,7 +154,7 @@ pub async fn index_house(conn: &mut MySqlConnection, m: &Metrics, id: u32, title
     insert_grams(conn, m, &[(id, title.to_string())]).await
 }
 
-/// Insert the bigrams of `houses` (ignoring ones the collation already holds for that house).
+/// Insert the n-grams of `houses` (ignoring ones the collation already holds for that house).
 pub async fn insert_grams(conn: &mut MySqlConnection, m: &Metrics, houses: &[(u32, String)]) -> Result<(), ApiError> {
     let rows: Vec<(String, u32)> =
         houses.iter().flat_map(|(id, title)| grams(title).into_iter().map(move |g| (g, *id))).collect();
@@ -180,22 +224,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grams_are_the_distinct_bigrams_within_words() {
-        assert_eq!(grams("锦绣花园 一室一厅"), ["锦绣", "绣花", "花园", "一室", "室一", "一厅"]);
+    fn titles_are_indexed_by_bigrams_and_trigrams_within_words() {
+        assert_eq!(grams("锦绣花园 一室"), ["锦绣", "绣花", "花园", "锦绣花", "绣花园", "一室"]);
         assert_eq!(grams("ab ab"), ["ab"]);
         assert!(grams("a b 室").is_empty());
-        assert_eq!(grams("  45㎡\t朝南 "), ["45", "5㎡", "朝南"]);
+        assert_eq!(grams("  45㎡\t朝南 "), ["45", "5㎡", "45㎡", "朝南"]);
     }
 
     #[test]
-    fn every_bigram_of_a_substring_is_a_bigram_of_the_title() {
+    fn terms_are_looked_up_by_trigrams_or_a_two_character_word() {
+        assert_eq!(query_grams("锦绣花园 一室"), ["锦绣花", "绣花园", "一室"]);
+        assert_eq!(query_grams("园 a"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_lookup_gram_of_a_substring_is_indexed_for_the_title() {
         let title = "锦绣花园3期 两室一厅 88㎡ 朝南北";
         let all: BTreeSet<String> = grams(title).into_iter().collect();
         let chars: Vec<char> = title.chars().collect();
         for i in 0..chars.len() {
             for j in i + 1..=chars.len() {
                 let sub: String = chars[i..j].iter().collect();
-                for g in grams(&sub) {
+                for g in query_grams(&sub) {
                     assert!(all.contains(&g), "{sub:?} has {g:?}");
                 }
             }
