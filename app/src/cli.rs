@@ -57,8 +57,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SearchAction {
-    /// Rebuild the title index from houses.title, one id range per transaction, logging progress
-    /// at INFO. Safe while serving: a range is locked only while it is rebuilt.
+    /// Rebuild what the house writes maintain from the rows: the title index (one id range per
+    /// transaction, progress at INFO; safe while serving) and the house counters. For rows
+    /// written around the service (SQL by hand, a restore of another schema).
     Reindex {
         /// Houses per transaction.
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -72,7 +73,14 @@ pub async fn search(settings: &Settings, action: SearchAction) -> anyhow::Result
     let metrics = crate::metrics::Metrics::new()?;
     let started = std::time::Instant::now();
     let n = crate::storage::search::reindex(&pool, &metrics, batch).await?;
-    tracing::info!(houses = n, seconds = started.elapsed().as_secs_f64(), "search reindex: done");
+    let mut conn = pool.acquire().await?;
+    crate::storage::houses::recount(&mut conn).await?;
+    drop(conn);
+    tracing::info!(
+        houses = n,
+        seconds = started.elapsed().as_secs_f64(),
+        "search reindex: done (title index and house counters)"
+    );
     pool.close().await;
     Ok(())
 }

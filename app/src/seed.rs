@@ -375,17 +375,7 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
     if !quiet {
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "seed: secondary indexes rebuilt");
     }
-    // The maintained counters (house_counts), from the rows just loaded.
-    conn.execute("DELETE FROM house_counts").await?;
-    conn.execute(
-        "INSERT INTO house_counts (scope, scope_id, houses) \
-         SELECT 'all', 0, COUNT(*) FROM houses \
-         UNION ALL SELECT 'city', city_id, COUNT(*) FROM houses GROUP BY city_id \
-         UNION ALL SELECT 'district', district_id, COUNT(*) FROM houses GROUP BY district_id \
-         UNION ALL SELECT 'type', type_id, COUNT(*) FROM houses GROUP BY type_id",
-    )
-    .await
-    .context("Failed to count the houses")?;
+    crate::storage::houses::recount(&mut conn).await?;
     conn.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1").await?;
     // Fresh statistics so the optimizer sees the real cardinalities right away.
     conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags, house_title_grams")

@@ -51,7 +51,7 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
                         },
                     )
                     .await?;
-            cached_page_response(&req, &state, &q, page, &cached)
+            cached_page_response(&req, state, &q, page, &cached)
         }
         HousePaging::Cursor { ref after, size } => {
             let mut results = houses::list(&state.db, &state.metrics, &filter, &title_plan().await?).await?;

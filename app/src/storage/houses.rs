@@ -155,6 +155,26 @@ pub fn counter_scope(f: &HouseFilter) -> Option<(&'static str, u32)> {
     }
 }
 
+/// Recompute the maintained counters (`house_counts`) from the rows: after a bulk load, or rows
+/// written around the service.
+pub async fn recount(conn: &mut sqlx::MySqlConnection) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut tx = sqlx::Connection::begin(conn).await.context("Failed to begin the recount")?;
+    sqlx::query("DELETE FROM house_counts").execute(&mut *tx).await.context("Failed to clear the counters")?;
+    sqlx::query(
+        "INSERT INTO house_counts (scope, scope_id, houses) \
+         SELECT 'all', 0, COUNT(*) FROM houses \
+         UNION ALL SELECT 'city', city_id, COUNT(*) FROM houses GROUP BY city_id \
+         UNION ALL SELECT 'district', district_id, COUNT(*) FROM houses GROUP BY district_id \
+         UNION ALL SELECT 'type', type_id, COUNT(*) FROM houses GROUP BY type_id",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("Failed to count the houses")?;
+    tx.commit().await.context("Failed to commit the recount")?;
+    Ok(())
+}
+
 /// `COUNT(*)` of the filter's first `cap` rows: index entries read stop at the cap.
 pub fn count_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan, cap: u64) -> QueryBuilder<'static, MySql> {
     let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM (SELECT 1"));

@@ -10,7 +10,11 @@
 //! checked on them. Trigrams keep the postings short: the seed's titles are built from a small
 //! vocabulary, where a bigram such as 花园 occurs in a tenth of all houses.
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::num::NonZeroUsize;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
 
 use sqlx::{MySql, MySqlConnection, MySqlPool, QueryBuilder};
 
@@ -22,8 +26,10 @@ use crate::metrics::Metrics;
 /// checking titles fills a page sooner than sorting the candidates.
 pub const MAX_DRIVER_POSTINGS: i64 = 10_000;
 /// Besides the driving n-gram, at most this many others are intersected (by primary-key
-/// lookups) before the rows are read; the substring check does the rest.
-const MAX_JOINED_GRAMS: usize = 3;
+/// lookups) before the rows are read; the substring check does the rest. One: the next rarest
+/// removes most non-matches (an estate name's trigrams and its phase's), further ones mostly
+/// cost a lookup per candidate and remove little (measured on the bench seed).
+const MAX_JOINED_GRAMS: usize = 1;
 
 fn words(s: &str) -> impl Iterator<Item = Vec<char>> + '_ {
     s.split_whitespace().map(|w| w.chars().collect())
@@ -48,17 +54,27 @@ pub fn grams(s: &str) -> Vec<String> {
     out
 }
 
-/// What a term is looked up by: the trigrams of its words, or the word itself when it has two
-/// characters. Empty when no word has two.
-pub fn query_grams(s: &str) -> Vec<String> {
-    let (mut seen, mut out) = (BTreeSet::new(), Vec::new());
+/// What a term is looked up by, word by word: the trigrams of each word, or the word itself when
+/// it has two characters. Words of one character give nothing.
+pub fn query_word_grams(s: &str) -> Vec<Vec<String>> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
     for chars in words(s) {
         let n = if chars.len() == 2 { 2 } else { 3 };
+        let mut word = Vec::new();
         for w in chars.windows(n) {
-            push_distinct(&mut seen, &mut out, w.iter().collect());
+            push_distinct(&mut seen, &mut word, w.iter().collect());
+        }
+        if !word.is_empty() {
+            out.push(word);
         }
     }
     out
+}
+
+/// All of [`query_word_grams`], in order.
+pub fn query_grams(s: &str) -> Vec<String> {
+    query_word_grams(s).concat()
 }
 
 /// How a title term is looked up: `grams` are the term's rarest n-grams, rarest first (empty
@@ -92,35 +108,68 @@ impl TitlePlan {
     }
 }
 
-/// Choose the plan for `term`: count each n-gram's postings up to [`MAX_DRIVER_POSTINGS`] (one
-/// statement, index-only) and drive from the rarest.
+/// How long a counted posting size is reused. A stale size only changes which n-gram drives (or
+/// whether the term counts as dense), never the results; counting the postings of a common
+/// n-gram reads up to [`MAX_DRIVER_POSTINGS`] index entries, the largest cost of a cheap search.
+const SIZE_TTL: Duration = Duration::from_secs(60);
+const SIZE_CACHE_CAPACITY: usize = 20_000;
+
+type SizeCache = Mutex<LruCache<(String, String), (Instant, i64)>>;
+static SIZES: LazyLock<SizeCache> =
+    LazyLock::new(|| Mutex::new(LruCache::new(NonZeroUsize::new(SIZE_CACHE_CAPACITY).expect("non-zero"))));
+
+/// Choose the plan for `term`: each n-gram's postings counted up to [`MAX_DRIVER_POSTINGS`] (one
+/// index-only statement for those not counted in the last minute), the rarest drives.
 pub async fn plan(db: &MySqlPool, m: &Metrics, term: &str) -> Result<TitlePlan, ApiError> {
-    let gs = query_grams(term);
-    if gs.is_empty() {
+    let words = query_word_grams(term);
+    if words.is_empty() {
         return Ok(TitlePlan::default());
     }
-    let mut qb: QueryBuilder<MySql> = QueryBuilder::new("SELECT ");
-    for (n, g) in gs.iter().enumerate() {
-        if n > 0 {
-            qb.push(", ");
+    let database = db.connect_options().get_database().unwrap_or_default().to_string();
+    let wanted: Vec<String> = words.iter().flatten().cloned().collect();
+    let mut size: std::collections::HashMap<String, i64> = Default::default();
+    let mut unknown: Vec<String> = Vec::new();
+    {
+        let mut cache = SIZES.lock().unwrap_or_else(|e| e.into_inner());
+        for g in wanted {
+            match cache.get(&(database.clone(), g.clone())) {
+                Some((at, n)) if at.elapsed() < SIZE_TTL => {
+                    size.insert(g, *n);
+                }
+                _ => unknown.push(g),
+            }
         }
-        qb.push("(SELECT COUNT(*) FROM (SELECT 1 FROM house_title_grams WHERE gram = ")
-            .push_bind(g.clone())
-            .push(" LIMIT ")
-            .push_bind(MAX_DRIVER_POSTINGS + 1)
-            .push(format!(") g{n})"));
     }
-    let row = m
-        .time_query("houses_title_plan", qb.build().fetch_one(db))
-        .await
-        .context_api("Failed to size the title search")?;
-    let mut sized: Vec<(i64, String)> = Vec::with_capacity(gs.len());
-    for (n, g) in gs.into_iter().enumerate() {
-        let c: i64 = sqlx::Row::try_get(&row, n).context_api("Failed to read an n-gram's size")?;
-        sized.push((c, g));
+    if !unknown.is_empty() {
+        let mut qb: QueryBuilder<MySql> = QueryBuilder::new("SELECT ");
+        for (n, g) in unknown.iter().enumerate() {
+            if n > 0 {
+                qb.push(", ");
+            }
+            qb.push("(SELECT COUNT(*) FROM (SELECT 1 FROM house_title_grams WHERE gram = ")
+                .push_bind(g.clone())
+                .push(" LIMIT ")
+                .push_bind(MAX_DRIVER_POSTINGS + 1)
+                .push(format!(") g{n})"));
+        }
+        let row = m
+            .time_query("houses_title_plan", qb.build().fetch_one(db))
+            .await
+            .context_api("Failed to size the title search")?;
+        let mut cache = SIZES.lock().unwrap_or_else(|e| e.into_inner());
+        for (n, g) in unknown.into_iter().enumerate() {
+            let c: i64 = sqlx::Row::try_get(&row, n).context_api("Failed to read an n-gram's size")?;
+            cache.put((database.clone(), g.clone()), (Instant::now(), c));
+            size.insert(g, c);
+        }
     }
+    let mut sized: Vec<(i64, String)> = words.iter().flatten().map(|g| (size[g], g.clone())).collect();
     sized.sort();
-    let dense = sized[0].0 > MAX_DRIVER_POSTINGS;
+    let driver = sized[0].0;
+    // Walking the ordering's index would need an estimate of the matches, and the n-grams of
+    // one word are far from independent (an estate name and its phase): a wrong guess walks
+    // the whole index, while the postings' cost is bounded by MAX_DRIVER_POSTINGS.
+    let dense = driver > MAX_DRIVER_POSTINGS;
     Ok(TitlePlan { grams: sized.into_iter().take(1 + MAX_JOINED_GRAMS).map(|(_, g)| g).collect(), dense })
 }
 
@@ -197,7 +246,7 @@ pub async fn reindex(db: &MySqlPool, m: &Metrics, batch: u32) -> anyhow::Result<
                 .fetch_all(&mut *tx)
                 .await
                 .context("Failed to read a range of titles")?;
-        insert_grams(&mut *tx, m, &houses).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        insert_grams(&mut tx, m, &houses).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         tx.commit().await.context("Failed to commit a reindex batch")?;
         done += houses.len() as u64;
         if to == max_id || to / (max_id / 20).max(1) != last_report {
