@@ -26,10 +26,9 @@ use crate::metrics::Metrics;
 /// checking titles fills a page sooner than sorting the candidates.
 pub const MAX_DRIVER_POSTINGS: i64 = 10_000;
 /// Besides the driving n-gram, at most this many others are intersected (by primary-key
-/// lookups) before the rows are read; the substring check does the rest. One: the next rarest
-/// removes most non-matches (an estate name's trigrams and its phase's), further ones mostly
-/// cost a lookup per candidate and remove little (measured on the bench seed).
-const MAX_JOINED_GRAMS: usize = 1;
+/// lookups) before the rows are read; the substring check does the rest. Each costs a lookup
+/// per candidate, and removes little unless it comes from another word.
+const MAX_JOINED_GRAMS: usize = 2;
 
 fn words(s: &str) -> impl Iterator<Item = Vec<char>> + '_ {
     s.split_whitespace().map(|w| w.chars().collect())
@@ -163,14 +162,22 @@ pub async fn plan(db: &MySqlPool, m: &Metrics, term: &str) -> Result<TitlePlan, 
             size.insert(g, c);
         }
     }
-    let mut sized: Vec<(i64, String)> = words.iter().flatten().map(|g| (size[g], g.clone())).collect();
-    sized.sort();
-    let driver = sized[0].0;
+    // The rarest n-gram drives; the joined ones are the rarest of each other word first (the
+    // words of a term constrain independently, the n-grams of one word mostly repeat each other).
+    let rarest = |w: &Vec<String>| w.iter().map(|g| (size[g], g.clone())).min().expect("words are non-empty");
+    let mut per_word: Vec<(i64, String)> = words.iter().map(rarest).collect();
+    per_word.sort();
+    let driver = per_word[0].0;
+    let mut grams: Vec<String> = per_word.into_iter().map(|(_, g)| g).collect();
+    let mut rest: Vec<(i64, String)> =
+        words.iter().flatten().filter(|g| !grams.contains(g)).map(|g| (size[g], g.clone())).collect();
+    rest.sort();
+    grams.extend(rest.into_iter().map(|(_, g)| g));
+    grams.truncate(1 + MAX_JOINED_GRAMS);
     // Walking the ordering's index would need an estimate of the matches, and the n-grams of
     // one word are far from independent (an estate name and its phase): a wrong guess walks
     // the whole index, while the postings' cost is bounded by MAX_DRIVER_POSTINGS.
-    let dense = driver > MAX_DRIVER_POSTINGS;
-    Ok(TitlePlan { grams: sized.into_iter().take(1 + MAX_JOINED_GRAMS).map(|(_, g)| g).collect(), dense })
+    Ok(TitlePlan { grams, dense: driver > MAX_DRIVER_POSTINGS })
 }
 
 /// `FROM` and the start of `WHERE` of a house query: the houses alone, or reached from the

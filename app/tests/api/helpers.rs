@@ -207,6 +207,17 @@ impl TestApp {
         self.client.request(method, format!("{}{}", self.address, path)).bearer_auth(token)
     }
 
+    /// PATCH a house as `token` with `If-Match` at `version`.
+    #[allow(dead_code)]
+    pub async fn patch_house(&self, id: u64, token: &str, version: u32, body: &Value) -> reqwest::Response {
+        self.authed(reqwest::Method::PATCH, &format!("/api/houses/{id}/"), token)
+            .header("If-Match", format!("\"{version}\""))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics").await.text().await.unwrap()
     }

@@ -149,13 +149,7 @@ async fn maintained_counts_follow_creation_type_change_and_deletion() {
     assert_eq!(res.status(), 201);
     let id = res.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
     check("created").await;
-    let res = app
-        .authed(Method::PATCH, &format!("/api/houses/{id}/"), &agent)
-        .header("If-Match", "\"1\"")
-        .json(&json!({"type_id": 2}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_house(id, &agent, 1, &json!({"type_id": 2})).await;
     assert_eq!(res.status(), 200);
     check("type changed").await;
     let res = app.authed(Method::DELETE, &format!("/api/houses/{id}/"), &agent).send().await.unwrap();

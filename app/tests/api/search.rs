@@ -108,24 +108,12 @@ async fn title_index_follows_creation_edit_and_deletion() {
         async move { search_ids(&base, &client, term, "").await }
     };
     assert!(found("花园泳池").await.contains(&id));
-    let res = app
-        .authed(Method::PATCH, &format!("/api/houses/{id}/"), &agent)
-        .header("If-Match", "\"1\"")
-        .json(&json!({"title": "江景公寓 落地窗"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_house(id, &agent, 1, &json!({"title": "江景公寓 落地窗"})).await;
     assert_eq!(res.status(), 200);
     assert!(!found("花园泳池").await.contains(&id), "the old title no longer matches");
     assert_eq!(found("落地窗").await, BTreeSet::from([id]));
     // An edit of other fields leaves the index alone.
-    let res = app
-        .authed(Method::PATCH, &format!("/api/houses/{id}/"), &agent)
-        .header("If-Match", "\"2\"")
-        .json(&json!({"price": 9900}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_house(id, &agent, 2, &json!({"price": 9900})).await;
     assert_eq!(res.status(), 200);
     assert_eq!(found("落地窗").await, BTreeSet::from([id]));
     let res = app.authed(Method::DELETE, &format!("/api/houses/{id}/"), &agent).send().await.unwrap();
