@@ -26,8 +26,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 "$root/scripts/ci/apt.sh" wrk curl
-scale=bench db=zufang_perf
-if [[ $quick == 1 ]]; then scale=small db=zufang_perf_quick; fi
+# BENCH_DB: another database (e.g. one seeded once and kept for a branch's migrations).
+scale=bench db=${BENCH_DB:-zufang_perf}
+if [[ $quick == 1 ]]; then scale=small db=${BENCH_DB:-zufang_perf_quick}; fi
 port=18180 port_nocache=18181
 BENCH_NAME=bench
 # shellcheck source=bench/lib/common.sh
@@ -78,6 +79,32 @@ for d in $districts; do
 done
 mix estates "${estate_paths[@]}"
 mix houses "${house_paths[@]}"
+# Title search: the words of sampled titles (estate name, estate + type, area), types and short
+# words (dense); deep keyset pages: a cursor at sampled rows (a random depth), with and without
+# their district, in every ordering.
+sample=$(MYSQL_PWD=$(cat "$MARIADB_PASSWORD_FILE") mariadb -h "$MARIADB_HOST" -P "$MARIADB_PORT" -u "$MARIADB_USER" -N "$db" \
+  -e "SET time_zone = '+00:00'; SELECT id, district_id, price, area, UNIX_TIMESTAMP(published_at), title FROM houses WHERE id % (SELECT GREATEST(1, COUNT(*) DIV 20) FROM houses) = 7 LIMIT 20")
+mapfile -t title_paths < <(python3 -c '
+import sys, urllib.parse
+terms = ["一室一厅", "两室", "朝南"]
+for line in sys.stdin.read().splitlines():
+    words = line.split("\t")[5].split()
+    terms += [words[0], words[0] + " " + words[1], words[2]]
+for t in dict.fromkeys(terms):
+    print("/api/houses/?" + urllib.parse.urlencode({"title": t}))
+' <<<"$sample")
+mapfile -t cursor_paths < <(python3 -c '
+import base64, json, sys
+for line in sys.stdin.read().splitlines():
+    hid, district, price, area, published = (int(v) for v in line.split("\t")[:5])
+    for o, k in (("price", price), ("-price", price), ("area", area), ("-area", area), ("published_at", published), ("-published_at", published)):
+        c = base64.urlsafe_b64encode(json.dumps({"o": o, "k": k, "i": hid}, separators=(",", ":")).encode()).decode().rstrip("=")
+        print(f"/api/houses/?ordering={o}&cursor={c}")
+        print(f"/api/houses/?district={district}&ordering={o}&cursor={c}")
+' <<<"$sample")
+mix titles "${title_paths[@]}"
+mix cursors "${cursor_paths[@]}"
+mix allhouses "${house_paths[@]}" "${title_paths[@]}" "${cursor_paths[@]}"
 # label|port|path|lua script (empty: the fixed path)
 rows=(
   "\`/healthz\`|$port|/healthz|"
@@ -90,6 +117,9 @@ rows=(
   "\`/api/houses/?district=$district&ordering=-price\` (no list cache: database)|$port_nocache|/api/houses/?district=$district&ordering=-price|"
   "estates, random mix (no list cache: database)|$port_nocache|/api/estates/|estates"
   "houses, random mix (no list cache: database)|$port_nocache|/api/houses/|houses"
+  "houses, title search, random mix of ${#title_paths[@]} terms (no list cache: database)|$port_nocache|/api/houses/|titles"
+  "houses, deep keyset pages, random mix of ${#cursor_paths[@]} (no list cache: database)|$port_nocache|/api/houses/|cursors"
+  "houses, all of the above mixed (no list cache: database)|$port_nocache|/api/houses/|allhouses"
 )
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=()
