@@ -238,12 +238,6 @@ pub async fn reindex(db: &MySqlPool, m: &Metrics, batch: u32) -> anyhow::Result<
     while from <= max_id {
         let to = from.saturating_add(batch - 1).min(max_id);
         let mut tx = db.begin().await.context("Failed to begin a reindex batch")?;
-        sqlx::query("DELETE FROM house_title_grams WHERE house_id BETWEEN ? AND ?")
-            .bind(from)
-            .bind(to)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to clear a range of the title index")?;
         // Lock the range's rows so a concurrent title edit waits for this batch (and then
         // re-indexes its house itself).
         let houses: Vec<(u32, String)> =
@@ -253,6 +247,12 @@ pub async fn reindex(db: &MySqlPool, m: &Metrics, batch: u32) -> anyhow::Result<
                 .fetch_all(&mut *tx)
                 .await
                 .context("Failed to read a range of titles")?;
+        sqlx::query("DELETE FROM house_title_grams WHERE house_id BETWEEN ? AND ?")
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to clear a range of the title index")?;
         insert_grams(&mut tx, m, &houses).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         tx.commit().await.context("Failed to commit a reindex batch")?;
         done += houses.len() as u64;
