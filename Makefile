@@ -72,8 +72,8 @@ rollback: ## the previous app image, the same walk
 restore: ## restore MariaDB: latest, or UNTIL='YYYY-MM-DD HH:MM:SS' (UTC); docs/runbooks/restore.md
 	scripts/ops/backup.sh restore $(if $(UNTIL),"$(UNTIL)")
 
-images-offline: ## build every image from a Debian mirror alone; writes .env.offline
-	scripts/images/build.sh
+images-offline: ## build every image (every profile's too) from a Debian mirror alone; writes .env.offline
+	scripts/images/build.sh --all-profiles
 
 images-refresh: ## re-fetch the Debian security/updates index dates and rebuild the offline images they change
 	scripts/images/build.sh --refresh
