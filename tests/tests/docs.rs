@@ -8,6 +8,9 @@
 //! templates (`<service>`, `...`, `[UNTIL=…]`: nothing to run as written) and the few lines in
 //! `NOT_RUN` (foreground servers, the test suites themselves, the registry-only Grafana/Jaeger).
 //!
+//! Every line runs with the Debian index dates pinned to the ones the images were built for
+//! (`pinned_index_dates`), so a security publication mid-run does not rebuild every image.
+//!
 //! Runs as its own step after the other suites (`cargo test -p zufang-e2e --test docs`, harness
 //! off by default in Cargo.toml): it stops, restarts, redeploys and finally removes the stack.
 use anyhow::{bail, ensure, Context, Result};
@@ -200,11 +203,30 @@ struct Outcome {
     why: String,
 }
 
+/// The Debian index dates the stack's images were built for (.cache/images/debian-index-dates),
+/// as build.sh's ZUFANG_*_DATE: `make up`, `make deploy` and `make images-*` then reuse those
+/// images instead of rebuilding all of them when Debian publishes an update during the run.
+fn pinned_index_dates() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo_root().join(".cache/images/debian-index-dates")).unwrap_or_default();
+    let mut env = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(suite), Some(_url), Some(date)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if suite.ends_with("-security") {
+            env.push(("ZUFANG_SECURITY_DATE".to_string(), date.to_string()));
+        } else if suite.ends_with("-updates") {
+            env.push(("ZUFANG_UPDATES_DATE".to_string(), date.to_string()));
+        }
+    }
+    env
+}
+
 /// `bash -c COMMAND` in the repository root, no terminal, bounded.
 fn run_line(command: &str, limit: Duration) -> Result<Outcome> {
     let t0 = Instant::now();
     let mut child = Command::new("timeout")
         .args([&format!("{}", limit.as_secs()), "bash", "-c", command])
+        .envs(pinned_index_dates())
         .current_dir(repo_root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
