@@ -46,7 +46,7 @@ def render(config: dict, builds: dict[str, dict], registry_only: set[str], base_
     out = [
         MARKER + ": the offline images (make up chose them).",
         "# Compose reads this file by itself beside compose.yaml, so every plain `docker compose ...`",
-        "# uses the same images as `make up` did. `make up --registry` removes it. Do not edit: it is",
+        "# uses the same images as `make up` did. `scripts/up.sh --registry` removes it. Do not edit: it is",
         "# rewritten by every offline `make up` (git-ignored).",
         "services:",
     ]

@@ -270,6 +270,7 @@ fn bench_image() -> Result<String> {
         .current_dir(repo_root())
         .args(["compose", "--profile", "bench", "config", "--format", "json"])
         .output()?;
+    ensure!(out.status.success(), "docker compose --profile bench config: {}", String::from_utf8_lossy(&out.stderr));
     let config: serde_json::Value = serde_json::from_slice(&out.stdout).context("docker compose config")?;
     Ok(config["services"]["bench"]["image"].as_str().context("no bench image")?.to_string())
 }
