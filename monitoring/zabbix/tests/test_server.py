@@ -157,6 +157,13 @@ def test_templates_on_the_server_carry_the_shipped_production_defaults(api):
     assert got == shipped
 
 
+def test_app_probes_of_the_real_replica(zbx, app):
+    """After the server's start, which the app's build (if any) overlapped."""
+    assert zbx.agent_test(f"zufang.app.healthz[{app}/healthz]") == "1"
+    # 2 = ready, 1 = degraded (ready, a dependency slow)
+    assert zbx.agent_test(f"zufang.app.readyz[{app}/readyz]") in ("1", "2")
+
+
 # --- hosts --------------------------------------------------------------------------------------
 
 def test_nginx_with_stub_status_started(zbx):
