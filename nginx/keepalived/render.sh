@@ -12,7 +12,8 @@ Environment (required unless a default is shown):
   SELF_IP         this node's address on INTERFACE (unicast source)
   PEER_IP         the other node's address
   VIP             the virtual address, e.g. 172.28.10.100
-  VRRP_AUTH_PASS  shared secret, 1..8 characters ([A-Za-z0-9._-]); generate it, never commit it
+  (VRRP_AUTH_PASS is no longer used: VRRPv3 has no authentication; the template's head says what
+  protects the pair instead. When still set it is ignored, with a note on stderr.)
   VIP_PREFIX=24  INTERFACE=eth0  VRID=51  KEEPALIVED_DIR=/etc/keepalived
   EIP_ALLOCATION_ID  (cloud only) adds notify_master calling notify-eip-aws.sh with it
 USAGE
@@ -25,7 +26,7 @@ tmpl=${1:-$here/keepalived.conf.tmpl}
 : "${EIP_ALLOCATION_ID:=}"
 
 die() { echo "render.sh: $*" >&2; exit 1; }
-for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRRP_AUTH_PASS; do
+for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP; do
   [[ -n ${!v:-} ]] || die "$v is required (see --help)"
 done
 ipv4='^([0-9]{1,3}\.){3}[0-9]{1,3}$'
@@ -36,7 +37,9 @@ in_range "$VRID" 1 255 || die "VRID must be 1..255: $VRID"
 in_range "$VIP_PREFIX" 0 32 || die "VIP_PREFIX must be 0..32: $VIP_PREFIX"
 for v in SELF_IP PEER_IP VIP; do [[ ${!v} =~ $ipv4 ]] || die "$v must be an IPv4 address: ${!v}"; done
 [[ $SELF_IP != "$PEER_IP" ]] || die "SELF_IP and PEER_IP must differ"
-[[ $VRRP_AUTH_PASS =~ ^[A-Za-z0-9._-]{1,8}$ ]] || die "VRRP_AUTH_PASS must be 1..8 characters of [A-Za-z0-9._-] (VRRPv2 PASS uses 8)"
+if [[ -n ${VRRP_AUTH_PASS:-} ]]; then
+  echo "render.sh: VRRP_AUTH_PASS is ignored: VRRPv3 has no authentication (unicast peers with a source and TTL check instead)" >&2
+fi
 [[ $INTERFACE =~ ^[A-Za-z0-9._@-]{1,15}$ ]] || die "INTERFACE is not an interface name: $INTERFACE"
 case $STATE in
   BACKUP) ;;
@@ -53,7 +56,7 @@ fi
 
 [[ -r $tmpl ]] || die "cannot read template $tmpl"
 out=$(<"$tmpl")
-for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID VRRP_AUTH_PASS KEEPALIVED_DIR; do
+for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID KEEPALIVED_DIR; do
   out=${out//@${v}@/${!v}}
 done
 out=${out//@NOTIFY_MASTER_LINE@/$notify_master}
