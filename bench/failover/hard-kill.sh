@@ -62,12 +62,7 @@ for c in ip nginx keepalived curl openssl; do
 done
 need_python
 
-bin=${OPENLOOP_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/zufang-openloop}
-if [[ ! -x $bin ]]; then
-  need_cmd cargo "Install Rust stable, or set OPENLOOP_BIN to a zufang-openloop binary."
-  log "building zufang-openloop (release)"
-  (cd "$root" && cargo build -q --release -p zufang-openloop)
-fi
+openloop_bin
 
 install_traps
 init_out "$out" failover
@@ -95,7 +90,7 @@ sleep 3
 
 duration=$((trials * slot + 2))
 log "load: $rate req/s open loop for ${duration}s, timeout ${timeout}s, a new connection per request"
-ip netns exec zfedge-cl "$bin" --url "http://$VIP/" --rate "$rate" --duration "$duration" --connections 256 \
+ip netns exec zfedge-cl "$OPENLOOP_BIN" --url "http://$VIP/" --rate "$rate" --duration "$duration" --connections 256 \
   --timeout "$timeout" --no-keepalive --log "$BENCH_OUT/raw/requests.csv" >"$BENCH_OUT/raw/openloop.log" 2>&1 &
 BENCH_CHILD=$!
 t_start=$(now)

@@ -8,7 +8,8 @@ Debian image with python3).
                                                            (a zufang-openloop run: fixed rate)
   benchlib.py finish   --dir DIR --suite SUITE [k=v ...]   -> results.json, results.csv, profile.json
   benchlib.py profile                                      -> machine profile as JSON on stdout
-  benchlib.py discover --url URL --out LUA [...]           -> Lua config for bench/http/mix.lua
+  benchlib.py discover --url URL --out LUA [--paths-out F]  -> Lua config for bench/http/mix.lua
+                                                           (and the same mix as request lines)
   benchlib.py login    --url URL --user U --password-file F --out TOKENFILE
   benchlib.py percentile --log LOG --pct 95                 -> percentile from a sysbench histogram
   benchlib.py failover-trials --dir DIR --rate N --timeout S --template TMPL [--docs FILE]
@@ -20,10 +21,12 @@ changed or failed tool run never becomes a silent zero in a report.
 import argparse
 import csv
 import datetime as _dt
+import itertools
 import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import subprocess
@@ -175,7 +178,7 @@ def parse_openloop(text):
         "unit": "req/s",
         "qps": None,
         "lat_avg_ms": lat["mean"],
-        "lat_p95_ms": None,
+        "lat_p95_ms": lat["p95"],
         "lat_p99_ms": lat["p99"],
         "errors": s["errors"] + bad_status,
         "extra": {
@@ -423,9 +426,70 @@ def cmd_discover(args):
     ]
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+    if args.paths_out:
+        pools = {"districts": districts + children, "estate_dists": _col(est_items, "district_id") or districts,
+                 "house_cities": _col(house_items, "city_id") or districts,
+                 "house_dists": _col(house_items, "district_id") or districts, "estates": estates,
+                 "houses": houses, "price": (min(prices), max(prices)), "hot": (min(hots), max(hots))}
+        with open(args.paths_out, "w", encoding="utf-8") as f:
+            f.write("\n".join(mix_paths(weights, pools, float(args.auth_share), bool(args.token_file),
+                                         args.paths_count)) + "\n")
     print(f"  target ok: {len(districts)} districts (+{len(children)} children), "
           f"{len(estates)} estates, {len(houses)} houses sampled", file=sys.stderr)
     return 0
+
+
+def mix_paths(weights, pools, auth_share, have_token, count, seed=1):
+    """COUNT request lines of the same mix as mix.lua draws for wrk, for zufang-openloop's --paths:
+    a path, or 'AUTH path' for one sent with the JWT (the auth share, and every /api/users/me/)."""
+    rnd = random.Random(seed)
+    kinds = [(k, w) for k, w in weights.items() if w > 0 and (k != "me" or have_token)] or [("districts", 1)]
+    names, cum = [k for k, _ in kinds], list(itertools.accumulate(w for _, w in kinds))
+
+    def price():
+        lo = rnd.randint(*pools["price"])
+        return lo, rnd.randint(lo, pools["price"][1])
+
+    def estates():
+        q = ["size=10", f"page={rnd.randint(1, 2)}"]
+        r = rnd.randint(1, 3)
+        if r == 1:
+            q.append(f"dist={rnd.choice(pools['estate_dists'])}")
+        if r == 2:
+            lo = rnd.randint(*pools["hot"])
+            q += [f"minhot={lo}", f"maxhot={rnd.randint(lo, pools['hot'][1])}"]
+        q.append("ordering=" + rnd.choice(["-hot", "name", "id"]))
+        return "/api/estates/?" + "&".join(q)
+
+    def houses():
+        q = ["size=10"]
+        r = rnd.randint(1, 4)
+        if r == 1:
+            q.append(f"district={rnd.choice(pools['house_dists'])}")
+        if r == 2:
+            q.append(f"city={rnd.choice(pools['house_cities'])}")
+        if r <= 3:
+            lo, hi = price()
+            q += [f"minprice={lo}", f"maxprice={hi}"]
+        q.append("ordering=" + rnd.choice(["price", "-price", "-published_at", "area"]))
+        return "/api/houses/?" + "&".join(q)
+
+    paths = {
+        "districts": lambda: "/api/districts/",
+        "district": lambda: f"/api/districts/{rnd.choice(pools['districts'])}/",
+        "hot_cities": lambda: "/api/hot-cities/",
+        "estate": lambda: f"/api/estates/{rnd.choice(pools['estates'])}/",
+        "house": lambda: f"/api/houses/{rnd.choice(pools['houses'])}/",
+        "me": lambda: "/api/users/me/",
+        "estates": estates,
+        "houses": houses,
+    }
+    out = []
+    for _ in range(count):
+        kind = rnd.choices(names, cum_weights=cum)[0]
+        auth = kind == "me" or (have_token and rnd.random() < auth_share)
+        out.append(("AUTH " if auth else "") + paths[kind]())
+    return out
 
 
 def _try_http(what, request):
@@ -596,6 +660,8 @@ def main(argv=None):
     s.add_argument("--token-file")
     s.add_argument("--interval", default="0")
     s.add_argument("--mix", required=True)
+    s.add_argument("--paths-out", help="also write request lines for zufang-openloop --paths")
+    s.add_argument("--paths-count", type=int, default=5000)
     s = sub.add_parser("login")
     s.add_argument("--url", required=True)
     s.add_argument("--user", required=True)

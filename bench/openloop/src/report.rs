@@ -83,7 +83,7 @@ pub fn summary(args: &Args, records: &[Record], elapsed: Duration) -> String {
         "{{\"rate\":{},\"duration_s\":{},\"connections\":{},\"keepalive\":{},\"timeout_s\":{},\
          \"requests\":{},\"answers\":{},\"errors\":{},\"error_kinds\":{},\"status\":{},\
          \"elapsed_s\":{:.3},\"rate_achieved\":{:.1},\
-         \"latency_ms\":{{\"mean\":{:.3},\"p50\":{:.3},\"p90\":{:.3},\"p99\":{:.3},\"p999\":{:.3},\"max\":{:.3}}}}}",
+         \"latency_ms\":{{\"mean\":{:.3},\"p50\":{:.3},\"p90\":{:.3},\"p95\":{:.3},\"p99\":{:.3},\"p999\":{:.3},\"max\":{:.3}}}}}",
         args.rate,
         args.duration,
         args.connections,
@@ -99,6 +99,7 @@ pub fn summary(args: &Args, records: &[Record], elapsed: Duration) -> String {
         mean,
         quantile_ms(&latencies, 0.50),
         quantile_ms(&latencies, 0.90),
+        quantile_ms(&latencies, 0.95),
         quantile_ms(&latencies, 0.99),
         quantile_ms(&latencies, 0.999),
         latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
