@@ -45,8 +45,9 @@ export ZUFANG_BIN
 # The open-loop generator that load.sh --rate and test_openloop.py run (a debug build: the tests'
 # rates are low).
 if [[ -z ${OPENLOOP_BIN:-} && ${suite[0]} != bench/tests/test_image.py ]]; then
-  echo "bench-tests: building zufang-openloop (cargo build -p zufang-openloop)" >&2
+  echo "bench-tests: building zufang-openloop and its unit tests (option parsing, quantiles)" >&2
   nice cargo build -q -p zufang-openloop
+  nice cargo test -q -p zufang-openloop
   OPENLOOP_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/zufang-openloop"
 fi
 export OPENLOOP_BIN
