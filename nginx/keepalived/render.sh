@@ -15,6 +15,9 @@ Environment (required unless a default is shown):
   (VRRP_AUTH_PASS is no longer used: VRRPv3 has no authentication; the template's head says what
   protects the pair instead. When still set it is ignored, with a note on stderr.)
   VIP_PREFIX=24  INTERFACE=eth0  VRID=51  KEEPALIVED_DIR=/etc/keepalived
+  VRRP_MIN_TTL    empty (no TTL check) or 1..255: drop the peer's adverts that arrive with a lower
+                  TTL. 255 where both nodes share one segment (a routed advert came from elsewhere);
+                  leave it empty for peers in two subnets (a cloud's two zones)
   EIP_ALLOCATION_ID  (cloud only) adds notify_master calling notify-eip-aws.sh with it
 USAGE
 }
@@ -23,7 +26,7 @@ USAGE
 here=$(cd "$(dirname "$0")" && pwd)
 tmpl=${1:-$here/keepalived.conf.tmpl}
 : "${STATE:=BACKUP}" "${VIP_PREFIX:=24}" "${INTERFACE:=eth0}" "${VRID:=51}" "${KEEPALIVED_DIR:=/etc/keepalived}"
-: "${EIP_ALLOCATION_ID:=}"
+: "${EIP_ALLOCATION_ID:=}" "${VRRP_MIN_TTL:=}"
 
 die() { echo "render.sh: $*" >&2; exit 1; }
 for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP; do
@@ -47,6 +50,11 @@ case $STATE in
           STATE=BACKUP ;;
   *) die "STATE must be MASTER or BACKUP: $STATE" ;;
 esac
+PEER_TTL=""
+if [[ -n $VRRP_MIN_TTL ]]; then
+  in_range "$VRRP_MIN_TTL" 1 255 || die "VRRP_MIN_TTL must be empty or 1..255: $VRRP_MIN_TTL"
+  PEER_TTL=" min_ttl $VRRP_MIN_TTL max_ttl 255"
+fi
 notify_master=""
 if [[ -n $EIP_ALLOCATION_ID ]]; then
   [[ $EIP_ALLOCATION_ID =~ ^eipalloc-[0-9a-f]+$ ]] || die "EIP_ALLOCATION_ID must look like eipalloc-0123abcd"
@@ -59,6 +67,7 @@ out=$(<"$tmpl")
 for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID KEEPALIVED_DIR; do
   out=${out//@${v}@/${!v}}
 done
+out=${out//@PEER_TTL@/$PEER_TTL}
 out=${out//@NOTIFY_MASTER_LINE@/$notify_master}
 ! grep -qE "@[A-Z_]+@" <<<"$out" || die "unrendered placeholder left in $tmpl"
 printf '%s\n' "$out"

@@ -99,7 +99,7 @@ start() {
     TLS_CERT_FILE="$work/tls/tls.crt" TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never \
     KEEPALIVED_DIR="$work/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
     NODE_NAME="$n" STATE=BACKUP PRIORITY="${PRIO[$n]}" SELF_IP="${IP[$n]}" PEER_IP="${IP[$peer]}" VIP="$VIP" \
-    INTERFACE=eth0 \
+    INTERFACE=eth0 VRRP_MIN_TTL=255 \
     STATE_DIR="$d/state" TEXTFILE_DIR="$d/textfile" NGINX_PID_FILE="$d/nginx/run/nginx.pid" \
     "$root/nginx/docker-entrypoint.sh" edge >>"$d/edge.log" 2>&1 </dev/null &
   echo $! > "$d/edge.pid"

@@ -13,7 +13,7 @@ NOTIFY = "nginx/keepalived/notify.sh"
 def ka_render(node, priority, self_ip, peer_ip) -> str:
     return succeeds("nginx/keepalived/render.sh", env={
         "NODE_NAME": node, "STATE": "BACKUP", "PRIORITY": str(priority), "SELF_IP": self_ip, "PEER_IP": peer_ip,
-        "VIP": "10.99.0.100", "INTERFACE": "eth0",
+        "VIP": "10.99.0.100", "INTERFACE": "eth0", "VRRP_MIN_TTL": "255",
         "KEEPALIVED_DIR": str(REPO / "nginx/keepalived")})
 
 
@@ -93,6 +93,17 @@ def test_render_a_leftover_vrrp_auth_pass_is_ignored_with_a_note_and_never_rende
     # Compose and the cloud bootstrap may still pass one: it must neither fail nor reach the file.
     out = succeeds("nginx/keepalived/render.sh", env={**RENDER_OK, "VRRP_AUTH_PASS": "s3cr3tpw"})
     assert "VRRP_AUTH_PASS is ignored" in out and "s3cr3tpw" not in out, out
+
+
+def test_render_without_vrrp_min_ttl_checks_the_source_but_not_the_ttl():
+    # Peers in two subnets (the cloud's two zones) reach each other through a router.
+    out = succeeds("nginx/keepalived/render.sh", env=RENDER_OK)
+    assert "check_unicast_src" in out and "min_ttl" not in out, out
+    assert re.search(r"unicast_peer \{\s+10\.0\.0\.2\s+\}", out), out
+
+
+def test_render_rejects_a_vrrp_min_ttl_out_of_range():
+    fails("nginx/keepalived/render.sh", env={**RENDER_OK, "VRRP_MIN_TTL": "0"})
 
 
 def test_render_rejects_a_priority_out_of_range():
