@@ -52,7 +52,8 @@ if [[ -e $override ]] && ! head -n 1 "$override" | grep -qF "$marker"; then
 fi
 if [[ $mode == offline ]]; then
   profiles=()
-  for p in ${COMPOSE_PROFILES//,/ }; do
+  profiles_env=${COMPOSE_PROFILES:-}
+  for p in ${profiles_env//,/ }; do
     [[ $p == zabbix || $p == bench ]] && profiles+=(--profile "$p")
   done
   "$root/scripts/images/build.sh" "${profiles[@]}"
