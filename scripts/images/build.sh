@@ -190,7 +190,7 @@ if (( ! no_app )); then
     fi
   fi
   rust_tag="$OFFLINE_PREFIX/rust:$rust_hash"
-  app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
+  app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml bench/openloop/Cargo.toml .dockerignore)
   if (( list )); then
     build rust "$rust_hash"; build app "$app_hash"
   else
