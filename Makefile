@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 # Suites that `make test` runs, in order. Each area owns its runner script.
 TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-stack
 
-.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -72,8 +72,14 @@ rollback: ## the previous app image, the same walk
 restore: ## restore MariaDB: latest, or UNTIL='YYYY-MM-DD HH:MM:SS' (UTC); docs/runbooks/restore.md
 	scripts/ops/backup.sh restore $(if $(UNTIL),"$(UNTIL)")
 
-images-offline: ## build every image from a Debian mirror alone; writes .env.offline
-	scripts/images/build.sh
+sql: ## MariaDB as root on the running stack: make sql SQL="SHOW FULL PROCESSLIST" (no SQL: interactive)
+	@scripts/ops/console.sh sql $(if $(SQL),-e "$(SQL)")
+
+redis-cli: ## redis-cli as the admin ACL user on the running stack: make redis-cli ARGS="info memory"
+	@scripts/ops/console.sh redis $(ARGS)
+
+images-offline: ## build every image (every profile's too) from a Debian mirror alone; writes .env.offline
+	scripts/images/build.sh --all-profiles
 
 images-refresh: ## re-fetch the Debian security/updates index dates and rebuild the offline images they change
 	scripts/images/build.sh --refresh

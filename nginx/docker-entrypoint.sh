@@ -20,6 +20,7 @@ Environment (defaults): NGINX_PREFIX=/etc/nginx/
   EDGE_LISTEN_ADDRESS="" (all)  EDGE_HTTP_PORT=80 EDGE_HTTPS_PORT=443 EDGE_STATUS_PORT=8081
   EDGE_HTTP_MODE=serve|redirect  EDGE_REDIRECT_HTTPS_PORT=$EDGE_HTTPS_PORT
   EDGE_HSTS_INCLUDE_SUBDOMAINS=false|true (HSTS max-age=31536000, with includeSubDomains when true)
+  EDGE_DEBUG_CLIENTS="127.0.0.1/32 ::1/128"  client addresses/CIDRs that get the X-Upstream header
   TLS_CERT_FILE=$NGINX_PREFIX/tls/tls.crt TLS_KEY_FILE=$NGINX_PREFIX/tls/tls.key
   TLS_SELF_SIGNED=auto|never  MAKE_DEV_CERT=/usr/local/bin/make-dev-cert.sh
   KEEPALIVED_DIR=/etc/keepalived KEEPALIVED_CONF=$KEEPALIVED_DIR/keepalived.conf
@@ -41,6 +42,7 @@ NGINX_PREFIX="${NGINX_PREFIX%/}/"
 : "${EDGE_HTTP_MODE:=serve}"
 : "${EDGE_REDIRECT_HTTPS_PORT:=$EDGE_HTTPS_PORT}"
 : "${EDGE_HSTS_INCLUDE_SUBDOMAINS:=false}"
+: "${EDGE_DEBUG_CLIENTS=127.0.0.1/32 ::1/128}"
 : "${TLS_CERT_FILE:=${NGINX_PREFIX}tls/tls.crt}"
 : "${TLS_KEY_FILE:=${NGINX_PREFIX}tls/tls.key}"
 : "${TLS_SELF_SIGNED:=auto}"
@@ -104,6 +106,17 @@ render() {
   esac
   # shellcheck disable=SC2016 # $scheme and $hsts_header are nginx variables, written literally
   printf 'map $scheme $hsts_header {\n    https   "%s";\n    default "";\n}\n' "$hsts" > "$gen/hsts.conf"
+
+  # X-Upstream (the replica that answered) only for the operators' own clients: a backend
+  # address is nobody else's business (the access log has it for everyone).
+  local cidr debug="geo \$debug_client {\n    default 0;\n"
+  for cidr in $EDGE_DEBUG_CLIENTS; do
+    [[ $cidr =~ ^[0-9A-Fa-f.:]+(/[0-9]{1,3})?$ ]] || die "EDGE_DEBUG_CLIENTS entry is not an address or CIDR: $cidr"
+    debug+="    $cidr 1;\n"
+  done
+  # shellcheck disable=SC2016 # nginx variables, written literally
+  printf '%b}\nmap $debug_client $x_upstream {\n    1       $upstream_addr;\n    default "";\n}\n' "$debug" \
+    > "$gen/debug-clients.conf"
 
   if [[ ! -s $TLS_CERT_FILE || ! -s $TLS_KEY_FILE ]]; then
     [[ $TLS_SELF_SIGNED == auto ]] \

@@ -1,6 +1,7 @@
 //! Prometheus metrics on one registry. Names follow Prometheus conventions (`_total` counters,
 //! `_seconds` histograms in base units) and labels are bounded: `route` is the matched route
 //! pattern (or `unmatched`), never the raw path.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use prometheus::{
@@ -26,6 +27,8 @@ pub struct Metrics {
     pub sms_codes_sent_total: IntCounterVec,
     pub auth_logins_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// `database.slow_query_ms`: time_query logs a query at least this slow (0 = never).
+    slow_query_ms: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -125,6 +128,7 @@ impl Metrics {
             sms_codes_sent_total,
             auth_logins_total,
             build_info,
+            slow_query_ms: std::sync::Arc::new(AtomicU64::new(1000)),
         })
     }
 
@@ -138,6 +142,10 @@ impl Metrics {
         Ok(String::from_utf8(buf)?)
     }
 
+    pub fn set_slow_query_ms(&self, ms: u64) {
+        self.slow_query_ms.store(ms, Ordering::Relaxed);
+    }
+
     /// Time a database query under `name`, inside a `db.query` span (a child span in traces).
     pub async fn time_query<F, T>(&self, name: &'static str, fut: F) -> T
     where
@@ -147,7 +155,12 @@ impl Metrics {
         let start = Instant::now();
         let span = tracing::info_span!("db.query", otel.kind = "client", db.system = "mysql", db.operation = name);
         let out = fut.instrument(span).await;
-        self.db_query_duration_seconds.with_label_values(&[name]).observe(start.elapsed().as_secs_f64());
+        let took = start.elapsed();
+        self.db_query_duration_seconds.with_label_values(&[name]).observe(took.as_secs_f64());
+        let slow_ms = self.slow_query_ms.load(Ordering::Relaxed);
+        if slow_ms > 0 && took.as_millis() >= u128::from(slow_ms) {
+            tracing::warn!(query = name, elapsed_ms = took.as_millis() as u64, slow_query_ms = slow_ms, "slow query");
+        }
         out
     }
 }

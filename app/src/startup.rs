@@ -72,6 +72,7 @@ pub fn redis_pool(settings: &Settings) -> anyhow::Result<deadpool_redis::Pool> {
 
 pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let metrics = Metrics::new().context("Failed to register metrics")?;
+    metrics.set_slow_query_ms(settings.database.slow_query_ms);
     let db = crate::storage::pool(&settings.database);
     let redis = redis_pool(&settings)?;
     let cache = Cache::new(redis.clone(), &settings, metrics.clone());

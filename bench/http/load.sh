@@ -14,11 +14,15 @@ usage() {
   cat <<EOF
 usage: $0 --url URL [options]
   wrk load with bench/http/mix.lua over a connection sweep; one results row per step.
+  With --rate: open loop instead (zufang-openloop, bench/openloop): the same mix sent at fixed
+  rates, latency counted from each request's due time (no coordinated omission), p50/p99/p99.9.
 
   --url URL             target base URL, e.g. http://172.28.10.100 (VIP from the edge network),
                         http://127.0.0.1:8080 (host entry), http://app1:8080 (one replica)
                                                                        [\$LOAD_URL or http://127.0.0.1:8080]
   --connections LIST    connection sweep                               [8 16 32 64; quick: 2 8]
+                        (with --rate: the largest is the most requests in flight)
+  --rate LIST           open loop at these requests/s, one step each (e.g. "200 400")
   --threads N           wrk threads (capped at the connection count)   [cores: $(nproc)]
   --duration SEC        seconds per step                               [30; quick: 3]
   --warmup SEC          unrecorded run before the sweep                [10; quick: 1]
@@ -37,19 +41,21 @@ usage: $0 --url URL [options]
 
 The target must answer GET /api/districts/, /api/estates/ and /api/houses/ with data: the ids
 the mix uses are sampled from it first, so every request asks for a row that exists.
-Environment: WRK (binary, default wrk), PYTHON, LOAD_URL.
+Environment: WRK (binary, default wrk), OPENLOOP_BIN (zufang-openloop; default: the workspace's
+release build, built when missing), PYTHON, LOAD_URL.
 Exit status: 0 ok, 1 target unusable or login failed, 2 bad option, 127 missing dependency,
 130 interrupted.
 EOF
 }
 
 url=${LOAD_URL:-http://127.0.0.1:8080} conns="" wthreads="" duration="" warmup="" interval=2 timeout=5
-out="" quick=0 mix=$DEFAULT_MIX auth_share="" token_file="" user="" pwfile="" login_field=username
+out="" quick=0 mix=$DEFAULT_MIX rates="" auth_share="" token_file="" user="" pwfile="" login_field=username
 while [[ $# -gt 0 ]]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
     --url) url=$2; shift ;;
     --connections) conns=$2; shift ;;
+    --rate) rates=$2; shift ;;
     --threads) wthreads=$2; shift ;;
     --duration) duration=$2; shift ;;
     --warmup) warmup=$2; shift ;;
@@ -94,7 +100,12 @@ if [[ -z $token_file && -z $user ]] && awk -v s="$auth_share" 'BEGIN{exit !(s>0)
   die 2 "--auth-share $auth_share needs a JWT: give --token-file or --user/--password-file"
 fi
 
-need_cmd "$WRK" "Install wrk (Debian: apt-get install wrk)."
+if [[ -n $rates ]]; then
+  rates=$(parse_int_list "$rates")
+  openloop_bin
+else
+  need_cmd "$WRK" "Install wrk (Debian: apt-get install wrk)."
+fi
 need_python
 
 install_traps
@@ -111,7 +122,7 @@ fi
 init_out "$out" http
 log "target $url: sampling ids"
 "$PYTHON" "$BENCHLIB_PY" discover --url "$url" --out "$work/config.lua" --mix "$mix" \
-  --auth-share "$auth_share" --token-file "$token_file" --interval "$interval" \
+  --auth-share "$auth_share" --token-file "$token_file" --interval "$interval" --paths-out "$work/paths" \
   || die 1 "target $url is not usable (see above); is the app (or the edge) up and seeded?"
 
 # Sum the per-thread PROGRESS lines of one interval into one line; pass wrk's own errors.
@@ -130,6 +141,31 @@ wrk_run() { # wrk_run LOG CONNECTIONS SECONDS
   run_tool "$1" wrk_progress "$WRK" -t "$t" -c "$2" -d "${3}s" --timeout "${timeout}s" \
     -s "$LUA_DIR/mix.lua" "$url" -- "$work/config.lua"
 }
+
+if [[ -n $rates ]]; then
+  read -ra sweep <<<"$conns"
+  token_args=()
+  [[ -n $token_file ]] && token_args=(--token-file "$token_file")
+  read -ra steps <<<"$rates"
+  if ((warmup > 0)); then
+    log "warm-up: ${warmup}s at ${steps[0]} req/s (not recorded)"
+    "$OPENLOOP_BIN" --url "$url/" --rate "${steps[0]}" --duration "$warmup" --connections "${sweep[-1]}" \
+      --timeout "$timeout" --paths "$work/paths" "${token_args[@]}" >"$BENCH_OUT/raw/warmup.log" 2>&1 \
+      || die 1 "open-loop warm-up got no answer; see $BENCH_OUT/raw/warmup.log"
+  fi
+  for r in $rates; do
+    logf="$BENCH_OUT/raw/http_mix_open-r${r}.log"
+    log "http_mix open loop: $r req/s, ${duration}s, at most ${sweep[-1]} in flight"
+    run_tool "$logf" openloop_progress "$OPENLOOP_BIN" --url "$url/" --rate "$r" --duration "$duration" \
+      --connections "${sweep[-1]}" --timeout "$timeout" --paths "$work/paths" "${token_args[@]}" \
+      || die 1 "zufang-openloop got no answer at $r req/s; see $logf"
+    "$PYTHON" "$BENCHLIB_PY" openloop --records "$BENCH_RECORDS" --log "$logf" --test http_mix_open \
+      --threads 1 --connections "${sweep[-1]}" --extra "url=$url" --extra "rate=$r" || die 3 "could not parse $logf"
+  done
+  finish_out "quick=$quick" "duration_s=$duration" "rates=$rates" "url=$url" "mix=$mix" "auth_share=$auth_share" \
+    "mode=open_loop" "authenticated=$([[ -n $token_file ]] && echo yes || echo no)"
+  exit 0
+fi
 
 if ((warmup > 0)); then
   read -ra sweep <<<"$conns"

@@ -4,14 +4,17 @@
 # on MariaDB + Redis with the bench seed (100k estates, 1M houses). The filters run as fixed URLs
 # and as a random mix over a bounded set of filters (wrk Lua), each against one instance with the
 # list caches (default config) and one with them off (every request counts and reads MariaDB).
-# Reports requests/s, p50 and p99, each row as a share of /healthz in the same run, and writes
-# the table to docs/performance.md with the machine and its load average.
-#   bench/http/performance.sh [--duration 15] [--connections 64] [--threads 2] [--out docs/performance.md] [--quick]
+# Reports requests/s, p50 and p99, each row as a share of /healthz in the same run; then, open
+# loop (bench/openloop), each row again at 50 % and 80 % of the requests/s it just reached, with
+# p50/p99/p99.9 from each request's due time; writes both tables to docs/performance.md with the
+# machine and its load average.
+#   bench/http/performance.sh [--duration 15] [--connections 64] [--threads 2] [--out docs/performance.md]
+#                             [--open-duration SEC (default: --duration)] [--no-open-loop] [--quick]
 # --quick: 3 s per endpoint on the small seed (a smoke check; numbers not comparable).
-# The binary is built with cargo build --release into ${CARGO_TARGET_DIR:-target}.
+# The binaries are built with cargo build --release into ${CARGO_TARGET_DIR:-target}.
 set -euo pipefail
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
-duration=15 connections=64 threads=2 quick=0
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+duration=15 connections=64 threads=2 quick=0 open_duration="" open_loop=1
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/docs/performance.md"
 while [[ $# -gt 0 ]]; do
@@ -21,10 +24,14 @@ while [[ $# -gt 0 ]]; do
     --connections) connections=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --open-duration) open_duration=$2; shift 2 ;;
+    --no-open-loop) open_loop=0; shift ;;
     --quick) quick=1; duration=3; shift ;;
     *) echo "bench: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+: "${open_duration:=$duration}"
+[[ $open_duration =~ ^[1-9][0-9]*$ ]] || { echo "bench: --open-duration must be a positive integer" >&2; exit 2; }
 "$root/scripts/ci/apt.sh" wrk curl
 # BENCH_DB: another database (e.g. one seeded once and kept for a branch's migrations).
 scale=bench db=${BENCH_DB:-zufang_perf}
@@ -35,6 +42,7 @@ BENCH_NAME=bench
 . "$root/bench/lib/common.sh"
 release_instance_env "$db" "zufang:bench:"
 bin=$ZUFANG_RELEASE_BIN
+if ((open_loop)); then openloop_bin; fi
 export ZUFANG__LOG__LEVEL=warn ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS=0 ZUFANG__DATABASE__MAX_CONNECTIONS=32
 "$bin" migrate
 echo "bench: seeding $scale (skipped when already seeded; bench scale takes a few minutes)" >&2
@@ -63,12 +71,14 @@ district=$(curl -fsS "$base/api/houses/?size=1&ordering=price" | python3 -c 'imp
 # The random mix: the 20 districts with the most houses, a few hot floors and orderings, pages 1-2.
 districts=$(MYSQL_PWD=$(cat "$MARIADB_PASSWORD_FILE") mariadb -h "$MARIADB_HOST" -P "$MARIADB_PORT" -u "$MARIADB_USER" -N "$db" \
   -e "SELECT district_id FROM houses GROUP BY district_id ORDER BY COUNT(*) DESC LIMIT 20")
-mix() { # mix NAME PATH...: a wrk script that requests a random one of PATHs each time
+mix() { # mix NAME PATH...: a wrk script that requests a random one of PATHs each time, and the
+  # same PATHs shuffled for zufang-openloop (which takes them in turn)
   local name=$1; shift
   { echo "local paths = {"; printf '  "%s",\n' "$@"; echo "}"
     echo 'function init(args) math.randomseed(os.time() + math.floor(os.clock() * 1000000)) end'
     echo 'function request() return wrk.format("GET", paths[math.random(#paths)]) end'
   } >"$work/$name.lua"
+  printf '%s\n' "$@" | shuf >"$work/$name.paths"
 }
 estate_paths=() house_paths=()
 for d in $districts; do
@@ -139,6 +149,31 @@ for row in "${rows[@]}"; do
   echo "bench:   $rps req/s  p50 $p50  p99 $p99  non-2xx $non2xx ${errors}" >&2
   results+=("$label|$rps|$p50|$p99|$non2xx")
 done
+# Open loop: each row at 50 % and 80 % of the requests/s wrk just measured for it. A closed loop
+# hides queueing (a stalled server is simply asked less); here request i is due at start + i/rate
+# and its latency counts from then, so the tail shows what a steady arrival rate costs.
+open_results=()
+if ((open_loop)); then
+  for i in "${!rows[@]}"; do
+    IFS='|' read -r label p path lua <<<"${rows[i]}"
+    rps=$(cut -d'|' -f2 <<<"${results[i]}")
+    paths=()
+    [[ -n $lua ]] && paths=(--paths "$work/$lua.paths")
+    for pct in 50 80; do
+      rate=$(awk -v r="$rps" -v f="$pct" 'BEGIN { x = int(r * f / 100 + 0.5); print (x < 1 ? 1 : x) }')
+      echo "bench: open loop $label at $pct % = $rate req/s for ${open_duration}s" >&2
+      line=$("$OPENLOOP_BIN" --url "http://127.0.0.1:$p$path" --rate "$rate" --duration "$open_duration" \
+        --connections "$connections" "${paths[@]}" | grep '^OPENLOOP_JSON ' || true)
+      [[ -n $line ]] || { echo "bench: zufang-openloop gave no summary for $label" >&2; exit 1; }
+      cols=$(python3 -c "import json, sys
+s = json.loads(sys.argv[1].split(' ', 1)[1]); l = s['latency_ms']
+bad = s['errors'] + sum(n for k, n in s['status'].items() if k[0] not in '23')
+print('%.0f|%.2fms|%.2fms|%.2fms|%d' % (s['rate_achieved'], l['p50'], l['p99'], l['p999'], bad))" "$line")
+      echo "bench:   achieved|p50|p99|p99.9|errors: $cols" >&2
+      open_results+=("$label|$pct %|$rate|$cols")
+    done
+  done
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 ceiling=$(cut -d'|' -f2 <<<"${results[0]}")
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
@@ -170,6 +205,22 @@ if [[ -f $out ]] && grep -qF "$marker" "$out"; then notes=$(awk -v m="$marker" '
     share=$(awk -v a="$rps" -v b="$ceiling" 'BEGIN {printf "%.0f %%", 100*a/b}')
     echo "| $label | $rps | $share | $p50 | $p99 | $non2xx |"
   done
+  if ((${#open_results[@]})); then
+    echo
+    echo "Open loop (\`zufang-openloop\`, bench/openloop): each row again at a fixed rate, 50 % and 80 % of the"
+    echo "requests/s wrk just measured for it, ${open_duration} s each, at most $connections requests in flight; latency"
+    echo "counts from each request's due time, so queueing behind a slow request is in the tail (wrk's"
+    echo "closed loop leaves it out). Errors: no answer within 5 s, or an answer other than 2xx/3xx. Where"
+    echo "answered/s falls short of the rate asked, the instance (or the one-thread generator beside it, at"
+    echo "tens of thousands a second) could not keep up and the queue it built is in the percentiles."
+    echo
+    echo "| endpoint | load | requests/s asked | answered/s | p50 | p99 | p99.9 | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    for r in "${open_results[@]}"; do
+      IFS='|' read -r label pct rate got p50 p99 p999 bad <<<"$r"
+      echo "| $label | $pct | $rate | $got | $p50 | $p99 | $p999 | $bad |"
+    done
+  fi
   if [[ -n $notes ]]; then echo; echo "$notes"; fi
 } >"$out"
 echo "bench: wrote $out" >&2

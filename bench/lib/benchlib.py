@@ -4,11 +4,16 @@ Debian image with python3).
 
   benchlib.py sysbench --records F --log LOG --test NAME --threads N [--group G] [--extra k=v]
   benchlib.py wrk      --records F --log LOG --test NAME --connections N --threads N
+  benchlib.py openloop --records F --log LOG --test NAME --connections N --threads 1
+                                                           (a zufang-openloop run: fixed rate)
   benchlib.py finish   --dir DIR --suite SUITE [k=v ...]   -> results.json, results.csv, profile.json
   benchlib.py profile                                      -> machine profile as JSON on stdout
-  benchlib.py discover --url URL --out LUA [...]           -> Lua config for bench/http/mix.lua
+  benchlib.py discover --url URL --out LUA [--paths-out F]  -> Lua config for bench/http/mix.lua
+                                                           (and the same mix as request lines)
   benchlib.py login    --url URL --user U --password-file F --out TOKENFILE
   benchlib.py percentile --log LOG --pct 95                 -> percentile from a sysbench histogram
+  benchlib.py failover-trials --dir DIR --rate N --timeout S --template TMPL [--docs FILE]
+                                                           -> trials.md (+ records) from a failover run
 
 Every parse fails loudly (exit 3) when the tool's output lacks the numbers we need, so a
 changed or failed tool run never becomes a silent zero in a report.
@@ -16,10 +21,12 @@ changed or failed tool run never becomes a silent zero in a report.
 import argparse
 import csv
 import datetime as _dt
+import itertools
 import json
 import math
 import os
 import platform
+import random
 import re
 import shutil
 import subprocess
@@ -155,6 +162,37 @@ def parse_wrk(text):
     }
 
 
+def parse_openloop(text):
+    """The OPENLOOP_JSON line of bench/openloop (zufang-openloop): latency from each request's due
+    time at a fixed rate, so the percentiles include the queueing a closed loop hides."""
+    m = re.search(r"^OPENLOOP_JSON (\{.*\})\s*$", text, re.M)
+    if not m:
+        raise ParseError("no OPENLOOP_JSON summary line (did zufang-openloop run?)")
+    s = json.loads(m.group(1))
+    lat = s["latency_ms"]
+    bad_status = sum(n for k, n in s["status"].items() if not k.startswith(("2", "3")))
+    return {
+        "tool": "openloop",
+        "duration_s": s["elapsed_s"],
+        "throughput": s["rate_achieved"],
+        "unit": "req/s",
+        "qps": None,
+        "lat_avg_ms": lat["mean"],
+        "lat_p95_ms": lat["p95"],
+        "lat_p99_ms": lat["p99"],
+        "errors": s["errors"] + bad_status,
+        "extra": {
+            "rate_target": s["rate"], "requests": s["requests"], "answers": s["answers"],
+            "lat_p50_ms": lat["p50"], "lat_p90_ms": lat["p90"], "lat_p999_ms": lat["p999"],
+            "lat_max_ms": lat["max"], "error_kinds": s["error_kinds"], "status_classes": s["status"],
+            "keepalive": s["keepalive"], "timeout_s": s["timeout_s"],
+        },
+    }
+
+
+PARSERS = {"wrk": parse_wrk, "openloop": parse_openloop}
+
+
 def _extra_pairs(pairs):
     out = {}
     for p in pairs or []:
@@ -168,7 +206,7 @@ def cmd_parse(args, tool):
     with open(args.log, encoding="utf-8", errors="replace") as f:
         text = f.read()
     try:
-        rec = parse_sysbench(text, args.test) if tool == "sysbench" else parse_wrk(text)
+        rec = parse_sysbench(text, args.test) if tool == "sysbench" else PARSERS[tool](text)
     except (ParseError, KeyError, ValueError) as e:
         print(f"benchlib: cannot parse {args.log}: {e}", file=sys.stderr)
         return 3
@@ -183,7 +221,7 @@ def cmd_parse(args, tool):
     rec["log"] = os.path.basename(args.log)
     with open(args.records, "a", encoding="utf-8") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
-    x = f"connections={args.connections}" if tool == "wrk" else f"threads={args.threads}"
+    x = f"threads={args.threads}" if tool == "sysbench" else f"connections={args.connections}"
     qps = f" ({rec['qps']:.1f} qps)" if rec.get("qps") else ""
     print(f"  {args.test} {x}: {rec['throughput']:.1f} {rec['unit']}{qps}, "
           f"avg {rec['lat_avg_ms']:.2f} ms, p95 {rec['lat_p95_ms']:.2f} ms, "
@@ -388,9 +426,70 @@ def cmd_discover(args):
     ]
     with open(args.out, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+    if args.paths_out:
+        pools = {"districts": districts + children, "estate_dists": _col(est_items, "district_id") or districts,
+                 "house_cities": _col(house_items, "city_id") or districts,
+                 "house_dists": _col(house_items, "district_id") or districts, "estates": estates,
+                 "houses": houses, "price": (min(prices), max(prices)), "hot": (min(hots), max(hots))}
+        with open(args.paths_out, "w", encoding="utf-8") as f:
+            f.write("\n".join(mix_paths(weights, pools, float(args.auth_share), bool(args.token_file),
+                                         args.paths_count)) + "\n")
     print(f"  target ok: {len(districts)} districts (+{len(children)} children), "
           f"{len(estates)} estates, {len(houses)} houses sampled", file=sys.stderr)
     return 0
+
+
+def mix_paths(weights, pools, auth_share, have_token, count, seed=1):
+    """COUNT request lines of the same mix as mix.lua draws for wrk, for zufang-openloop's --paths:
+    a path, or 'AUTH path' for one sent with the JWT (the auth share, and every /api/users/me/)."""
+    rnd = random.Random(seed)
+    kinds = [(k, w) for k, w in weights.items() if w > 0 and (k != "me" or have_token)] or [("districts", 1)]
+    names, cum = [k for k, _ in kinds], list(itertools.accumulate(w for _, w in kinds))
+
+    def price():
+        lo = rnd.randint(*pools["price"])
+        return lo, rnd.randint(lo, pools["price"][1])
+
+    def estates():
+        q = ["size=10", f"page={rnd.randint(1, 2)}"]
+        r = rnd.randint(1, 3)
+        if r == 1:
+            q.append(f"dist={rnd.choice(pools['estate_dists'])}")
+        if r == 2:
+            lo = rnd.randint(*pools["hot"])
+            q += [f"minhot={lo}", f"maxhot={rnd.randint(lo, pools['hot'][1])}"]
+        q.append("ordering=" + rnd.choice(["-hot", "name", "id"]))
+        return "/api/estates/?" + "&".join(q)
+
+    def houses():
+        q = ["size=10"]
+        r = rnd.randint(1, 4)
+        if r == 1:
+            q.append(f"district={rnd.choice(pools['house_dists'])}")
+        if r == 2:
+            q.append(f"city={rnd.choice(pools['house_cities'])}")
+        if r <= 3:
+            lo, hi = price()
+            q += [f"minprice={lo}", f"maxprice={hi}"]
+        q.append("ordering=" + rnd.choice(["price", "-price", "-published_at", "area"]))
+        return "/api/houses/?" + "&".join(q)
+
+    paths = {
+        "districts": lambda: "/api/districts/",
+        "district": lambda: f"/api/districts/{rnd.choice(pools['districts'])}/",
+        "hot_cities": lambda: "/api/hot-cities/",
+        "estate": lambda: f"/api/estates/{rnd.choice(pools['estates'])}/",
+        "house": lambda: f"/api/houses/{rnd.choice(pools['houses'])}/",
+        "me": lambda: "/api/users/me/",
+        "estates": estates,
+        "houses": houses,
+    }
+    out = []
+    for _ in range(count):
+        kind = rnd.choices(names, cum_weights=cum)[0]
+        auth = kind == "me" or (have_token and rnd.random() < auth_share)
+        out.append(("AUTH " if auth else "") + paths[kind]())
+    return out
 
 
 def _try_http(what, request):
@@ -435,6 +534,99 @@ def cmd_login(args):
     return 6 if me is None else 0
 
 
+# --- the hard-failover benchmark (bench/failover/hard-kill.sh) ---------------------------
+DOCS_BEGIN, DOCS_END = "<!-- failover-bench:begin -->", "<!-- failover-bench:end -->"
+
+
+def _ka_settings(template):
+    """The keepalived settings the run used, read from the template: name -> value."""
+    with open(template, encoding="utf-8") as f:
+        text = f.read()
+    out = {}
+    for key in ("vrrp_version", "advert_int", "interval", "fall", "rise", "timeout"):
+        m = re.search(rf"^\s*{key}\s+([0-9.]+)", text, re.M)
+        out[key] = m.group(1) if m else "?"
+    return out
+
+
+def cmd_failover_trials(args):
+    """Split the open-loop request log of a failover run into its trials (from 3 s before each kill
+    to 3 s before the next) and write the table: VIP move time, requests, failures (anything but a
+    2xx/3xx answer within the client timeout), requests slower than 1 s, p99 and max latency."""
+    raw = os.path.join(args.dir, "raw")
+    trials = []
+    with open(os.path.join(raw, "trials.tsv"), encoding="utf-8") as f:
+        for line in f:
+            i, frm, to, t0, ms = line.split()
+            trials.append({"trial": int(i), "from": frm, "to": to, "t0": float(t0), "moved_ms": int(ms)})
+    if not trials:
+        print("benchlib: no trials recorded", file=sys.stderr)
+        return 4
+    with open(os.path.join(raw, "requests.csv"), encoding="utf-8") as f:
+        reqs = [(float(r["due_unix_s"]), float(r["latency_ms"]), r["outcome"]) for r in csv.DictReader(f)]
+    if not reqs:
+        print("benchlib: the request log is empty", file=sys.stderr)
+        return 4
+    starts = [t["t0"] - 3 for t in trials] + [math.inf]
+    for k, t in enumerate(trials):
+        mine = [r for r in reqs if starts[k] <= r[0] < starts[k + 1]]
+        lat = sorted(r[1] for r in mine)
+        t["requests"] = len(mine)
+        t["failed"] = sum(1 for r in mine if not (r[2].isdigit() and r[2][0] in "23"))
+        t["over_1s"] = sum(1 for x in lat if x > 1000)
+        t["p99_ms"] = lat[max(0, math.ceil(0.99 * len(lat)) - 1)] if lat else 0.0
+        t["max_ms"] = lat[-1] if lat else 0.0
+    with open(os.path.join(raw, "keepalived.log"), encoding="utf-8", errors="replace") as f:
+        masters = sum(1 for line in f if "Entering MASTER STATE" in line)
+    flaps = masters - (1 + len(trials))  # lb1's first election, then one per kill
+    ka = _ka_settings(args.template)
+    total = sum(t["requests"] for t in trials)
+    failed = sum(t["failed"] for t in trials)
+    within = sum(1 for t in trials if 0 <= t["moved_ms"] <= 1000)
+    lines = [
+        f"Measured {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by "
+        f"`bench/failover/hard-kill.sh` on {os.cpu_count()} cores: keepalived VRRPv{ka['vrrp_version']}, "
+        f"`advert_int {ka['advert_int']}`, priorities 250/240, `nopreempt`, check `interval {ka['interval']}` "
+        f"`fall {ka['fall']}` `rise {ka['rise']}`; {args.rate} requests/s open loop to the VIP "
+        f"(zufang-openloop, a new connection per request, client timeout {args.timeout} s) from a client namespace.",
+        "",
+        "| trial | killed | VIP moved after | requests | failed | slower than 1 s | p99 | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for t in trials:
+        moved = f"{t['moved_ms']} ms" if t["moved_ms"] >= 0 else "not within 5 s"
+        lines.append(f"| {t['trial']} | {t['from']} | {moved} | {t['requests']} | {t['failed']} | {t['over_1s']} "
+                     f"| {t['p99_ms']:.0f} ms | {t['max_ms']:.0f} ms |")
+    pct = 100.0 * failed / total if total else 0.0
+    lines += [
+        f"| **all** | | **{within} of {len(trials)} within 1 s** | **{total}** | **{failed} ({pct:.2f} %)** | "
+        f"{sum(t['over_1s'] for t in trials)} | | |",
+        "",
+        f"VRRP transitions beyond the kills (flapping): {flaps}.",
+    ]
+    table = "\n".join(lines) + "\n"
+    with open(os.path.join(args.dir, "trials.md"), "w", encoding="utf-8") as f:
+        f.write(table)
+    with open(os.path.join(args.dir, "records.jsonl"), "a", encoding="utf-8") as f:
+        for t in trials:
+            f.write(json.dumps({"tool": "failover", "test": "hard_kill", "group": "hard_kill", "threads": 1,
+                                "connections": None, "throughput": None, "unit": "ms", "qps": None,
+                                "lat_avg_ms": t["moved_ms"], "lat_p95_ms": None, "lat_p99_ms": t["p99_ms"],
+                                "errors": t["failed"], "duration_s": None, "extra": t}, sort_keys=True) + "\n")
+    print(table, end="")
+    if args.docs:
+        with open(args.docs, encoding="utf-8") as f:
+            doc = f.read()
+        if DOCS_BEGIN not in doc or DOCS_END not in doc:
+            print(f"benchlib: {args.docs} lacks the {DOCS_BEGIN} / {DOCS_END} lines", file=sys.stderr)
+            return 2
+        head, rest = doc.split(DOCS_BEGIN, 1)
+        _, tail = rest.split(DOCS_END, 1)
+        with open(args.docs, "w", encoding="utf-8") as f:
+            f.write(f"{head}{DOCS_BEGIN}\n{table}{DOCS_END}{tail}")
+    return 0
+
+
 def cmd_percentile(args):
     with open(args.log, encoding="utf-8") as f:
         v = hist_percentile(histogram(f.read()), args.pct)
@@ -447,7 +639,7 @@ def cmd_percentile(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    for tool in ("sysbench", "wrk"):
+    for tool in ("sysbench", "wrk", "openloop"):
         s = sub.add_parser(tool)
         s.add_argument("--records", required=True)
         s.add_argument("--log", required=True)
@@ -468,17 +660,25 @@ def main(argv=None):
     s.add_argument("--token-file")
     s.add_argument("--interval", default="0")
     s.add_argument("--mix", required=True)
+    s.add_argument("--paths-out", help="also write request lines for zufang-openloop --paths")
+    s.add_argument("--paths-count", type=int, default=5000)
     s = sub.add_parser("login")
     s.add_argument("--url", required=True)
     s.add_argument("--user", required=True)
     s.add_argument("--field", default="username")
     s.add_argument("--password-file", required=True)
     s.add_argument("--out", required=True)
+    s = sub.add_parser("failover-trials")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--rate", type=int, required=True)
+    s.add_argument("--timeout", type=int, required=True)
+    s.add_argument("--template", required=True)
+    s.add_argument("--docs")
     s = sub.add_parser("percentile")
     s.add_argument("--log", required=True)
     s.add_argument("--pct", type=float, required=True)
     a = p.parse_args(argv)
-    if a.cmd in ("sysbench", "wrk"):
+    if a.cmd in ("sysbench", "wrk", "openloop"):
         return cmd_parse(a, a.cmd)
     if a.cmd == "finish":
         return cmd_finish(a)
@@ -490,6 +690,8 @@ def main(argv=None):
         return cmd_discover(a)
     if a.cmd == "login":
         return cmd_login(a)
+    if a.cmd == "failover-trials":
+        return cmd_failover_trials(a)
     return cmd_percentile(a)
 
 

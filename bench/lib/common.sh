@@ -70,6 +70,7 @@ private_dir() {
 # live through the function FILTER_FN, which prints the progress on stderr.
 # Returns the tool's exit status.
 sysbench_progress() { grep --line-buffered -E '^\[ |FATAL|[Ee]rror:' >&2 || true; }
+openloop_progress() { grep --line-buffered -v '^OPENLOOP_JSON' >&2 || true; }
 run_tool() {
   local logfile=$1 filter=$2; shift 2
   "$@" >"$logfile" 2>&1 &
@@ -127,4 +128,17 @@ release_instance_env() {
   export ZUFANG__DATABASE__HOST=$MARIADB_HOST ZUFANG__DATABASE__PORT=$MARIADB_PORT ZUFANG__DATABASE__USERNAME=$MARIADB_USER
   ZUFANG__DATABASE__PASSWORD=$(cat "$MARIADB_PASSWORD_FILE"); export ZUFANG__DATABASE__PASSWORD
   export ZUFANG__DATABASE__NAME=$1 ZUFANG__REDIS__KEY_PREFIX=$2
+}
+
+# openloop_bin: the path of zufang-openloop (bench/openloop), in $OPENLOOP_BIN: that variable when
+# set, else the workspace's release build, built with cargo when missing (exit 127 without cargo:
+# e.g. in the bench image, where the binary has to be provided).
+openloop_bin() {
+  local root; root=$(cd "$BENCH_LIB/../.." && pwd)
+  OPENLOOP_BIN=${OPENLOOP_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/zufang-openloop}
+  [[ -x $OPENLOOP_BIN ]] && return 0
+  command -v cargo >/dev/null \
+    || die 127 "zufang-openloop not found at $OPENLOOP_BIN and no cargo to build it: build it with 'cargo build --release -p zufang-openloop' and set OPENLOOP_BIN"
+  log "building zufang-openloop (release)"
+  (cd "$root" && cargo build -q --release -p zufang-openloop) || die 1 "could not build zufang-openloop"
 }

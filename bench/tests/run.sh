@@ -10,10 +10,11 @@ usage() {
 usage: bench/tests/run.sh [--image] [PYTEST_ARGS...]
   Installs what it needs (Debian: sysbench wrk shellcheck mariadb-client python3-venv procps curl;
   a venv with pytest from bench/tests/requirements.txt), builds zufang (cargo build -p zufang)
-  unless ZUFANG_BIN names a built binary, then runs pytest on bench/tests.
+  unless ZUFANG_BIN names a built binary and zufang-openloop unless OPENLOOP_BIN does, then runs
+  pytest on bench/tests.
   --image   the image suite instead (bench/tests/test_image.py): builds zufang-offline/bench:test
             on the offline Debian base and runs the scripts in it (about 2.5 minutes).
-Environment: ZUFANG_BIN (a built zufang), BENCH_APP_PORT (the app instance's port, 18090),
+Environment: ZUFANG_BIN (a built zufang), OPENLOOP_BIN (a built zufang-openloop), BENCH_APP_PORT (the app instance's port, 18090),
   BENCH_APP_URL (use a running app instead of starting one; BENCH_APP_LOG = its log, where the
   development SMS sender writes sign-up codes), BENCH_TEST_PORT (the image suite's app instance,
   18191), BENCH_TEST_KEEP=1 (image suite: keep the work directory and the app instance).
@@ -41,6 +42,15 @@ if [[ -z ${ZUFANG_BIN:-} ]]; then
 fi
 [[ -x $ZUFANG_BIN ]] || { echo "bench-tests: ZUFANG_BIN=$ZUFANG_BIN is not an executable" >&2; exit 1; }
 export ZUFANG_BIN
+# The open-loop generator that load.sh --rate and test_openloop.py run (a debug build: the tests'
+# rates are low).
+if [[ -z ${OPENLOOP_BIN:-} && ${suite[0]} != bench/tests/test_image.py ]]; then
+  echo "bench-tests: building zufang-openloop and its unit tests (option parsing, quantiles)" >&2
+  nice cargo build -q -p zufang-openloop
+  nice cargo test -q -p zufang-openloop
+  OPENLOOP_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/zufang-openloop"
+fi
+export OPENLOOP_BIN
 
 venv=$(scripts/ci/venv.sh bench bench/tests/requirements.txt)
 export PYTHONDONTWRITEBYTECODE=1

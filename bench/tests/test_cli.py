@@ -6,7 +6,7 @@ import pytest
 
 from helpers import HTTP, REPORT, ROOT, SYSBENCH
 
-SCRIPTS = [f"{SYSBENCH}/host.sh", f"{SYSBENCH}/oltp.sh", f"{HTTP}/load.sh", REPORT]
+SCRIPTS = [f"{SYSBENCH}/host.sh", f"{SYSBENCH}/oltp.sh", f"{HTTP}/load.sh", REPORT, "bench/failover/hard-kill.sh"]
 
 
 def test_every_shell_script_is_shellcheck_clean():

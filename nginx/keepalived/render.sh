@@ -12,8 +12,12 @@ Environment (required unless a default is shown):
   SELF_IP         this node's address on INTERFACE (unicast source)
   PEER_IP         the other node's address
   VIP             the virtual address, e.g. 172.28.10.100
-  VRRP_AUTH_PASS  shared secret, 1..8 characters ([A-Za-z0-9._-]); generate it, never commit it
+  (VRRP_AUTH_PASS is no longer used: VRRPv3 has no authentication; the template's head says what
+  protects the pair instead. When still set it is ignored, with a note on stderr.)
   VIP_PREFIX=24  INTERFACE=eth0  VRID=51  KEEPALIVED_DIR=/etc/keepalived
+  VRRP_MIN_TTL    empty (no TTL check) or 1..255: drop the peer's adverts that arrive with a lower
+                  TTL. 255 where both nodes share one segment (a routed advert came from elsewhere);
+                  leave it empty for peers in two subnets (a cloud's two zones)
   EIP_ALLOCATION_ID  (cloud only) adds notify_master calling notify-eip-aws.sh with it
 USAGE
 }
@@ -22,10 +26,10 @@ USAGE
 here=$(cd "$(dirname "$0")" && pwd)
 tmpl=${1:-$here/keepalived.conf.tmpl}
 : "${STATE:=BACKUP}" "${VIP_PREFIX:=24}" "${INTERFACE:=eth0}" "${VRID:=51}" "${KEEPALIVED_DIR:=/etc/keepalived}"
-: "${EIP_ALLOCATION_ID:=}"
+: "${EIP_ALLOCATION_ID:=}" "${VRRP_MIN_TTL:=}"
 
 die() { echo "render.sh: $*" >&2; exit 1; }
-for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRRP_AUTH_PASS; do
+for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP; do
   [[ -n ${!v:-} ]] || die "$v is required (see --help)"
 done
 ipv4='^([0-9]{1,3}\.){3}[0-9]{1,3}$'
@@ -36,7 +40,9 @@ in_range "$VRID" 1 255 || die "VRID must be 1..255: $VRID"
 in_range "$VIP_PREFIX" 0 32 || die "VIP_PREFIX must be 0..32: $VIP_PREFIX"
 for v in SELF_IP PEER_IP VIP; do [[ ${!v} =~ $ipv4 ]] || die "$v must be an IPv4 address: ${!v}"; done
 [[ $SELF_IP != "$PEER_IP" ]] || die "SELF_IP and PEER_IP must differ"
-[[ $VRRP_AUTH_PASS =~ ^[A-Za-z0-9._-]{1,8}$ ]] || die "VRRP_AUTH_PASS must be 1..8 characters of [A-Za-z0-9._-] (VRRPv2 PASS uses 8)"
+if [[ -n ${VRRP_AUTH_PASS:-} ]]; then
+  echo "render.sh: VRRP_AUTH_PASS is ignored: VRRPv3 has no authentication (unicast peers with a source and TTL check instead)" >&2
+fi
 [[ $INTERFACE =~ ^[A-Za-z0-9._@-]{1,15}$ ]] || die "INTERFACE is not an interface name: $INTERFACE"
 case $STATE in
   BACKUP) ;;
@@ -44,6 +50,11 @@ case $STATE in
           STATE=BACKUP ;;
   *) die "STATE must be MASTER or BACKUP: $STATE" ;;
 esac
+PEER_TTL=""
+if [[ -n $VRRP_MIN_TTL ]]; then
+  in_range "$VRRP_MIN_TTL" 1 255 || die "VRRP_MIN_TTL must be empty or 1..255: $VRRP_MIN_TTL"
+  PEER_TTL=" min_ttl $VRRP_MIN_TTL max_ttl 255"
+fi
 notify_master=""
 if [[ -n $EIP_ALLOCATION_ID ]]; then
   [[ $EIP_ALLOCATION_ID =~ ^eipalloc-[0-9a-f]+$ ]] || die "EIP_ALLOCATION_ID must look like eipalloc-0123abcd"
@@ -53,9 +64,10 @@ fi
 
 [[ -r $tmpl ]] || die "cannot read template $tmpl"
 out=$(<"$tmpl")
-for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID VRRP_AUTH_PASS KEEPALIVED_DIR; do
+for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID KEEPALIVED_DIR; do
   out=${out//@${v}@/${!v}}
 done
+out=${out//@PEER_TTL@/$PEER_TTL}
 out=${out//@NOTIFY_MASTER_LINE@/$notify_master}
 ! grep -qE "@[A-Z_]+@" <<<"$out" || die "unrendered placeholder left in $tmpl"
 printf '%s\n' "$out"

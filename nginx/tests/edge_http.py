@@ -41,12 +41,15 @@ def unverified_tls():
     return ctx
 
 
-def request(method, path, port=None, headers=None, body=None, tls=False, timeout=10):
+def request(method, path, port=None, headers=None, body=None, tls=False, timeout=10, source=None):
+    """One request to 127.0.0.1:PORT; `source` binds the client to another loopback address."""
     port = port or HTTP
+    bind = (source, 0) if source else None
     if tls:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, context=unverified_tls(), timeout=timeout)
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=unverified_tls(), timeout=timeout,
+                                           source_address=bind)
     else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=bind)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()

@@ -11,8 +11,8 @@ usage() {
   cat <<'USAGE'
 usage: nginx/tests/failover-netns.sh COMMAND [NODE] WORK
   up WORK           namespaces zfedge-{lb1,lb2,cl,sw} and their bridge (VIP 10.231.0.100, lb1 .11
-                    priority 250, lb2 .12 priority 240, client .50); a certificate, root-owned copies
-                    of nginx/keepalived/ and a VRRP password under WORK
+                    priority 250, lb2 .12 priority 240, client .50); a certificate and root-owned
+                    copies of nginx/keepalived/ under WORK
   start NODE WORK   the image's entrypoint in edge mode in zfedge-NODE (lb1|lb2); returns once its
                     nginx answers (the entrypoint's pid in WORK/NODE/edge.pid, log WORK/NODE/edge.log)
   kill NODE WORK    SIGKILL every process of the node at once (what docker kill does)
@@ -67,8 +67,12 @@ up() {
   cp -r "$root/nginx/keepalived" "$work/keepalived"
   chown -R root:root "$work/keepalived"
   chmod -R go-w "$work/keepalived"
-  (umask 077; openssl rand -hex 4 > "$work/vrrp-pass")
 }
+
+# alive PID: the process exists and is not a zombie. A SIGKILLed node's processes are orphans that
+# this machine's init may reap only seconds later; keepalived takes a zombie's pid file for a live
+# daemon ("daemon is already running") and exits, which a container (a fresh PID namespace) never sees.
+alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
 
 # start NODE: the image's own entrypoint in `edge` mode (renders nginx and keepalived from
 # the environment, supervises both), inside the node's namespace. `ip netns exec` and `env` exec
@@ -77,6 +81,10 @@ start() {
   local n=$1 d="$work/$1" peer=lb2
   [[ $n == lb2 ]] && peer=lb1
   mkdir -p "$d/nginx"
+  local f
+  for f in "${PID_FILES[@]}"; do
+    if [[ -s $d/$f ]] && ! alive "$(cat "$d/$f")"; then rm -f "$d/$f"; fi
+  done
   cp -r "$root"/nginx/{nginx.conf,conf.d,snippets,html} "$d/nginx/"
   cp /etc/nginx/mime.types "$d/nginx/"
   # Port 80 serves the static site; nothing is proxied here (the upstream is never used).
@@ -91,7 +99,7 @@ start() {
     TLS_CERT_FILE="$work/tls/tls.crt" TLS_KEY_FILE="$work/tls/tls.key" TLS_SELF_SIGNED=never \
     KEEPALIVED_DIR="$work/keepalived" KEEPALIVED_CONF="$d/keepalived.conf" KEEPALIVED_RUN_DIR="$d/run" \
     NODE_NAME="$n" STATE=BACKUP PRIORITY="${PRIO[$n]}" SELF_IP="${IP[$n]}" PEER_IP="${IP[$peer]}" VIP="$VIP" \
-    VRRP_AUTH_PASS="$(cat "$work/vrrp-pass")" INTERFACE=eth0 \
+    INTERFACE=eth0 VRRP_MIN_TTL=255 \
     STATE_DIR="$d/state" TEXTFILE_DIR="$d/textfile" NGINX_PID_FILE="$d/nginx/run/nginx.pid" \
     "$root/nginx/docker-entrypoint.sh" edge >>"$d/edge.log" 2>&1 </dev/null &
   echo $! > "$d/edge.pid"
@@ -115,6 +123,13 @@ kill_all() {
     mapfile -t -O "${#pids[@]}" pids < <(pgrep -P "$(cat "$d/nginx/run/nginx.pid")")
   fi
   kill -KILL "${pids[@]}" 2>/dev/null || true
+  local p live
+  for _ in $(seq 50); do  # dead (or a zombie) within 5 s
+    live=0
+    for p in "${pids[@]}"; do alive "$p" && live=1; done
+    (( live )) || return 0
+    sleep 0.1
+  done
 }
 
 # client: one GET / to the VIP every 50 ms, 300 ms timeout; one "epoch status" line per request.

@@ -55,6 +55,17 @@ def test_render_refuses_an_unknown_edge_http_mode(work, tls):
     render_refused(work, tls, "bad-mode", EDGE_HTTP_MODE="proxy")
 
 
+def test_render_refuses_a_debug_client_that_is_not_an_address(work, tls):
+    render_refused(work, tls, "bad-debug", EDGE_DEBUG_CLIENTS="127.0.0.1/32 all;")
+
+
+def test_render_debug_clients_default_is_loopback_only(default_prefix):
+    text = (default_prefix / "generated/debug-clients.conf").read_text()
+    entries = [line.split()[0] for line in text.splitlines() if line.strip().endswith(" 1;")]
+    assert entries == ["127.0.0.1/32", "::1/128"], text
+    assert "default 0;" in text and "$upstream_addr" in text, text
+
+
 def test_render_fails_without_a_certificate_when_tls_self_signed_is_never(work, tls):
     render_refused(work, tls, "bad-cert", TLS_CERT_FILE=str(work / "none.crt"), TLS_KEY_FILE=str(work / "none.key"),
                    TLS_SELF_SIGNED="never")

@@ -2,7 +2,6 @@
 errors, notify.sh's state file and textfile for every state, the AWS Elastic IP hook."""
 import os
 import re
-import secrets
 
 import pytest
 
@@ -14,7 +13,7 @@ NOTIFY = "nginx/keepalived/notify.sh"
 def ka_render(node, priority, self_ip, peer_ip) -> str:
     return succeeds("nginx/keepalived/render.sh", env={
         "NODE_NAME": node, "STATE": "BACKUP", "PRIORITY": str(priority), "SELF_IP": self_ip, "PEER_IP": peer_ip,
-        "VIP": "10.99.0.100", "VRRP_AUTH_PASS": secrets.token_hex(4), "INTERFACE": "eth0",
+        "VIP": "10.99.0.100", "INTERFACE": "eth0", "VRRP_MIN_TTL": "255",
         "KEEPALIVED_DIR": str(REPO / "nginx/keepalived")})
 
 
@@ -50,10 +49,13 @@ def test_keepalived_config_test_accepts(netns, confs, node):
     succeeds(*config_test(netns, confs[node]))
 
 
-def test_keepalived_config_test_negative_control_bad_auth_type_fails(netns, confs, work):
+def test_keepalived_config_test_negative_control_vrrp_version_2_refuses_the_sub_second_advert_int(
+        netns, confs, work):
+    # Why version 3: VRRPv2 counts advert_int in whole seconds and keepalived rounds 0.2 (an error).
     broken = work / "broken.conf"
-    broken.write_text(confs["lb1"].read_text().replace("auth_type PASS", "auth_type PLAIN"))
-    fails(*config_test(netns, broken))
+    broken.write_text(confs["lb1"].read_text().replace("vrrp_version 3", "vrrp_version 2"))
+    out = fails(*config_test(netns, broken))
+    assert "must be an integer" in out, out
 
 
 def block_after(text, keyword):
@@ -73,12 +75,39 @@ def test_render_lb1_lb2_as_unicast_peers_nopreempt_backup_tracked_check(confs):
     assert "chk_nginx" in block_after(lb1, "track_script"), "no tracked chk_nginx"
 
 
-RENDER_OK = {"NODE_NAME": "lb1", "PRIORITY": "1", "SELF_IP": "10.0.0.1", "PEER_IP": "10.0.0.2", "VIP": "10.0.0.3",
-             "VRRP_AUTH_PASS": "x"}
+def test_render_vrrp_v3_sub_second_adverts_no_authentication_peer_source_and_ttl_checked(confs):
+    for node, conf in confs.items():
+        text = conf.read_text()
+        assert re.search(r"^ *vrrp_version 3$", text, re.M), f"{node}: not VRRPv3"
+        advert = float(re.search(r"^ *advert_int ([0-9.]+)", text, re.M).group(1))
+        assert 0.1 <= advert < 1, f"{node}: advert_int {advert}"
+        assert not re.search(r"^ *(authentication|auth_type|auth_pass)\b", text, re.M), f"{node}: authentication block"
+        assert re.search(r"^ *check_unicast_src$", text, re.M), f"{node}: adverts from any source accepted"
+        assert re.search(r"min_ttl 255 max_ttl 255", block_after(text, "unicast_peer")), f"{node}: TTL not checked"
 
 
-def test_render_rejects_a_9_character_vrrp_password():
-    fails("nginx/keepalived/render.sh", env={**RENDER_OK, "VRRP_AUTH_PASS": "123456789"})
+RENDER_OK = {"NODE_NAME": "lb1", "PRIORITY": "1", "SELF_IP": "10.0.0.1", "PEER_IP": "10.0.0.2", "VIP": "10.0.0.3"}
+
+
+def test_render_a_leftover_vrrp_auth_pass_is_ignored_with_a_note_and_never_rendered():
+    # Compose and the cloud bootstrap may still pass one: it must neither fail nor reach the file.
+    out = succeeds("nginx/keepalived/render.sh", env={**RENDER_OK, "VRRP_AUTH_PASS": "s3cr3tpw"})
+    assert "VRRP_AUTH_PASS is ignored" in out and "s3cr3tpw" not in out, out
+
+
+def test_render_without_vrrp_min_ttl_checks_the_source_but_not_the_ttl():
+    # Peers in two subnets (the cloud's two zones) reach each other through a router.
+    out = succeeds("nginx/keepalived/render.sh", env=RENDER_OK)
+    assert "check_unicast_src" in out and "min_ttl" not in out, out
+    assert re.search(r"unicast_peer \{\s+10\.0\.0\.2\s+\}", out), out
+
+
+def test_render_rejects_a_vrrp_min_ttl_out_of_range():
+    fails("nginx/keepalived/render.sh", env={**RENDER_OK, "VRRP_MIN_TTL": "0"})
+
+
+def test_render_rejects_a_priority_out_of_range():
+    fails("nginx/keepalived/render.sh", env={**RENDER_OK, "PRIORITY": "255"})
 
 
 def test_render_rejects_a_missing_peer_ip():

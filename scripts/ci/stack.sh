@@ -6,15 +6,17 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 usage: scripts/ci/stack.sh COMMAND
-  up       install/start Docker if needed, build the offline images (cached by input hash),
+  up       install/start Docker if needed, build the offline images (cached by input hash) and
+           install them as `make up` does (compose.override.yaml + the app's .env tag), then
            `docker compose up -d --wait`; on failure print the logs of unhealthy services
   down     `docker compose down -v --remove-orphans` (containers, networks, volumes)
   status   `docker compose ps` plus the logs of every service that is not healthy/running
-  test     up (with the zabbix profile), run the e2e tests (cargo test -p zufang-e2e), always
-           down; exit non-zero on failure
+  test     up (with the zabbix profile), run the e2e tests (cargo test -p zufang-e2e), then the
+           documented commands (--test docs; ends with make clean), always down; exit non-zero
+           on failure
 Environment (defaults):
-  STACK_ENV_FILE=.env.offline        env file for compose (.env = official images from a registry)
-  STACK_BUILD=1                      0 = do not run scripts/images/build.sh (images already there)
+  STACK_ENV_FILE=.env                env file for compose
+  STACK_BUILD=1                      0 = do not run scripts/images/build.sh (images and override there)
   STACK_WAIT_TIMEOUT=600             seconds `up --wait` may take
   STACK_KEEP=0                       1 = `test` leaves the stack running (debugging)
 USAGE
@@ -24,7 +26,7 @@ cmd=${1:-}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-: "${STACK_ENV_FILE:=.env.offline}"
+: "${STACK_ENV_FILE:=.env}"
 : "${STACK_BUILD:=1}"
 : "${STACK_WAIT_TIMEOUT:=600}"
 : "${STACK_KEEP:=0}"
@@ -62,14 +64,17 @@ check_app_image() {
 
 up() {
   "$root/scripts/ci/docker.sh" >&2
-  if [[ $STACK_ENV_FILE == .env.offline && $STACK_BUILD == 1 ]]; then
+  if [[ $STACK_BUILD == 1 ]]; then
     local t0=$SECONDS
-    "$root/scripts/images/build.sh"
+    "$root/scripts/images/build.sh" --all-profiles
     log "images ready in $((SECONDS - t0))s"
     # The base must carry every update Debian publishes now (build.sh keys it by the index dates).
-    "$root/scripts/images/check-base-current.sh" "$(sed -n 's/^BASE_IMAGE=//p' "$STACK_ENV_FILE" | tail -n 1)" >&2
+    "$root/scripts/images/check-base-current.sh" "$(sed -n 's/^BASE_IMAGE=//p' .env.offline | tail -n 1)" >&2
+    # What `make up` does with them: the override Compose reads by itself, the app under .env's name.
+    cp .cache/images/compose.override.yaml compose.override.yaml
+    docker tag "$(sed -n 's/^APP_IMAGE=//p' .env.offline | tail -n 1)" "$(sed -n 's/^APP_IMAGE=//p' .env | tail -n 1)"
   fi
-  [[ -f $STACK_ENV_FILE ]] || { log "no $STACK_ENV_FILE (run scripts/images/build.sh)"; exit 1; }
+  [[ -f compose.override.yaml ]] || { log "no compose.override.yaml (run make up --offline or scripts/images/build.sh)"; exit 1; }
   # Extra profiles on top of the env file's own (which .env.offline only has once it is built).
   if [[ -n ${STACK_EXTRA_PROFILES:-} ]]; then
     local profiles
@@ -83,7 +88,7 @@ up() {
     log "a service runs with more privilege than compose.yaml allows it"; return 1
   fi
   local t0=$SECONDS
-  log "docker compose --env-file $STACK_ENV_FILE up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
+  log "docker compose up -d --wait (timeout ${STACK_WAIT_TIMEOUT}s)"
   if ! compose up -d --wait --wait-timeout "$STACK_WAIT_TIMEOUT" --no-build --pull never; then
     log "the stack did not become healthy in $((SECONDS - t0))s"
     report
@@ -113,7 +118,8 @@ case $cmd in
     fi
     chmod -R a+rX "$testprom"
     rm -f artifacts/stack/*.jsonl
-    export COMPOSE_FILE=compose.yaml:tests/compose.test.yaml
+    # The override last, as Compose would add it by itself without COMPOSE_FILE.
+    export COMPOSE_FILE=compose.yaml:tests/compose.test.yaml:compose.override.yaml
     # Published ports away from the defaults, so a developer's `make dev` (8080) or own stack
     # does not collide; the tests ask `docker compose port` where things are.
     export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-18080} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-18443}
@@ -127,6 +133,9 @@ case $cmd in
       export STACK_ENV_FILE
       nice cargo test -p zufang-e2e --locked --no-fail-fast -- --test-threads=1 || rc=$?
       (( rc == 0 )) || { log "e2e tests failed: state of the stack"; report; }
+      # Last, on the same stack: every documented command as written (it ends with make clean).
+      log "every docker compose / make line of the docs, as written (tests/tests/docs.rs)"
+      nice cargo test -p zufang-e2e --locked --test docs -- --test-threads=1 --nocapture || rc=1
     else
       rc=1
       echo "0 passed, 1 failed"

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Build every image the compose stack needs from a Debian mirror alone (no image registry), and
-# write .env.offline so that `docker compose --env-file .env.offline up -d --wait` uses them.
+# Build the images the compose stack needs from a Debian mirror alone (no image registry), and
+# write .env.offline and the compose override that make plain `docker compose ...` use them.
 # Each image is tagged with a hash of its inputs; an image whose tag exists is not rebuilt.
+# The images of the optional profiles (zabbix, bench) are built only when asked for: otherwise
+# the override tells Compose how to build them on the first use of their profile.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/images/build.sh [--no-app] [--list] [--refresh]
-  Builds (or reuses) zufang-offline/* images and writes .env.offline at the repository root.
+usage: scripts/images/build.sh [--profile NAME]... [--all-profiles] [--no-app] [--list] [--refresh]
+  Builds (or reuses) the zufang-offline/* images of the default stack and writes .env.offline at
+  the repository root and .cache/images/compose.override.yaml (`make up` installs it as
+  compose.override.yaml, so plain `docker compose ...` uses these images).
+  --profile NAME  also build the images of compose profile NAME now (zabbix, bench); without it
+                  Compose builds them on the first `docker compose --profile NAME ...`
+  --all-profiles  every profile's images (CI, `make images-offline`)
   The base image's tag covers the Date: of the $DEBIAN_SUITE-security and -updates indexes
   (InRelease), so a newer security suite gives a new base, and so new tags for every image.
   --no-app   skip the Rust builder and app images (everything else still builds)
@@ -27,15 +34,26 @@ Environment (defaults):
 USAGE
 }
 no_app=0 list=0 refresh=0
+# The images only an optional compose profile uses; the rest is the default stack.
+declare -A PROFILE_OF=([zabbix-server]=zabbix [zabbix-web]=zabbix [zabbix-agent2]=zabbix [bench]=bench)
+declare -A WANT_PROFILE=()
+want_next=0
 for a in "$@"; do
+  if (( want_next )); then
+    [[ $a == zabbix || $a == bench ]] || { echo "build.sh: unknown profile $a (zabbix, bench)" >&2; exit 2; }
+    WANT_PROFILE[$a]=1 want_next=0; continue
+  fi
   case $a in
     --help|-h) usage; exit 0 ;;
+    --profile) want_next=1 ;;
+    --all-profiles) WANT_PROFILE[zabbix]=1 WANT_PROFILE[bench]=1 ;;
     --no-app) no_app=1 ;;
     --list) list=1 ;;
     --refresh) refresh=1 ;;
     *) echo "build.sh: unknown argument $a" >&2; usage >&2; exit 2 ;;
   esac
 done
+(( want_next )) && { echo "build.sh: --profile needs a name" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -70,7 +88,7 @@ hash_inputs() {
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
 declare -A TAG
-built=() reused=()
+built=() reused=() deferred=()
 
 # build NAME HASH DOCKER_BUILD_ARGS...: build unless the tag exists.
 build() {
@@ -79,6 +97,8 @@ build() {
   TAG[$name]=$tag
   (( list )) && { echo "$tag"; return; }
   if have_image "$tag"; then reused+=("$name"); return; fi
+  local profile=${PROFILE_OF[$name]:-}
+  if [[ -n $profile && -z ${WANT_PROFILE[$profile]:-} ]]; then deferred+=("$name"); return; fi
   log "building $tag"
   local t0=$SECONDS logf=".cache/images/$name.log" label=(--label "org.zufang.inputs-hash=$hash")
   # A label adds a layer whose id changes with the hash: on a parent image (the Rust builder) it
@@ -170,7 +190,7 @@ if (( ! no_app )); then
     fi
   fi
   rust_tag="$OFFLINE_PREFIX/rust:$rust_hash"
-  app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml .dockerignore)
+  app_hash=$(hash_inputs "$rust_tag" "$base" -- Cargo.toml Cargo.lock app tests/Cargo.toml bench/openloop/Cargo.toml .dockerignore)
   if (( list )); then
     build rust "$rust_hash"; build app "$app_hash"
   else
@@ -252,7 +272,20 @@ tmp=$(mktemp)
   done < .env
 } > "$tmp"
 mv "$tmp" "$ENV_OFFLINE"
-log "built: ${built[*]:-none}; reused: ${reused[*]:-none}; wrote $ENV_OFFLINE"
+
+# 5) The override: compose.yaml rendered with .env.offline gives every service's offline image;
+#    the Zabbix server and web images (official ones online) get the recipe used above, so that
+#    Compose can build a deferred one. Rendered from compose.yaml alone (-f), never over an
+#    override already in place.
+override=.cache/images/compose.override.yaml
+hash_of() { local t=${TAG[$1]}; echo "${t##*:}"; }
+docker compose -f compose.yaml --env-file "$ENV_OFFLINE" --profile '*' config --format json \
+  | python3 "$here/compose_override.py" --base-image "$base" --app-image "${TAG[app]:-none}" \
+      --build "zabbix-server=$zbx,$zbx/Dockerfile,zabbix-server,$(hash_of zabbix-server)" \
+      --build "zabbix-web=$zbx,$zbx/Dockerfile,zabbix-web,$(hash_of zabbix-web)" \
+      --registry-only grafana --registry-only jaeger > "$override.tmp"
+mv "$override.tmp" "$override"
+log "built: ${built[*]:-none}; reused: ${reused[*]:-none}; deferred to first use of their profile: ${deferred[*]:-none}; wrote $ENV_OFFLINE and $override"
 
 # Older tags of the same images only take disk space: drop them (an image a container still
 # uses stays, docker refuses to remove it).

@@ -18,7 +18,7 @@ usage: scripts/ops/backup.sh COMMAND
                       (make restore [UNTIL=...])
   key                 create backup/encryption_key in the secrets volume (backups taken after it are
                       encrypted) and print it once: keep a copy away from this machine
-Environment: STACK_ENV_FILE (default: the env file `make up` recorded, else .env),
+Environment: STACK_ENV_FILE (default .env; see scripts/ops/lib.sh),
              RESTORE_WAIT_TIMEOUT=600 (seconds for the stack to be healthy after a restore)
 USAGE
 }
@@ -28,7 +28,7 @@ export OPS_NAME=backup
 : "${RESTORE_WAIT_TIMEOUT:=600}"
 
 in_agent() {
-  running_services | grep -qx backup || ops_die "the backup service is not running (make up, or: docker compose --env-file $STACK_ENV_FILE up -d backup)"
+  running_services | grep -qx backup || ops_die "the backup service is not running (make up, or: docker compose up -d backup)"
   compose exec -T backup zufang-backup "$@"
 }
 

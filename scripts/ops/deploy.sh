@@ -18,7 +18,7 @@ usage: scripts/ops/deploy.sh [--image IMAGE]     deploy the app (make deploy [IM
   --image IMAGE   an image already on this machine (default: build one from this checkout: the
                   offline builder for an offline stack, `docker build` of app/Dockerfile otherwise)
 Environment (defaults):
-  STACK_ENV_FILE      the stack's env file (default: the one `make up` recorded, else .env)
+  STACK_ENV_FILE      the stack's env file (default .env; offline images: make up's compose.override.yaml)
   DEPLOY_REPLICAS     "app1 app2 app3"
   DEPLOY_WAIT=120     seconds a new replica may take to become healthy
   MIGRATIONS_DIR      app/migrations (checked for destructive statements before anything happens)
@@ -116,7 +116,7 @@ record_image() {
 }
 
 build_image() {
-  if [[ $STACK_ENV_FILE == .env.offline ]]; then
+  if offline_images; then
     "$ops_root/scripts/images/build.sh" >&2
     sed -n 's/^APP_IMAGE=//p' "$ops_root/.env.offline" | tail -n 1
   else

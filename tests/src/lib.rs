@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-/// The repository root (where compose.yaml lives).
+/// The repository root (where compose.yaml lives). `cargo test` sets CARGO_MANIFEST_DIR for the
+/// run: read at run time, so a library built from another checkout of the same sources (a shared
+/// target directory) still points at this one.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    PathBuf::from(manifest).join("..")
 }
 
 /// The env file the stack was started with; the tests refuse to run without one, so that a

@@ -1,4 +1,4 @@
-//! The `bench` compose profile (compose.yaml, profile bench, issue 10): the load
+//! The `bench` compose profile (compose.yaml, profile bench): the load
 //! generator container runs the repository's benchmark scripts against the stack, with no tool
 //! installed on the host. Each test runs
 //! `docker compose --env-file $STACK_ENV_FILE --profile bench run --rm -T bench <script> --quick`

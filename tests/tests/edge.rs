@@ -356,8 +356,9 @@ fn failover_scenarios() -> Result<()> {
         Ok(Fired { t0, figures: Default::default() })
     })?);
 
-    // Hard: SIGKILL the (new) master: the backup waits for 3 missed adverts + skew.
-    let hard = Failover::new("hard_kill", 15, Some((4.0, "under 4 s = 3 adverts + skew")));
+    // Hard: SIGKILL the (new) master: the backup waits for 3 missed adverts + skew (VRRPv3,
+    // advert_int 0.2 s: 0.61 s at priority 240).
+    let hard = Failover::new("hard_kill", 15, Some((1.0, "under 1 s = 3 adverts at 0.2 s + skew")));
     figures.push(failover(hard, |master, _| {
         let id = container_id(master)?;
         docker(&["kill", "-s", "KILL", &id])?;

@@ -1,4 +1,4 @@
-//! Monitoring claims (issue 6) against the running compose stack: every Grafana panel query has
+//! Monitoring claims against the running compose stack: every Grafana panel query has
 //! live data after realistic traffic, and a stopped app replica reaches Alertmanager as
 //! TargetDown. `scripts/ci/stack.sh test` runs Prometheus with a test-only override
 //! (tests/compose.test.yaml: scrape/evaluation every 5 s, TargetDown `for: 10s`); the rule files

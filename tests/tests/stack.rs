@@ -69,6 +69,41 @@ fn requests_are_spread_over_every_app_replica() -> Result<()> {
     Ok(())
 }
 
+/// X-Upstream names the replica only for EDGE_DEBUG_CLIENTS (the edge network here): lb1 asked on
+/// its backend-network address is a client from elsewhere, and hears no backend address, while
+/// its access log still records the upstream.
+#[test]
+fn the_upstream_header_is_only_for_debug_clients() -> Result<()> {
+    let rid = format!("e2e-untrusted-{}", zufang_e2e::random_hex(6));
+    let headers = compose(&[
+        "exec",
+        "-T",
+        "lb1",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "-H",
+        "Host: localhost",
+        "-H",
+        &format!("X-Request-ID: {rid}"),
+        "http://172.28.20.11/api/districts/?page=1&size=1",
+    ])?
+    .to_lowercase();
+    assert!(headers.starts_with("http/1.1 200"), "lb1 via its backend address: {headers}");
+    assert!(!headers.contains("x-upstream"), "a client outside EDGE_DEBUG_CLIENTS saw the backend: {headers}");
+    assert!(headers.contains(&format!("x-request-id: {rid}")), "{headers}");
+    let logged =
+        zufang_e2e::eventually("the access log line", Duration::from_secs(10), Duration::from_millis(500), || {
+            let logs = compose(&["logs", "--no-color", "--since", "2m", "lb1"])?;
+            Ok(logs.lines().find(|l| l.contains(&rid)).map(str::to_string))
+        })?;
+    assert!(logged.contains("172.28.20.2"), "the access log keeps the upstream: {logged}");
+    Ok(())
+}
+
 #[test]
 fn every_prometheus_target_is_up() -> Result<()> {
     let prom = published_url("prometheus", 9090)?;

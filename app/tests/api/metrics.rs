@@ -56,3 +56,46 @@ async fn metrics_expose_the_documented_families() {
     assert!(text.contains("le=\"0.25\""));
     assert_eq!(metric_value(&text, "db_pool_connections{state=\"max\"}"), 16.0);
 }
+
+/// A log sink for one test's subscriber.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A slow query is logged at WARN by its name and time; no statement text reaches the log at any
+/// level (sqlx's own statement log would print it whole, bulk INSERTs included).
+#[tokio::test]
+async fn slow_queries_are_logged_by_name_and_no_sql_text_reaches_the_log() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let settings = crate::helpers::test_settings("information_schema", "slowq", &[("database.slow_query_ms", "100")]);
+    let pool = zufang::storage::pool(&settings.database);
+    let metrics = zufang::metrics::Metrics::new().unwrap();
+    metrics.set_slow_query_ms(settings.database.slow_query_ms);
+    let marker = "zufang_sql_text_marker";
+    metrics.time_query("test.fast", sqlx::query(&format!("SELECT 1 AS {marker}_fast")).execute(&pool)).await.unwrap();
+    metrics
+        .time_query("test.sleep", sqlx::query(&format!("SELECT SLEEP(0.3) AS {marker}")).execute(&pool))
+        .await
+        .unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let slow: Vec<&str> = log.lines().filter(|l| l.contains("slow query")).collect();
+    assert_eq!(slow.len(), 1, "one slow query expected:\n{log}");
+    assert!(slow[0].contains("WARN") && slow[0].contains("test.sleep") && slow[0].contains("elapsed_ms"), "{log}");
+    assert!(!log.contains(marker), "SQL text reached the log:\n{log}");
+}

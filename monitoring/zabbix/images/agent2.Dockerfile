@@ -8,12 +8,13 @@
 # then the agent runs in the foreground as uid 1997.
 ARG BASE_IMAGE=debian:bookworm
 FROM ${BASE_IMAGE}
-# curl: the app probes (scripts/app-probe.sh); jq: zabbix-init.sh runs in this image (the API
-# client of the compose profile's one-shot zabbix-init); bash is in the base.
+# curl: the app probes (scripts/app-probe.sh); python3 (standard library only): the compose
+# profile's one-shot zabbix-init runs monitoring/zabbix/zabbix_init.py in this image, with the
+# repository's one Zabbix API client (zabbix_api.py); bash is in the base.
 # hadolint ignore=DL3008
 RUN groupadd -r -g 1997 zabbix && useradd -r -u 1997 -g zabbix -d /var/lib/zabbix -s /usr/sbin/nologin zabbix \
  && apt-get update \
- && apt-get install -y --no-install-recommends zabbix-agent2 curl jq ca-certificates \
+ && apt-get install -y --no-install-recommends zabbix-agent2 curl python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /etc/zabbix/zabbix_agent2.d/plugins.d \
  && mkdir -p /run/zabbix /usr/local/lib/zufang-zabbix \
  && chown zabbix:zabbix /run/zabbix

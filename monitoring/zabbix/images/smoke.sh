@@ -192,10 +192,13 @@ docker run -d --name "$p-web" "${net[@]}" --network-alias zabbix-web "${sec[@]}"
   -p 127.0.0.1::8080 --memory 256m "$ZABBIX_WEB_IMAGE" >/dev/null
 web_port=$(docker port "$p-web" 8080/tcp | head -n1 | sed 's/.*://')
 api_url="http://127.0.0.1:$web_port/api_jsonrpc.php"
-# shellcheck source=SCRIPTDIR/zabbix-api.sh
-source "$root/$here/zabbix-api.sh"
-ZBX_API_URL=$api_url
-api() { zbx_api "$@"; }
+# The repository's one Zabbix API client (monitoring/zabbix/zabbix_api.py), through its command line.
+export ZBX_API_URL=$api_url ZBX_AUTH=
+zbx_cli() { python3 "$root/monitoring/zabbix/zabbix_api.py" "$@"; }
+api() { zbx_cli call "$@"; }
+zbx_import() { zbx_cli import "$1"; }
+# Sets ZBX_AUTH for the calls after it; fails (quietly with 2>/dev/null) on a refused login.
+zbx_login() { local tok; tok=$(ZBX_AUTH='' zbx_cli login "$1" <<<"$2") && ZBX_AUTH=$tok; }
 check "front end answers on :8080 (host port $web_port)" wait_for 60 api apiinfo.version '[]'
 version=$(api apiinfo.version '[]' 2>&1 | tr -d '"' || true)
 check "apiinfo.version is 6.0.x ($version)" bash -c '[[ $1 =~ ^6\.0\.[0-9]+$ ]]' _ "$version"
@@ -269,16 +272,17 @@ fi
 
 # --- zabbix-init (the compose one-shot): Admin password, templates, the stack's hosts ----------
 init_run() {
-  docker run --rm "${net[@]}" "${sec[@]}" --read-only --entrypoint bash \
-    -v "$root/$here/zabbix-init.sh:/zabbix-init.sh:ro" -v "$root/$here/zabbix-api.sh:/zabbix-api.sh:ro" -v "$root/monitoring/zabbix/templates:/templates:ro" \
-    -e ZBX_API_URL=http://zabbix-web:8080/api_jsonrpc.php \
+  docker run --rm "${net[@]}" "${sec[@]}" --read-only --entrypoint python3 \
+    -v "$root/monitoring/zabbix/zabbix_init.py:/opt/zabbix-init/zabbix_init.py:ro" \
+    -v "$root/monitoring/zabbix/zabbix_api.py:/opt/zabbix-init/zabbix_api.py:ro" -v "$root/monitoring/zabbix/templates:/templates:ro" \
+    -e ZBX_API_URL=http://zabbix-web:8080/api_jsonrpc.php -e PYTHONDONTWRITEBYTECODE=1 \
     -e ZBX_ADMIN_PASSWORD_FILE=/run/stack-secrets/zabbix/admin_password \
-    "$ZABBIX_AGENT2_IMAGE" /zabbix-init.sh
+    "$ZABBIX_AGENT2_IMAGE" /opt/zabbix-init/zabbix_init.py
 }
 out=$(init_run 2>&1) && rc=0 || rc=$?
 check "zabbix-init runs (exit $rc)" bash -c '(( $1 == 0 ))' _ "$rc"
 [[ $rc == 0 ]] || tail -n 5 <<<"$out" >&2
-ZBX_AUTH=null
+ZBX_AUTH=
 default_refused() { ! zbx_login Admin zabbix 2>/dev/null; }
 check "after zabbix-init the default Admin password is refused" default_refused
 if zbx_login Admin "$(head -n 1 "$work/secrets/zabbix/admin_password")"; then
