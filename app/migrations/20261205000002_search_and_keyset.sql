@@ -24,6 +24,15 @@ CREATE TABLE house_title_grams (
     CONSTRAINT fk_house_title_grams_house FOREIGN KEY (house_id) REFERENCES houses (id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Titles already there when this runs (an upgraded database) are indexed here: every substring
+-- of two and three characters, a superset of what the service writes (it leaves out those with
+-- whitespace, which no lookup asks for). seq_*: MariaDB's built-in Sequence engine.
+INSERT IGNORE INTO house_title_grams (gram, house_id)
+SELECT SUBSTRING(h.title, p.seq, n.seq), h.id
+FROM houses h
+JOIN seq_1_to_100 p ON p.seq < CHAR_LENGTH(h.title)
+JOIN seq_2_to_3 n ON p.seq + n.seq - 1 <= CHAR_LENGTH(h.title);
+
 -- Exact house counts of the lists a client opens most (everything, one city, one district, one
 -- type), kept by the house writes in their transaction, so those counts cost one row read
 -- instead of a COUNT(*) over the district's index range. scope_id is 0 for 'all'.
