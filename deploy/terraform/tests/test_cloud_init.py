@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -133,9 +132,17 @@ def test_edge_env_gives_the_bootstrap_every_variable_it_requires():
 def test_edge_env_and_bootstrap_cover_what_render_sh_requires():
     render = (NGINX / "keepalived" / "render.sh").read_text()
     required = set(re.search(r"for v in ([A-Z_ ]+); do\n\s+\[\[ -n \$\{!v:-\} \]\] \|\| die", render).group(1).split())
-    from_bootstrap = {"VRRP_AUTH_PASS", "INTERFACE"}  # secret fetched and interface found at boot
+    from_bootstrap = {"INTERFACE"}  # found at boot
     assert required - from_bootstrap <= set(edge_env_keys())
-    assert "export INTERFACE VRRP_AUTH_PASS" in (EDGE / "files" / "edge-bootstrap.sh").read_text()
+    assert "export INTERFACE " in (EDGE / "files" / "edge-bootstrap.sh").read_text()
+
+
+def test_neither_terraform_nor_the_bootstrap_hands_keepalived_a_vrrp_password():
+    """VRRPv3 has no authentication: a password passed along would only suggest a protection that is not there."""
+    texts = {p: p.read_text() for p in [EDGE / "main.tf", EDGE / "variables.tf", EDGE / "outputs.tf",
+                                         EDGE / "files" / "edge-bootstrap.sh"]}
+    for path, text in texts.items():
+        assert not re.search(r"VRRP_(AUTH_PASS|SECRET)|vrrp_secret|auth_pass", text, re.I), path
 
 
 def staging_edge_addresses() -> tuple[str, str]:
@@ -155,7 +162,6 @@ def test_keepalived_config_renders_from_the_values_terraform_gives(modules, tmp_
         "PATH": os.environ["PATH"], "NODE_NAME": node, "STATE": "BACKUP", "PRIORITY": str(priority),
         "SELF_IP": self_ip, "PEER_IP": peer_ip, "VIP": "203.0.113.10", "VIP_PREFIX": "32", "VRID": "51",
         "INTERFACE": "ens5", "KEEPALIVED_DIR": "/etc/keepalived", "EIP_ALLOCATION_ID": "eipalloc-0a1b2c3d4e5f60718",
-        "VRRP_AUTH_PASS": secrets.token_hex(4),
     }
     out = subprocess.run(["bash", str(NGINX / "keepalived" / "render.sh")], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
