@@ -220,7 +220,6 @@ def run_edge_bootstrap_until_the_first_aws_call(tmp_path: Path, tls_required: st
         "NODE_NAME=lb1", "STATE=BACKUP", "PRIORITY=150", "SELF_IP=10.20.0.11", "PEER_IP=10.20.1.12",
         "VIP=203.0.113.10", "VRID=51", "AWS_REGION=ap-east-1", "EIP_ALLOCATION_ID=eipalloc-0a1b2c3d4e5f60718",
         "CONFIG_BUCKET=zufang-staging-edge-config-1", "CONFIG_PREFIX=nginx/",
-        "VRRP_SECRET_ARN=arn:aws:secretsmanager:ap-east-1:123456789012:secret:vrrp-AbCdEf",
         f"TLS_SECRET_ARN={tls_arn}", f"TLS_REQUIRED={tls_required}", "SERVER_NAME=zufang.example",
         "APP_ASG_NAME=zufang-prod-app", "APP_PORT=8080", "EDGE_HTTP_MODE=redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS=false", ""]))
     env = {"PATH": f"{bindir}:{os.environ['PATH']}", "EDGE_ENV_FILE": str(env_file), "SRC_DIR": str(tmp_path / "src")}
