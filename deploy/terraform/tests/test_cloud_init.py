@@ -70,7 +70,8 @@ def delivered(modules) -> set[str]:
 def test_edge_user_data_files_exist_in_the_repository(modules):
     explicit, patterns = edge_file_list(modules)
     assert {"nginx.conf", "docker-entrypoint.sh", "keepalived/keepalived.conf.tmpl", "keepalived/notify.sh",
-            "keepalived/check_nginx.sh", "keepalived/notify-eip-aws.sh", "keepalived/render.sh"} <= set(explicit)
+            "keepalived/notify-fifo.sh", "keepalived/check_nginx.sh", "keepalived/notify-eip-aws.sh",
+            "keepalived/render.sh"} <= set(explicit)
     assert set(patterns) == {"conf.d/*.conf", "snippets/*.conf", "html/**"}
     missing = [f for f in explicit if not (NGINX / f).is_file()]
     assert missing == [], f"nginx/ lacks {missing}"

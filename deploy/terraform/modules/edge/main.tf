@@ -36,6 +36,7 @@ locals {
       "keepalived/keepalived.conf.tmpl",
       "keepalived/render.sh",
       "keepalived/notify.sh",
+      "keepalived/notify-fifo.sh",
       "keepalived/check_nginx.sh",
       "keepalived/notify-eip-aws.sh",
     ],

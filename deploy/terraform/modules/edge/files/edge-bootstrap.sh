@@ -123,7 +123,7 @@ systemctl restart nginx
 
 log "5/6 keepalived (unicast VRRP to $PEER_IP, Elastic IP $EIP_ALLOCATION_ID on MASTER)"
 install -d -m 0755 /etc/keepalived
-for f in render.sh notify.sh check_nginx.sh notify-eip-aws.sh; do
+for f in render.sh notify.sh notify-fifo.sh check_nginx.sh notify-eip-aws.sh; do
   install -o root -g root -m 0755 "$SRC_DIR/keepalived/$f" "/etc/keepalived/$f"
 done
 install -o root -g root -m 0644 "$SRC_DIR/keepalived/keepalived.conf.tmpl" /etc/keepalived/keepalived.conf.tmpl
