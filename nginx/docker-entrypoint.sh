@@ -140,7 +140,8 @@ nginx_cmd=(nginx -p "$NGINX_PREFIX" -c "${NGINX_PREFIX}nginx.conf" -e stderr)
 #   - the container exits when keepalived exits.
 edge() {
   mkdir -p "$KEEPALIVED_RUN_DIR"
-  "$KEEPALIVED_DIR/render.sh" "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_CONF"
+  # The transitions' FIFO beside the pid files: per node, also where two nodes share a filesystem.
+  NOTIFY_FIFO=${NOTIFY_FIFO:-$KEEPALIVED_RUN_DIR/notify.fifo} "$KEEPALIVED_DIR/render.sh" "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_CONF"
   # Not daemonized: a daemon's stdout is /dev/null after a reload, and the access log is stdout.
   "${nginx_cmd[@]}" -g 'daemon off;' &
   local nginx_pid=$!

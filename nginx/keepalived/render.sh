@@ -18,6 +18,8 @@ Environment (required unless a default is shown):
   VRRP_MIN_TTL    empty (no TTL check) or 1..255: drop the peer's adverts that arrive with a lower
                   TTL. 255 where both nodes share one segment (a routed advert came from elsewhere);
                   leave it empty for peers in two subnets (a cloud's two zones)
+  NOTIFY_FIFO=/run/keepalived-notify.fifo  the FIFO keepalived writes transitions into for
+                  notify-fifo.sh (one per node: two nodes on one filesystem need two paths)
   EIP_ALLOCATION_ID  (cloud only) adds notify_master calling notify-eip-aws.sh with it
 USAGE
 }
@@ -26,7 +28,7 @@ USAGE
 here=$(cd "$(dirname "$0")" && pwd)
 tmpl=${1:-$here/keepalived.conf.tmpl}
 : "${STATE:=BACKUP}" "${VIP_PREFIX:=24}" "${INTERFACE:=eth0}" "${VRID:=51}" "${KEEPALIVED_DIR:=/etc/keepalived}"
-: "${EIP_ALLOCATION_ID:=}" "${VRRP_MIN_TTL:=}"
+: "${EIP_ALLOCATION_ID:=}" "${VRRP_MIN_TTL:=}" "${NOTIFY_FIFO:=/run/keepalived-notify.fifo}"
 
 die() { echo "render.sh: $*" >&2; exit 1; }
 for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP; do
@@ -44,6 +46,7 @@ if [[ -n ${VRRP_AUTH_PASS:-} ]]; then
   echo "render.sh: VRRP_AUTH_PASS is ignored: VRRPv3 has no authentication (unicast peers with a source and TTL check instead)" >&2
 fi
 [[ $INTERFACE =~ ^[A-Za-z0-9._@-]{1,15}$ ]] || die "INTERFACE is not an interface name: $INTERFACE"
+[[ $NOTIFY_FIFO =~ ^/[A-Za-z0-9._/-]+$ ]] || die "NOTIFY_FIFO must be an absolute path without spaces: $NOTIFY_FIFO"
 case $STATE in
   BACKUP) ;;
   MASTER) echo "render.sh: STATE=MASTER rendered as BACKUP (nopreempt); PRIORITY=$PRIORITY decides the first election" >&2
@@ -64,7 +67,7 @@ fi
 
 [[ -r $tmpl ]] || die "cannot read template $tmpl"
 out=$(<"$tmpl")
-for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID KEEPALIVED_DIR; do
+for v in NODE_NAME STATE PRIORITY SELF_IP PEER_IP VIP VIP_PREFIX INTERFACE VRID KEEPALIVED_DIR NOTIFY_FIFO; do
   out=${out//@${v}@/${!v}}
 done
 out=${out//@PEER_TTL@/$PEER_TTL}

@@ -19,8 +19,8 @@ from edge_http import APP1, APP2, HTTP, HTTPS, R_HTTP, R_HTTPS, R_STATUS, STATUS
 from instances import ARTIFACTS, Nginx, app_instance, entrypoint_env, prefix, zufang_bin
 from shell import succeeds
 
-MODULES = ["test_scripts", "test_config", "test_keepalived", "test_live_static", "test_failover_netns",
-           "test_live_app", "test_live_browser", "test_live_replica", "test_live_end"]
+MODULES = ["test_scripts", "test_config", "test_keepalived", "test_notify_fifo", "test_live_static",
+           "test_failover_netns", "test_live_app", "test_live_browser", "test_live_replica", "test_live_end"]
 _notes: list[str] = []
 
 

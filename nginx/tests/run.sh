@@ -44,7 +44,8 @@ cleanup() {
   if [[ -d $work/failover ]]; then
     KEEP=$EDGE_TEST_KEEP nginx/tests/failover-netns.sh down "$work/failover" >/dev/null 2>&1 || true
   fi
-  ip netns del "$EDGE_KA_NETNS" 2>/dev/null || true
+  local n
+  for n in "$EDGE_KA_NETNS" "$EDGE_KA_NETNS-f1" "$EDGE_KA_NETNS-f2"; do ip netns del "$n" 2>/dev/null || true; done
   for name in edge edge2; do scripts/ci/app-instance.sh stop "$name" >/dev/null 2>&1 || true; done
   if [[ $EDGE_TEST_KEEP == 1 ]]; then echo "kept $work"; else rm -rf "$work"; fi
 }

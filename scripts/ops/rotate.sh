@@ -11,10 +11,9 @@
 #   db-bench       the bench profile's sbtest account
 #   redis          the Redis password: accepted beside the old one (ACL), files, the app walk and a
 #                  restart of redis-exporter and the Zabbix agent, then the old one removed
-#   vrrp           the keepalived password of the proxy pair: the VIP holder restarts on it, then
-#                  its peer; between the two the pair may both hold the VIP for seconds
+# The proxy pair has nothing to rotate: VRRPv3 has no password (nginx/keepalived/README.md).
 set -euo pipefail
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
 export OPS_NAME=rotate
 # shellcheck source=scripts/ops/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -120,21 +119,8 @@ case "${1:-} ${2:-}" in
 
   "jwt ") jwt_start ;;
   "jwt --finish") jwt_finish ;;
-  "vrrp ")
-    if ! running lb1 || ! running lb2; then ops_die "both proxies must run (make up)"; fi
-    new_password
-    NEWPW=${NEWPW:0:8}  # VRRP PASS authentication uses 8 characters
-    set_files "edge/vrrp_auth_pass|%s"
-    # The VIP holder first (the VIP moves to the peer, as in any graceful failover), then the peer:
-    # the holder comes back on the new password before the peer does, and holds the VIP again
-    # (nopreempt keeps it there). Between the two restarts the pair cannot authenticate each
-    # other's adverts: both may hold the VIP for a few seconds (docs/runbooks/rotation.md).
-    # shellcheck disable=SC2016 # expanded by the proxy's shell
-    if compose exec -T lb2 sh -c 'ip -4 -o addr show dev "$INTERFACE" | grep -q " $VIP/"'; then order="lb2 lb1"; else order="lb1 lb2"; fi
-    for lb in $order; do
-      ops_log "$lb: restarting on the new VRRP password"
-      compose up -d --no-deps --force-recreate --wait --wait-timeout 60 "$lb"
-    done ;;
+  # Asked for by name so that an operator following an older runbook learns why, not just "usage".
+  "vrrp ") ops_log "error: nothing to rotate for vrrp: keepalived speaks VRRPv3, which has no password (what protects the pair: nginx/keepalived/README.md)"; exit 2 ;;
   "-h "|"--help ") usage ;;
   *) usage >&2; exit 2 ;;
 esac

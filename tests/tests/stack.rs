@@ -179,12 +179,14 @@ fn sql_as(account: &str, password_file: &str, statement: &str) -> Result<String>
 #[test]
 fn every_service_holds_only_its_own_secrets_and_least_privileged_accounts() -> Result<()> {
     // Secrets: each container sees its own folder, nothing of the others'.
-    for (service, own) in [("redis", "redis"), ("app1", "app"), ("lb1", "edge"), ("mysqld-exporter", "mysqld-exporter")]
-    {
+    for (service, own) in [("redis", "redis"), ("app1", "app"), ("mysqld-exporter", "mysqld-exporter")] {
         let listed = compose(&["exec", "-T", service, "ls", "/run/stack-secrets"])?;
         let folders: Vec<&str> = listed.split_whitespace().collect();
         assert_eq!(folders, vec![own], "{service} sees {folders:?} under /run/stack-secrets");
     }
+    // The proxies hold no secret at all (VRRPv3 has no password).
+    let listed = compose(&["exec", "-T", "lb1", "sh", "-c", "ls -A /run/stack-secrets 2>/dev/null || true"])?;
+    assert!(listed.trim().is_empty(), "lb1 sees {listed:?} under /run/stack-secrets");
     // The datastores run as different users (no file of one is another's).
     let uid = |service: &str| compose(&["exec", "-T", service, "id", "-u"]).map(|s| s.trim().to_string());
     assert_ne!(uid("redis")?, uid("mysql")?, "Redis and MariaDB share a uid");

@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
@@ -71,7 +70,8 @@ def delivered(modules) -> set[str]:
 def test_edge_user_data_files_exist_in_the_repository(modules):
     explicit, patterns = edge_file_list(modules)
     assert {"nginx.conf", "docker-entrypoint.sh", "keepalived/keepalived.conf.tmpl", "keepalived/notify.sh",
-            "keepalived/check_nginx.sh", "keepalived/notify-eip-aws.sh", "keepalived/render.sh"} <= set(explicit)
+            "keepalived/notify-fifo.sh", "keepalived/check_nginx.sh", "keepalived/notify-eip-aws.sh",
+            "keepalived/render.sh"} <= set(explicit)
     assert set(patterns) == {"conf.d/*.conf", "snippets/*.conf", "html/**"}
     missing = [f for f in explicit if not (NGINX / f).is_file()]
     assert missing == [], f"nginx/ lacks {missing}"
@@ -133,9 +133,17 @@ def test_edge_env_gives_the_bootstrap_every_variable_it_requires():
 def test_edge_env_and_bootstrap_cover_what_render_sh_requires():
     render = (NGINX / "keepalived" / "render.sh").read_text()
     required = set(re.search(r"for v in ([A-Z_ ]+); do\n\s+\[\[ -n \$\{!v:-\} \]\] \|\| die", render).group(1).split())
-    from_bootstrap = {"VRRP_AUTH_PASS", "INTERFACE"}  # secret fetched and interface found at boot
+    from_bootstrap = {"INTERFACE"}  # found at boot
     assert required - from_bootstrap <= set(edge_env_keys())
-    assert "export INTERFACE VRRP_AUTH_PASS" in (EDGE / "files" / "edge-bootstrap.sh").read_text()
+    assert "export INTERFACE " in (EDGE / "files" / "edge-bootstrap.sh").read_text()
+
+
+def test_neither_terraform_nor_the_bootstrap_hands_keepalived_a_vrrp_password():
+    """VRRPv3 has no authentication: a password passed along would only suggest a protection that is not there."""
+    texts = {p: p.read_text() for p in [EDGE / "main.tf", EDGE / "variables.tf", EDGE / "outputs.tf",
+                                         EDGE / "files" / "edge-bootstrap.sh"]}
+    for path, text in texts.items():
+        assert not re.search(r"VRRP_(AUTH_PASS|SECRET)|vrrp_secret|auth_pass", text, re.I), path
 
 
 def staging_edge_addresses() -> tuple[str, str]:
@@ -155,7 +163,6 @@ def test_keepalived_config_renders_from_the_values_terraform_gives(modules, tmp_
         "PATH": os.environ["PATH"], "NODE_NAME": node, "STATE": "BACKUP", "PRIORITY": str(priority),
         "SELF_IP": self_ip, "PEER_IP": peer_ip, "VIP": "203.0.113.10", "VIP_PREFIX": "32", "VRID": "51",
         "INTERFACE": "ens5", "KEEPALIVED_DIR": "/etc/keepalived", "EIP_ALLOCATION_ID": "eipalloc-0a1b2c3d4e5f60718",
-        "VRRP_AUTH_PASS": secrets.token_hex(4),
     }
     out = subprocess.run(["bash", str(NGINX / "keepalived" / "render.sh")], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -214,7 +221,6 @@ def run_edge_bootstrap_until_the_first_aws_call(tmp_path: Path, tls_required: st
         "NODE_NAME=lb1", "STATE=BACKUP", "PRIORITY=150", "SELF_IP=10.20.0.11", "PEER_IP=10.20.1.12",
         "VIP=203.0.113.10", "VRID=51", "AWS_REGION=ap-east-1", "EIP_ALLOCATION_ID=eipalloc-0a1b2c3d4e5f60718",
         "CONFIG_BUCKET=zufang-staging-edge-config-1", "CONFIG_PREFIX=nginx/",
-        "VRRP_SECRET_ARN=arn:aws:secretsmanager:ap-east-1:123456789012:secret:vrrp-AbCdEf",
         f"TLS_SECRET_ARN={tls_arn}", f"TLS_REQUIRED={tls_required}", "SERVER_NAME=zufang.example",
         "APP_ASG_NAME=zufang-prod-app", "APP_PORT=8080", "EDGE_HTTP_MODE=redirect", "EDGE_HSTS_INCLUDE_SUBDOMAINS=false", ""]))
     env = {"PATH": f"{bindir}:{os.environ['PATH']}", "EDGE_ENV_FILE": str(env_file), "SRC_DIR": str(tmp_path / "src")}

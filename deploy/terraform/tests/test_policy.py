@@ -124,7 +124,8 @@ def test_rds_is_private_encrypted_and_backed_up(modules):
 
 def test_every_secret_is_encrypted_with_the_customer_key(modules):
     secrets = list(all_of(modules, "aws_secretsmanager_secret"))
-    assert {m for m, _, _ in secrets} == {"data", "app", "edge"}
+    # The edge creates none: VRRPv3 has no password, and the certificate secret is the operator's.
+    assert {m for m, _, _ in secrets} == {"data", "app"}
     for m, name, body in secrets:
         assert body.get("kms_key_id") in ("${aws_kms_key.data.arn}", "${var.kms_key_arn}"), f"{m}: {name}"
 
@@ -139,7 +140,7 @@ def test_secret_values_are_write_only(modules, environments):
     """No generated secret value in the plan or the state: every secret version is written with the
     write-only argument, and nothing uses the random provider (whose results live in the state)."""
     versions = list(all_of(modules, "aws_secretsmanager_secret_version"))
-    assert {m for m, _, _ in versions} == {"data", "app", "edge"}
+    assert {m for m, _, _ in versions} == {"data", "app"}
     for m, name, body in versions:
         assert "secret_string" not in body and "secret_string_wo" in body, f"{m}: {name}"
         assert body["secret_string_wo_version"].startswith("${var."), f"{m}: {name}: rotation by a version variable"

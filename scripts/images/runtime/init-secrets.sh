@@ -77,7 +77,6 @@ put redis/monitor_password "$redis_monitor"
 put redis/admin_password "$redis_admin"
 put mysqld-exporter/my.cnf "$(printf '[client]\nuser=exporter\npassword=%s\nhost=mysql\nport=3306' "$exporter")"
 put redis-exporter/password "$redis_exporter"
-put edge/vrrp_auth_pass "$(rand 8)"
 put grafana/admin_password "$(rand 24)"
 # The `bench` profile: the load generator's MariaDB account (schema sbtest only) and API account
 # (a plain user, for the authenticated share of bench/http/load.sh), and for the one-shot
@@ -120,8 +119,10 @@ fi
 
 # owner uid of each folder: the user its consumer runs as (official images' uids; the offline
 # images use the same ones).
+# No edge folder: the proxies hold no secret (VRRPv3 has no password); the vrrp_auth_pass left in
+# the secrets-edge volume of an earlier release is not read any more.
 declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=6379 [mysqld-exporter]=65534
-  [redis-exporter]=59000 [edge]=0 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
+  [redis-exporter]=59000 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
   [bench]=10010 [bench-account]=10001 [backup]=999)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"

@@ -36,6 +36,7 @@ locals {
       "keepalived/keepalived.conf.tmpl",
       "keepalived/render.sh",
       "keepalived/notify.sh",
+      "keepalived/notify-fifo.sh",
       "keepalived/check_nginx.sh",
       "keepalived/notify-eip-aws.sh",
     ],
@@ -62,7 +63,6 @@ locals {
       EIP_ALLOCATION_ID            = aws_eip.edge.allocation_id
       CONFIG_BUCKET                = aws_s3_bucket.config.id
       CONFIG_PREFIX                = local.config_prefix
-      VRRP_SECRET_ARN              = aws_secretsmanager_secret.vrrp.arn
       TLS_SECRET_ARN               = var.tls_secret_arn == null ? "" : var.tls_secret_arn
       TLS_REQUIRED                 = var.require_tls_certificate
       SERVER_NAME                  = var.server_name
@@ -193,27 +193,6 @@ resource "aws_eip" "edge" {
   #checkov:skip=CKV2_AWS_19:keepalived's notify_master hook associates this address with whichever proxy is MASTER; Terraform deliberately leaves the association alone
   domain = "vpc"
   tags   = merge(var.tags, { Name = "${var.name}-edge-vip" })
-}
-
-# --- VRRP password: generated, kept in Secrets Manager, fetched at boot -------------------------------
-# Generated during the apply (uuid(): the OS's cryptographic random source), written with a
-# write-only attribute, never in plan or state. VRRPv2 PASS authentication uses 8 characters.
-locals {
-  generated_vrrp_pass = substr(replace(uuid(), "-", ""), 0, 8)
-}
-
-resource "aws_secretsmanager_secret" "vrrp" {
-  #checkov:skip=CKV2_AWS_57:both proxies must switch at once; rotate by bumping var.vrrp_secret_version and re-running the bootstrap on both
-  name_prefix = "${var.name}/vrrp_auth_pass-"
-  description = "keepalived VRRP auth_pass shared by lb1 and lb2"
-  kms_key_id  = var.kms_key_arn
-  tags        = var.tags
-}
-
-resource "aws_secretsmanager_secret_version" "vrrp" {
-  secret_id                = aws_secretsmanager_secret.vrrp.id
-  secret_string_wo         = local.generated_vrrp_pass
-  secret_string_wo_version = var.vrrp_secret_version
 }
 
 # --- security group -----------------------------------------------------------------------------------
@@ -353,10 +332,15 @@ data "aws_iam_policy_document" "edge" {
     resources = ["*"]
   }
 
-  statement {
-    sid       = "ReadOwnSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = compact([aws_secretsmanager_secret.vrrp.arn, var.tls_secret_arn == null ? "" : var.tls_secret_arn])
+  # The certificate is the proxies' only secret (VRRPv3 has no password); a self-signed test stack
+  # reads none.
+  dynamic "statement" {
+    for_each = var.tls_secret_arn == null ? [] : [var.tls_secret_arn]
+    content {
+      sid       = "ReadCertificateSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
   }
 
   statement {
@@ -449,6 +433,6 @@ resource "aws_instance" "edge" {
     ignore_changes = [ami, user_data]
   }
 
-  # The bootstrap reads the bucket and the secret, and moves the address, at first boot.
-  depends_on = [aws_iam_role_policy.edge, aws_s3_object.nginx, aws_secretsmanager_secret_version.vrrp]
+  # The bootstrap reads the bucket, and moves the address, at first boot.
+  depends_on = [aws_iam_role_policy.edge, aws_s3_object.nginx]
 }

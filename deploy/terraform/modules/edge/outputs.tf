@@ -28,11 +28,6 @@ output "config_bucket" {
   value       = aws_s3_bucket.config.id
 }
 
-output "vrrp_secret_arn" {
-  description = "Secrets Manager secret holding the VRRP password."
-  value       = aws_secretsmanager_secret.vrrp.arn
-}
-
 output "ssh_user" {
   description = "Login user of the proxies' AMI (admin on the official Debian images)."
   value       = "admin"

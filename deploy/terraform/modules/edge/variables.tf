@@ -65,7 +65,7 @@ variable "bastion_security_group_id" {
 }
 
 variable "kms_key_arn" {
-  description = "KMS key that encrypts the VRRP secret and the config bucket (the data tier's key)."
+  description = "KMS key that encrypts the config bucket (the data tier's key); the proxies may decrypt with it through S3 and Secrets Manager only."
   type        = string
 }
 
@@ -149,11 +149,4 @@ variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)
   default     = {}
-}
-
-variable "vrrp_secret_version" {
-  description = "Version of the generated VRRP password: change it (e.g. 1 -> 2) to generate and store a new one."
-  type        = number
-  default     = 1
-  nullable    = false
 }

@@ -12,7 +12,7 @@ usage() {
 usage: edge-bootstrap.sh   (as root, on an edge instance; cloud-init runs it at first boot)
 Reads EDGE_ENV_FILE (default /etc/zufang/edge.env, written by Terraform's user data):
   NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRID AWS_REGION EIP_ALLOCATION_ID
-  CONFIG_BUCKET CONFIG_PREFIX VRRP_SECRET_ARN [TLS_SECRET_ARN] [TLS_REQUIRED] [SERVER_NAME]
+  CONFIG_BUCKET CONFIG_PREFIX [TLS_SECRET_ARN] [TLS_REQUIRED] [SERVER_NAME]
   APP_ASG_NAME APP_PORT EDGE_HTTP_MODE [EDGE_HSTS_INCLUDE_SUBDOMAINS]
 TLS_REQUIRED=true: without TLS_SECRET_ARN the bootstrap stops (no self-signed fallback).
 Needs: aws (CLI v2), nginx, keepalived, openssl, python3, curl.
@@ -35,7 +35,7 @@ set -a
 . "$EDGE_ENV_FILE"
 set +a
 for v in NODE_NAME PRIORITY SELF_IP PEER_IP VIP VRID AWS_REGION EIP_ALLOCATION_ID CONFIG_BUCKET \
-  CONFIG_PREFIX VRRP_SECRET_ARN APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
+  CONFIG_PREFIX APP_ASG_NAME APP_PORT EDGE_HTTP_MODE; do
   [[ -n ${!v:-} ]] || die "$v is not set in $EDGE_ENV_FILE"
 done
 : "${TLS_SECRET_ARN:=}" "${TLS_REQUIRED:=false}" "${SERVER_NAME:=localhost}"
@@ -123,18 +123,18 @@ systemctl restart nginx
 
 log "5/6 keepalived (unicast VRRP to $PEER_IP, Elastic IP $EIP_ALLOCATION_ID on MASTER)"
 install -d -m 0755 /etc/keepalived
-for f in render.sh notify.sh check_nginx.sh notify-eip-aws.sh; do
+for f in render.sh notify.sh notify-fifo.sh check_nginx.sh notify-eip-aws.sh; do
   install -o root -g root -m 0755 "$SRC_DIR/keepalived/$f" "/etc/keepalived/$f"
 done
 install -o root -g root -m 0644 "$SRC_DIR/keepalived/keepalived.conf.tmpl" /etc/keepalived/keepalived.conf.tmpl
 INTERFACE=$(ip -o -4 route show default | awk '{print $5; exit}')
 [[ -n $INTERFACE ]] || die "no default route: cannot tell the interface"
-VRRP_AUTH_PASS=$(secret "$VRRP_SECRET_ARN")
-export INTERFACE VRRP_AUTH_PASS KEEPALIVED_DIR=/etc/keepalived VIP_PREFIX=32
-umask 077 # keepalived.conf holds the VRRP password
+# No secret here: VRRPv3 has no password; the peer check and the security group protect the pair
+# (nginx/keepalived/README.md). VRRP_MIN_TTL stays empty: the TTL check is for peers on one segment,
+# and the two nodes sit in two subnets.
+export INTERFACE KEEPALIVED_DIR=/etc/keepalived VIP_PREFIX=32
 /etc/keepalived/render.sh /etc/keepalived/keepalived.conf.tmpl > /etc/keepalived/keepalived.conf.new
 mv /etc/keepalived/keepalived.conf.new /etc/keepalived/keepalived.conf
-umask 022
 cat > /etc/default/keepalived <<DEFAULTS
 # Written by edge-bootstrap.sh. The hooks read these (keepalived passes its environment on).
 DAEMON_ARGS="--log-console --log-detail"
