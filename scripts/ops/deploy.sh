@@ -139,6 +139,15 @@ deploy() {
   docker image inspect "$image" >/dev/null 2>&1 || ops_die "no image $image on this machine (docker images; make deploy builds one when IMAGE is not given)"
   local old t0=$SECONDS
   old=$(running_image "$first")
+  # The history must name the old release by something that does not move: the name .env gives
+  # the app (zufang/app:local) is re-pointed at every deploy (record_image), which would make the
+  # rollback target the new image. The old image gets a tag of its own id.
+  if [[ $old != *@sha256:* ]]; then
+    local pinned
+    pinned="${old%:*}:id-$(image_id "$old" | sed 's/^sha256://' | cut -c1-12)"
+    [[ $pinned == "$old" ]] || docker tag "$old" "$pinned"
+    old=$pinned
+  fi
   ops_log "$what: $old -> $image on ${DEPLOY_REPLICAS// /, }"
   ensure_db_accounts
   ops_log "migrations first (zufang migrate with the new image; they must work with the old one too)"
