@@ -1,4 +1,4 @@
-//! The `zabbix` compose profile (issue 7) beside the running stack: zabbix-init imported the
+//! The `zabbix` compose profile beside the running stack: zabbix-init imported the
 //! templates and created the hosts, and the real server collects real values from the app
 //! replicas (HTTP agent on /metrics), the proxies (stub_status, keepalived state through the
 //! agent) and MariaDB (agent 2's MySQL plugin). `scripts/ci/stack.sh test` starts the stack with
