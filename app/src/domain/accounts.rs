@@ -65,8 +65,8 @@ impl NewUser {
         }
         if password.chars().count() < 8 {
             add(&mut fields, "password", "At least 8 characters.");
-        } else if password.len() > 1024 {
-            add(&mut fields, "password", "At most 1024 bytes.");
+        } else if password.chars().count() > 1024 {
+            add(&mut fields, "password", "At most 1024 characters.");
         } else if password.eq_ignore_ascii_case(&username) {
             add(&mut fields, "password", "Must not be the username.");
         }

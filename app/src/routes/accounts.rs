@@ -101,8 +101,13 @@ async fn password_login(
     username: String,
     pw: String,
 ) -> Result<HttpResponse, ApiError> {
-    if username.is_empty() || username.len() > 64 || pw.is_empty() || pw.len() > 1024 {
+    // Lengths in characters, as the OpenAPI document's maxLength counts them (a Devanagari or
+    // Chinese username of 30 characters is 90 bytes): a name no account can have is a 401 below.
+    if username.is_empty() || pw.is_empty() {
         return Err(ApiError::BadRequest("username (or tel) and password are required.".into()));
+    }
+    if username.chars().count() > 64 || pw.chars().count() > 1024 {
+        return Err(ApiError::BadRequest("username is at most 64 characters, password at most 1024.".into()));
     }
     // A slot in the hashing pool first: beyond its bound the login is refused before it costs a
     // Redis call, a query or a hash (a flood must not exhaust the Redis and database pools either).

@@ -79,6 +79,20 @@ async fn login_returns_bearer_tokens_and_records_the_visit() {
     assert_eq!(metric_value(&app.metrics().await, "auth_logins_total{result=\"success\"}"), 1.0);
 }
 
+/// Lengths are characters, as the OpenAPI maxLength counts them: a 30-character Devanagari name
+/// (90 bytes) is a well-formed login for no account (401), while 65 characters are a 400.
+#[tokio::test]
+async fn login_lengths_count_characters_not_bytes() {
+    let app = spawn_app_with(&[], None).await;
+    let name = "पन्ह".repeat(8);
+    assert!(name.chars().count() <= 64 && name.len() > 64);
+    assert_eq!(app.login(&name, "some-password").await.status().as_u16(), 401);
+    let res = app.login(&"a".repeat(65), "some-password").await;
+    assert_eq!(res.status().as_u16(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("64 characters"), "{body}");
+}
+
 #[tokio::test]
 async fn login_accepts_the_tel_instead_of_the_username() {
     let app = spawn_app_with(&[], None).await;
