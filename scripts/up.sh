@@ -88,11 +88,12 @@ zufang stack is up (images: $mode).
   Prometheus    http://$o:${PROMETHEUS_PORT}/
   Alertmanager  http://$o:${ALERTMANAGER_PORT}/
 EOT
+# Every command below is printed between backticks: tests/tests/docs.rs runs each one as written.
 if [[ $mode == registry && ${COMPOSE_PROFILES:-} == *ui* ]]; then
-  echo "  Grafana       http://$o:${GRAFANA_PORT}/   (admin password: docker compose exec grafana cat /run/stack-secrets/grafana/admin_password)"
+  echo "  Grafana       http://$o:${GRAFANA_PORT}/   (admin password: \`docker compose exec grafana cat /run/stack-secrets/grafana/admin_password\`)"
   echo "  Jaeger        http://$o:${JAEGER_UI_PORT}/"
 else
-  echo "  Grafana, Jaeger: not in the offline stack (Debian packages neither); traces: docker compose logs otel-collector"
+  echo "  Grafana, Jaeger: not in the offline stack (Debian packages neither); traces: \`docker compose logs otel-collector\`"
 fi
-echo "Stop: make down (keeps the data; or docker compose down); make clean also drops the data volumes (keeps backups)"
-echo "Backups: make backups (list), make backup (take one now), make restore [UNTIL='YYYY-MM-DD HH:MM:SS']"
+echo "Stop: \`make down\` (keeps the data; or \`docker compose down\`); \`make clean\` also drops the data volumes (keeps backups)"
+echo "Backups: \`make backups\` (list), \`make backup\` (take one now), \`make restore\` [UNTIL='YYYY-MM-DD HH:MM:SS']"

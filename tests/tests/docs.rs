@@ -8,6 +8,7 @@
 //! templates (`<service>`, `...`, `[UNTIL=…]`: nothing to run as written) and the few lines in
 //! `NOT_RUN` (foreground servers, the test suites themselves, the registry-only Grafana/Jaeger).
 //!
+//! The commands `make up` prints (between backticks) run too, right after its documented line.
 //! Every line runs with the Debian index dates pinned to the ones the images were built for
 //! (`pinned_index_dates`), so a security publication mid-run does not rebuild every image.
 //!
@@ -201,6 +202,7 @@ struct Outcome {
     code: i32,
     secs: f64,
     why: String,
+    stdout: String,
 }
 
 /// The Debian index dates the stack's images were built for (.cache/images/debian-index-dates),
@@ -261,7 +263,7 @@ fn run_line(command: &str, limit: Duration) -> Result<Outcome> {
             tail(&stdout)
         )
     };
-    Ok(Outcome { ok, code, secs: t0.elapsed().as_secs_f64(), why })
+    Ok(Outcome { ok, code, secs: t0.elapsed().as_secs_f64(), why, stdout })
 }
 
 /// The bench service's image as Compose resolves it (the override's offline tag).
@@ -337,9 +339,25 @@ fn every_documented_command_runs_as_written() -> Result<()> {
         report(line, "change", &o);
         bring_back()?;
     }
+    let documented: Vec<String> = read.iter().chain(change.iter().map(|(_, l)| l)).map(|l| l.command.clone()).collect();
+    let mut printed_run = 0;
     for (_, line) in &last {
         let o = run_line(&line.command, Duration::from_secs(900))?;
         report(line, "last", &o);
+        if line.command == "make up" {
+            // What `make up` prints for its user (commands between backticks): the read-only ones
+            // the docs do not already hold run now, on the stack it just brought up.
+            for (_, command) in commands_in(&o.stdout) {
+                if documented.contains(&command) || !matches!(plan(&command), Plan::Read) {
+                    continue;
+                }
+                let printed = Line { command, at: "printed by make up".into(), places: 1 };
+                let p = run_line(&printed.command, Duration::from_secs(300))?;
+                report(&printed, "printed", &p);
+                printed_run += 1;
+            }
+            ensure!(o.stdout.contains("`make down`"), "make up printed no commands between backticks:\n{}", o.stdout);
+        }
         if BRING_BACK_AFTER.contains(&line.command.as_str()) {
             bring_back()?;
         }
@@ -347,7 +365,7 @@ fn every_documented_command_runs_as_written() -> Result<()> {
     for (line, why) in &skipped {
         eprintln!("skip {:<6} {}  ({}): {why}", "", line.command, line.at);
     }
-    let ran = read.len() + change.len() + last.len();
+    let ran = read.len() + change.len() + last.len() + printed_run;
     eprintln!("{ran} documented commands run, {} failed; {} not run (reasons above)", failed.len(), skipped.len());
     record(
         "docs",
