@@ -66,13 +66,10 @@ up() {
   "$root/scripts/ci/docker.sh" >&2
   if [[ $STACK_BUILD == 1 ]]; then
     local t0=$SECONDS
-    "$root/scripts/images/build.sh" --all-profiles
+    "$root/scripts/images/build.sh" --all-profiles --install
     log "images ready in $((SECONDS - t0))s"
     # The base must carry every update Debian publishes now (build.sh keys it by the index dates).
     "$root/scripts/images/check-base-current.sh" "$(sed -n 's/^BASE_IMAGE=//p' .env.offline | tail -n 1)" >&2
-    # What `make up` does with them: the override Compose reads by itself, the app under .env's name.
-    cp .cache/images/compose.override.yaml compose.override.yaml
-    docker tag "$(sed -n 's/^APP_IMAGE=//p' .env.offline | tail -n 1)" "$(sed -n 's/^APP_IMAGE=//p' .env | tail -n 1)"
   fi
   [[ -f compose.override.yaml ]] || { log "no compose.override.yaml (run make up --offline or scripts/images/build.sh)"; exit 1; }
   # Extra profiles on top of the env file's own (which .env.offline only has once it is built).

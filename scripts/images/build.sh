@@ -8,13 +8,15 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-usage: scripts/images/build.sh [--profile NAME]... [--all-profiles] [--no-app] [--list] [--refresh]
+usage: scripts/images/build.sh [--profile NAME]... [--all-profiles] [--install] [--no-app] [--list] [--refresh]
   Builds (or reuses) the zufang-offline/* images of the default stack and writes .env.offline at
   the repository root and .cache/images/compose.override.yaml (`make up` installs it as
   compose.override.yaml, so plain `docker compose ...` uses these images).
   --profile NAME  also build the images of compose profile NAME now (zabbix, bench); without it
                   Compose builds them on the first `docker compose --profile NAME ...`
   --all-profiles  every profile's images (CI, `make images-offline`)
+  --install       what `make up` does with them: the override as compose.override.yaml, and the
+                  app's image also under the name .env gives it (APP_IMAGE, what make deploy moves)
   The base image's tag covers the Date: of the $DEBIAN_SUITE-security and -updates indexes
   (InRelease), so a newer security suite gives a new base, and so new tags for every image.
   --no-app   skip the Rust builder and app images (everything else still builds)
@@ -33,7 +35,7 @@ Environment (defaults):
   ZUFANG_SECURITY_DATE, ZUFANG_UPDATES_DATE   use these index dates instead of fetching them
 USAGE
 }
-no_app=0 list=0 refresh=0
+no_app=0 list=0 refresh=0 install=0
 # The images only an optional compose profile uses; the rest is the default stack.
 declare -A PROFILE_OF=([zabbix-server]=zabbix [zabbix-web]=zabbix [zabbix-agent2]=zabbix [bench]=bench)
 declare -A WANT_PROFILE=()
@@ -47,6 +49,7 @@ for a in "$@"; do
     --help|-h) usage; exit 0 ;;
     --profile) want_next=1 ;;
     --all-profiles) WANT_PROFILE[zabbix]=1 WANT_PROFILE[bench]=1 ;;
+    --install) install=1 ;;
     --no-app) no_app=1 ;;
     --list) list=1 ;;
     --refresh) refresh=1 ;;
@@ -285,6 +288,11 @@ docker compose -f compose.yaml --env-file "$ENV_OFFLINE" --profile '*' config --
       --build "zabbix-web=$zbx,$zbx/Dockerfile,zabbix-web,$(hash_of zabbix-web)" \
       --registry-only grafana --registry-only jaeger > "$override.tmp"
 mv "$override.tmp" "$override"
+if (( install )); then
+  cp "$override" compose.override.yaml
+  [[ -n ${TAG[app]:-} ]] && docker tag "${TAG[app]}" "$(sed -n 's/^APP_IMAGE=//p' .env | tail -n 1)"
+  log "installed compose.override.yaml: plain \`docker compose ...\` uses these images"
+fi
 log "built: ${built[*]:-none}; reused: ${reused[*]:-none}; deferred to first use of their profile: ${deferred[*]:-none}; wrote $ENV_OFFLINE and $override"
 
 # Older tags of the same images only take disk space: drop them (an image a container still
