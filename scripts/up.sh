@@ -16,7 +16,7 @@ usage: scripts/up.sh [--offline | --registry]
   Only the default stack's images are built; a profile's (zabbix, bench) on its first use, or now
   when COMPOSE_PROFILES names it.
 Environment (defaults): REGISTRY_PROBE_URL=https://registry-1.docker.io/v2/  UP_WAIT_TIMEOUT=900
-Tear down: make down (or docker compose down; add -v to drop the volumes)
+Tear down: make down (or docker compose --profile '*' down; add -v to drop the volumes)
 USAGE
 }
 mode=auto
@@ -64,6 +64,7 @@ fi
 # The remembered choice replaces the env file name recorded by earlier releases.
 rm -f "$root/.stack-env-file"
 
+drop_stranded_containers
 # The database first, with this release's accounts: on a database an earlier release initialised
 # (first-start scripts do not run again), the migrate account and the DML-only app account.
 docker compose up -d --wait --wait-timeout "$UP_WAIT_TIMEOUT" mysql \
@@ -90,5 +91,5 @@ if [[ $mode == registry && ${COMPOSE_PROFILES:-} == *ui* ]]; then
 else
   echo "  Grafana, Jaeger: not in the offline stack (Debian packages neither); traces: \`docker compose logs otel-collector\`"
 fi
-echo "Stop: \`make down\` (keeps the data; or \`docker compose down\`); \`make clean\` also drops the data volumes (keeps backups)"
+echo "Stop: \`make down\` (keeps the data; or \`docker compose --profile '*' down\`); \`make clean\` also drops the data volumes (keeps backups)"
 echo "Backups: \`make backups\` (list), \`make backup\` (take one now), \`make restore\` [UNTIL='YYYY-MM-DD HH:MM:SS']"

@@ -20,6 +20,22 @@ compose() { (cd "$ops_root" && docker compose --env-file "$STACK_ENV_FILE" "$@")
 
 # The compose services the stack runs now (running containers).
 running_services() { compose ps --status running --format '{{.Service}}'; }
+# Finished containers whose network is gone: a plain `docker compose down` (no `--profile '*'`)
+# leaves the profiles' one-shots (bench-account, bench-results, zabbix-init) behind and removes the
+# network they were created on; Compose would later start them as they are and Docker refuses
+# ("network ... not found"). Removed here so Compose creates them anew on the current network.
+drop_stranded_containers() {
+  local id net
+  for id in $(COMPOSE_PROFILES='*' compose ps -a -q --status exited 2>/dev/null); do
+    for net in $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.NetworkID}} {{end}}' "$id"); do
+      if ! docker network inspect "$net" >/dev/null 2>&1; then
+        ops_log "removing the finished container $(docker inspect -f '{{.Name}}' "$id") (its network was removed by a plain docker compose down)"
+        docker rm "$id" >/dev/null
+        break
+      fi
+    done
+  done
+}
 # The database accounts of this release on a running `mysql` (idempotent; a database initialised by
 # an earlier release has no zufang_migrate and an all-powerful app account): secrets-init first,
 # for the secrets of accounts that are new.

@@ -64,9 +64,17 @@ const CHANGE_ORDER: &[&str] = &[
 
 /// Tear-down, last, in this order (`position` matches the whole command or its first words, so
 /// `docker compose down -v` sorts before `docker compose down`: run order is by index below).
-const LAST_ORDER: &[&str] = &["make down", "make up", "docker compose down -v", "docker compose down", "make clean"];
+const LAST_ORDER: &[&str] = &[
+    "make down",
+    "make up",
+    "docker compose --profile '*' down -v",
+    "docker compose --profile '*' down",
+    "make clean",
+];
 /// Of those, the ones after which the stack is brought back for the next.
-const BRING_BACK_AFTER: &[&str] = &["make down", "docker compose down"];
+const BRING_BACK_AFTER: &[&str] = &["make down", "docker compose --profile '*' down"];
+/// A cheap bench line: Compose starts the profile's one-shots (bench-account, bench-results) first.
+const BENCH_PROBE: &str = "docker compose --profile bench run --rm bench bench/report/report.sh --help";
 
 /// What the shell's stderr says when a documented command is wrong rather than unlucky.
 const BROKEN: &[&str] = &[
@@ -187,7 +195,7 @@ fn plan(command: &str) -> Plan {
         return Plan::NotRun("foreground: follows every log until Ctrl-C (`docker compose up -d --wait` is run)");
     }
     if let Some(i) = LAST_ORDER.iter().position(|p| command == *p || command.starts_with(&format!("{p} "))) {
-        // Run order: make down, make up, docker compose down, make clean, docker compose down -v.
+        // Run order: make down, make up, the profile-wide down, make clean, down -v.
         let rank = [0, 1, 4, 2, 3][i];
         return Plan::Last(rank);
     }
@@ -266,6 +274,20 @@ fn run_line(command: &str, limit: Duration) -> Result<Outcome> {
     Ok(Outcome { ok, code, secs: t0.elapsed().as_secs_f64(), why, stdout })
 }
 
+/// What an operator used to plain Compose does: a bench run (its one-shots stay, finished), then
+/// `docker compose down` without `--profile '*'`, which removes the network under them. Compose
+/// would start those containers as they are and Docker refuses ("network ... not found"); the
+/// `make up` that follows must leave the bench runnable.
+fn strand_bench_one_shots() -> Result<()> {
+    for command in [BENCH_PROBE, "docker compose down --timeout 20"] {
+        let o = run_line(command, Duration::from_secs(300))?;
+        ensure!(o.ok, "{command}: {}", o.why);
+    }
+    let left = run_line("docker compose --profile bench ps -a -q bench-account", Duration::from_secs(60))?;
+    ensure!(!left.stdout.trim().is_empty(), "a plain down removed bench-account: the stranding no longer happens");
+    Ok(())
+}
+
 /// The stack back up and healthy after a command that changed it (not counted as a doc line).
 fn bring_back() -> Result<()> {
     let o = run_line("docker compose up -d --wait --wait-timeout 300", Duration::from_secs(330))?;
@@ -322,6 +344,9 @@ fn every_documented_command_runs_as_written() -> Result<()> {
     let documented: Vec<String> = read.iter().chain(change.iter().map(|(_, l)| l)).map(|l| l.command.clone()).collect();
     let mut printed_run = 0;
     for (_, line) in &last {
+        if line.command == "make up" {
+            strand_bench_one_shots()?;
+        }
         let o = run_line(&line.command, Duration::from_secs(900))?;
         report(line, "last", &o);
         if line.command == "make up" {
@@ -337,6 +362,10 @@ fn every_documented_command_runs_as_written() -> Result<()> {
                 printed_run += 1;
             }
             ensure!(o.stdout.contains("`make down`"), "make up printed no commands between backticks:\n{}", o.stdout);
+            // The bench's one-shots stranded before `make up` were replaced: the profile starts.
+            let probe = Line { command: BENCH_PROBE.into(), at: "after a plain down and make up".into(), places: 1 };
+            let p = run_line(BENCH_PROBE, Duration::from_secs(300))?;
+            report(&probe, "probe", &p);
         }
         if BRING_BACK_AFTER.contains(&line.command.as_str()) {
             bring_back()?;
@@ -386,8 +415,16 @@ fn the_plan_covers_the_docs_and_tears_down_last() -> Result<()> {
     }
     eprintln!("{counts:?}");
     assert!(counts.get("read").copied().unwrap_or(0) > 30, "{counts:?}");
-    for teardown in ["make clean", "make down", "docker compose down"] {
+    for teardown in ["make clean", "make down", "docker compose --profile '*' down"] {
         assert!(matches!(plan(teardown), Plan::Last(_)), "{teardown} must run last");
     }
+    // A plain `docker compose down` leaves the profiles' containers stranded (see
+    // strand_bench_one_shots): the docs teach the profile-wide one.
+    let plain: Vec<_> = lines.iter().filter(|l| l.command.starts_with("docker compose down")).collect();
+    assert!(
+        plain.is_empty(),
+        "docs teach a plain `docker compose down` (use --profile '*'): {:?}",
+        plain.iter().map(|l| &l.at).collect::<Vec<_>>()
+    );
     Ok(())
 }
