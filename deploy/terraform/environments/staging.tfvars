@@ -23,6 +23,9 @@ db_deletion_protection   = false
 redis_node_type          = "cache.t4g.micro"
 redis_num_cache_clusters = 1
 
+# House photos (S3): a week to undo a bad release; test data.
+photo_noncurrent_version_days = 7
+
 # SMS: staging has no gateway; the app logs the codes (it refuses this in production mode unless
 # told, and staging runs in production mode to be like prod).
 sms_webhook_url              = ""

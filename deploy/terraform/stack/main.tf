@@ -1,5 +1,6 @@
-# One environment: the network, the bastion, the edge pair, the app group and the data stores,
-# wired as in the physical architecture (client -> EIP -> lb1|lb2 -> app servers -> MariaDB, Redis).
+# One environment: the network, the bastion, the edge pair, the app group, the data stores and the
+# photo store, wired as in the physical architecture (client -> EIP -> lb1|lb2 -> app servers ->
+# MariaDB, Redis, S3).
 locals {
   azs = var.azs
   # /24 per subnet: public 10.x.0-2, private 10.x.10-12, isolated 10.x.20-22.
@@ -105,4 +106,12 @@ module "data" {
   redis_node_type          = var.redis_node_type
   redis_num_cache_clusters = var.redis_num_cache_clusters
   tags                     = local.tags
+}
+
+module "storage" {
+  source = "../modules/storage"
+
+  name                    = var.name
+  noncurrent_version_days = var.photo_noncurrent_version_days
+  tags                    = local.tags
 }

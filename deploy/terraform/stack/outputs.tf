@@ -45,3 +45,8 @@ output "redis_host" {
   description = "Redis primary endpoint (reachable from the app tier only)."
   value       = module.data.redis_host
 }
+
+output "photo_bucket_name" {
+  description = "The house-photo bucket (the app servers get it as ZUFANG__S3__BUCKET)."
+  value       = module.storage.bucket_name
+}

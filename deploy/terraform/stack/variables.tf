@@ -222,3 +222,9 @@ variable "allow_log_sms_sender" {
   type        = bool
   default     = false
 }
+
+variable "photo_noncurrent_version_days" {
+  description = "Days a replaced or deleted house photo stays recoverable in the photo bucket."
+  type        = number
+  default     = 30
+}

@@ -1,4 +1,4 @@
-"""Wiring that `terraform validate` does not judge: the root module composes the five modules as in
+"""Wiring that `terraform validate` does not judge: the root module composes every module as in
 the architecture, and no module declares a variable it never uses. (Unknown arguments, missing
 required variables and undeclared references are left to `terraform validate`, see test_terraform.py.)"""
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import MODULES, refs
 
 
-def test_the_root_module_composes_all_five_modules(environments):
+def test_the_root_module_composes_every_module(environments):
     calls = environments["stack"].modules.values()
     assert sorted(call["source"] for call in calls) == sorted(f"../modules/{m}" for m in MODULES)
 
