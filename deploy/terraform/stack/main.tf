@@ -85,6 +85,10 @@ module "app" {
   redis_port                   = module.data.redis_port
   redis_password_secret_arn    = module.data.redis_password_secret_arn
   kms_key_arn                  = module.data.kms_key_arn
+  photo_bucket_name            = module.storage.bucket_name
+  photo_bucket_arn             = module.storage.bucket_arn
+  photo_key_prefixes           = module.storage.key_prefixes
+  photo_kms_key_arn            = module.storage.kms_key_arn
   otel_endpoint                = var.otel_endpoint
   sms_webhook_url              = var.sms_webhook_url
   sms_webhook_token_secret_arn = var.sms_webhook_token_secret_arn

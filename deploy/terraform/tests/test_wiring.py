@@ -38,6 +38,10 @@ EXPECTED_WIRING = {
     ("app", "redis_password_secret_arn"): "module.data.redis_password_secret_arn",
     # The proxies' own addresses, not the public subnets they sit in.
     ("app", "trusted_proxy_cidrs"): '[for ip in values(module.edge.private_ips) : "${ip}/32"]',
+    # The photo bucket: the app role's grants name this bucket, its prefixes and its key.
+    ("app", "photo_bucket_arn"): "module.storage.bucket_arn",
+    ("app", "photo_key_prefixes"): "module.storage.key_prefixes",
+    ("app", "photo_kms_key_arn"): "module.storage.kms_key_arn",
     ("data", "app_security_group_id"): "module.app.security_group_id",
     ("data", "subnet_ids"): "module.network.isolated_subnet_ids",
     ("edge", "subnet_ids"): "module.network.public_subnet_ids",

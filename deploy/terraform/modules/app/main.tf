@@ -68,6 +68,16 @@ locals {
   }
   app_env = merge(local.app_env_base, local.sms_env, { for k, v in local.app_env_optional : k => v if v != "" })
 
+  # The photo pipeline's settings, as the app and its worker will read them ([s3], [rabbitmq]). This
+  # image's app/config/default.toml has no such sections yet and the app refuses unknown keys, so
+  # they go to a file of their own that zufang.service does not hand to the container until the
+  # image reads them (tests/test_cloud_init.py holds both sides of that). The bucket is reached with
+  # the instance role: no access key anywhere.
+  photo_env = {
+    ZUFANG__S3__BUCKET = var.photo_bucket_name
+    ZUFANG__S3__REGION = data.aws_region.current.name
+  }
+
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
   secret_arns_base = {
     database_password = var.db_password_secret_arn
@@ -116,6 +126,11 @@ locals {
         path        = "/etc/zufang/zufang.env"
         permissions = "0644"
         content     = join("", [for k, v in local.app_env : "${k}=${v}\n"])
+      },
+      {
+        path        = "/etc/zufang/photos.env"
+        permissions = "0644"
+        content     = join("", [for k, v in local.photo_env : "${k}=${v}\n"])
       },
       {
         path        = "/etc/zufang/runtime.env"
@@ -268,6 +283,38 @@ data "aws_iam_policy_document" "app" {
   }
 }
 
+# The house photos: objects under the app's prefixes of the photo bucket, nothing else in it (no
+# bucket settings, no other prefix, no version history), and the bucket's key through S3 only.
+data "aws_iam_policy_document" "photos" {
+  statement {
+    sid       = "PhotoObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [for p in var.photo_key_prefixes : "${var.photo_bucket_arn}/${p}*"]
+  }
+
+  statement {
+    sid       = "ListPhotoPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [var.photo_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in var.photo_key_prefixes : "${p}*"]
+    }
+  }
+
+  statement {
+    sid       = "PhotoKeyThroughS3"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.photo_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
 resource "aws_iam_role" "app" {
   name_prefix        = "${var.name}-app-"
   assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
@@ -278,6 +325,12 @@ resource "aws_iam_role_policy" "app" {
   name   = "read-app-secrets"
   role   = aws_iam_role.app.id
   policy = data.aws_iam_policy_document.app.json
+}
+
+resource "aws_iam_role_policy" "photos" {
+  name   = "read-write-photos"
+  role   = aws_iam_role.app.id
+  policy = data.aws_iam_policy_document.photos.json
 }
 
 # Pulling from ECR: the token call has no resource-level permissions ("*" is its only valid resource);
@@ -442,7 +495,7 @@ resource "aws_autoscaling_group" "app" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
+  depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.photos, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
 }
 
 # --- scaling: target tracking on CPU and on the inbound traffic the edge sends ---------------------------

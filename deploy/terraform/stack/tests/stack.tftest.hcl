@@ -55,6 +55,10 @@ run "stack" {
     error_message = "the app trusts X-Forwarded-For from the two edge proxies' addresses only, not the public subnets"
   }
   assert {
+    condition     = module.app.photo_bucket == module.storage.bucket_name && output.photo_bucket_name == module.storage.bucket_name
+    error_message = "the app servers are given this environment's photo bucket"
+  }
+  assert {
     condition     = var.name == "zufang-${var.environment}"
     error_message = "resource names carry the environment"
   }

@@ -90,3 +90,10 @@ mock_resource "aws_db_instance" {
     }]
   }
 }
+
+# An S3 bucket ARN has no account or region; the app module validates its shape.
+mock_resource "aws_s3_bucket" {
+  defaults = {
+    arn = "arn:aws:s3:::zufang-mock-photos-123456789012"
+  }
+}

@@ -26,6 +26,9 @@ variables {
   desired_capacity          = 2
   max_size                  = 4
   sms_webhook_url           = "https://sms-gateway.example/send"
+  photo_bucket_name         = "zufang-test-photos-123456789012"
+  photo_bucket_arn          = "arn:aws:s3:::zufang-test-photos-123456789012"
+  photo_kms_key_arn         = "arn:aws:kms:ap-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
 }
 
 run "reachable_from_the_edge_and_the_bastion_only" {
@@ -243,4 +246,53 @@ run "capacity_bounds_must_hold" {
     desired_capacity = 5
   }
   expect_failures = [aws_autoscaling_group.app]
+}
+
+# The photo bucket: exactly these actions on exactly these resources, and nothing in the policy that
+# reads the secrets.
+run "reads_and_writes_photos_on_its_prefixes_only" {
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[0].actions == toset(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]) && data.aws_iam_policy_document.photos.statement[0].resources == toset(["arn:aws:s3:::zufang-test-photos-123456789012/originals/*", "arn:aws:s3:::zufang-test-photos-123456789012/derived/*"])
+    error_message = "objects: Get/Put/Delete under originals/ and derived/ only"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[1].actions == toset(["s3:ListBucket"]) && data.aws_iam_policy_document.photos.statement[1].resources == toset([var.photo_bucket_arn])
+    error_message = "listing: the bucket itself, nothing else"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.photos.statement[1].condition).test == "StringLike" && one(data.aws_iam_policy_document.photos.statement[1].condition).variable == "s3:prefix" && toset(one(data.aws_iam_policy_document.photos.statement[1].condition).values) == toset(["originals/*", "derived/*"])
+    error_message = "listing is limited to the app's prefixes"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[2].actions == toset(["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]) && data.aws_iam_policy_document.photos.statement[2].resources == toset([var.photo_kms_key_arn])
+    error_message = "the bucket's key only: Encrypt, Decrypt, GenerateDataKey"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.photos.statement[2].condition).variable == "kms:ViaService" && one(data.aws_iam_policy_document.photos.statement[2].condition).values == tolist(["s3.ap-east-1.amazonaws.com"])
+    error_message = "the key is usable through S3 only"
+  }
+  assert {
+    condition     = length(data.aws_iam_policy_document.photos.statement) == 3 && alltrue([for s in data.aws_iam_policy_document.photos.statement : !contains(s.resources, "*") && alltrue([for a in s.actions : !endswith(a, "*")])])
+    error_message = "three statements, no wildcard action or resource"
+  }
+  assert {
+    condition     = aws_iam_role_policy.photos.role == aws_iam_role.app.id && length([for s in data.aws_iam_policy_document.app.statement : s if anytrue([for a in s.actions : startswith(a, "s3:")])]) == 0
+    error_message = "the grant is on the app role, apart from the secrets policy"
+  }
+  assert {
+    condition     = one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
+    error_message = "the bucket and its region reach the server in /etc/zufang/photos.env"
+  }
+  assert {
+    condition     = !strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/zufang.env"]), "ZUFANG__S3__")
+    error_message = "not in zufang.env: this image's app refuses keys it does not know"
+  }
+}
+
+run "a_wildcard_photo_prefix_is_refused" {
+  command = plan
+  variables {
+    photo_key_prefixes = ["*"]
+  }
+  expect_failures = [var.photo_key_prefixes]
 }
