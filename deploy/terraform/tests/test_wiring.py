@@ -42,6 +42,13 @@ EXPECTED_WIRING = {
     ("app", "photo_bucket_arn"): "module.storage.bucket_arn",
     ("app", "photo_key_prefixes"): "module.storage.key_prefixes",
     ("app", "photo_kms_key_arn"): "module.storage.kms_key_arn",
+    # The broker: in the private subnets, AMQPS from the app tier, the console from the bastion.
+    ("app", "broker_endpoint"): "module.broker.endpoint",
+    ("app", "broker_password_secret_arn"): "module.broker.password_secret_arn",
+    ("app", "broker_security_group_id"): "module.broker.security_group_id",
+    ("broker", "subnet_ids"): "module.network.private_subnet_ids",
+    ("broker", "app_security_group_id"): "module.app.security_group_id",
+    ("broker", "bastion_security_group_id"): "module.bastion.security_group_id",
     ("data", "app_security_group_id"): "module.app.security_group_id",
     ("data", "subnet_ids"): "module.network.isolated_subnet_ids",
     ("edge", "subnet_ids"): "module.network.public_subnet_ids",

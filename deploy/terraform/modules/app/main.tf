@@ -72,10 +72,13 @@ locals {
   # image's app/config/default.toml has no such sections yet and the app refuses unknown keys, so
   # they go to a file of their own that zufang.service does not hand to the container until the
   # image reads them (tests/test_cloud_init.py holds both sides of that). The bucket is reached with
-  # the instance role: no access key anywhere.
+  # the instance role: no access key anywhere. The broker URL carries no credentials: the user is
+  # here, its password in the secret file rabbitmq_password.
   photo_env = {
-    ZUFANG__S3__BUCKET = var.photo_bucket_name
-    ZUFANG__S3__REGION = data.aws_region.current.name
+    ZUFANG__S3__BUCKET         = var.photo_bucket_name
+    ZUFANG__S3__REGION         = data.aws_region.current.name
+    ZUFANG__RABBITMQ__URL      = var.broker_endpoint
+    ZUFANG__RABBITMQ__USERNAME = var.broker_username
   }
 
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
@@ -84,7 +87,11 @@ locals {
     redis_password    = var.redis_password_secret_arn
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
-  secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
+  # The broker's password: fetched like the others; this image's app ignores a file it does not read.
+  photo_secret_arns = {
+    rabbitmq_password = var.broker_password_secret_arn
+  }
+  secret_arns = merge(local.secret_arns_base, local.photo_secret_arns, var.sms_webhook_token_secret_arn == null ? {} : {
     sms_webhook_token = var.sms_webhook_token_secret_arn
   })
   # JSON secrets: the field that becomes the file (RDS's managed secret is {"username", "password"}).
@@ -235,6 +242,15 @@ resource "aws_vpc_security_group_egress_rule" "app_redis" {
   from_port         = 6379
   to_port           = 6379
   cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "app_rabbitmq" {
+  security_group_id            = aws_security_group.app.id
+  description                  = "AMQP over TLS to the broker (Amazon MQ for RabbitMQ)"
+  ip_protocol                  = "tcp"
+  from_port                    = 5671
+  to_port                      = 5671
+  referenced_security_group_id = var.broker_security_group_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "app_https" {

@@ -370,3 +370,28 @@ variable "photo_kms_key_arn" {
     error_message = "photo_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or a wildcard."
   }
 }
+
+variable "broker_endpoint" {
+  description = "AMQPS endpoint of the broker, amqps://<host>:5671 (rabbitmq.url; modules/broker). No credentials in it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^amqps://[a-z0-9.-]+:[0-9]+$", var.broker_endpoint))
+    error_message = "broker_endpoint must be amqps://HOST:PORT: TLS only, and no user or password in the URL."
+  }
+}
+
+variable "broker_username" {
+  description = "The broker user the app and the worker connect as (rabbitmq.username)."
+  type        = string
+}
+
+variable "broker_password_secret_arn" {
+  description = "Secrets Manager secret with the broker user's password (file rabbitmq_password), encrypted with kms_key_arn."
+  type        = string
+}
+
+variable "broker_security_group_id" {
+  description = "Security group of the broker: the app servers' only AMQPS (5671) destination."
+  type        = string
+}

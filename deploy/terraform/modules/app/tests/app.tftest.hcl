@@ -5,30 +5,34 @@ mock_provider "aws" {
 }
 
 variables {
-  name                      = "zufang-test"
-  environment               = "staging"
-  vpc_id                    = "vpc-0123456789abcdef0"
-  subnet_ids                = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
-  edge_security_group_id    = "sg-0edge000000000000"
-  bastion_security_group_id = "sg-0bastion000000000"
-  data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
-  trusted_proxy_cidrs       = ["10.20.0.11/32", "10.20.1.12/32"]
-  allowed_hosts             = ["zufang.example.com"]
-  app_image                 = "registry.example.com/zufang:1.0.0"
-  db_host                   = "db.internal.example"
-  db_name                   = "zufang"
-  db_username               = "zufang"
-  redis_host                = "redis.internal.example"
-  db_password_secret_arn    = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:db-AbCdEf"
-  redis_password_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:redis-AbCdEf"
-  kms_key_arn               = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
-  min_size                  = 2
-  desired_capacity          = 2
-  max_size                  = 4
-  sms_webhook_url           = "https://sms-gateway.example/send"
-  photo_bucket_name         = "zufang-test-photos-123456789012"
-  photo_bucket_arn          = "arn:aws:s3:::zufang-test-photos-123456789012"
-  photo_kms_key_arn         = "arn:aws:kms:ap-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
+  name                       = "zufang-test"
+  environment                = "staging"
+  vpc_id                     = "vpc-0123456789abcdef0"
+  subnet_ids                 = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
+  edge_security_group_id     = "sg-0edge000000000000"
+  bastion_security_group_id  = "sg-0bastion000000000"
+  data_subnet_cidrs          = ["10.20.20.0/24", "10.20.21.0/24"]
+  trusted_proxy_cidrs        = ["10.20.0.11/32", "10.20.1.12/32"]
+  allowed_hosts              = ["zufang.example.com"]
+  app_image                  = "registry.example.com/zufang:1.0.0"
+  db_host                    = "db.internal.example"
+  db_name                    = "zufang"
+  db_username                = "zufang"
+  redis_host                 = "redis.internal.example"
+  db_password_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:db-AbCdEf"
+  redis_password_secret_arn  = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:redis-AbCdEf"
+  kms_key_arn                = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  min_size                   = 2
+  desired_capacity           = 2
+  max_size                   = 4
+  sms_webhook_url            = "https://sms-gateway.example/send"
+  photo_bucket_name          = "zufang-test-photos-123456789012"
+  photo_bucket_arn           = "arn:aws:s3:::zufang-test-photos-123456789012"
+  photo_kms_key_arn          = "arn:aws:kms:ap-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
+  broker_endpoint            = "amqps://b-1111.mq.ap-east-1.amazonaws.com:5671"
+  broker_username            = "zufang"
+  broker_password_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:rabbitmq-AbCdEf"
+  broker_security_group_id   = "sg-0rabbitmq00000000"
 }
 
 run "reachable_from_the_edge_and_the_bastion_only" {
@@ -106,8 +110,8 @@ run "user_data_configures_the_app" {
     error_message = "the app finds the data tier through its ZUFANG__ keys"
   }
   assert {
-    condition     = toset(data.aws_iam_policy_document.app.statement[0].resources) == toset([var.db_password_secret_arn, var.redis_password_secret_arn, aws_secretsmanager_secret.jwt.arn])
-    error_message = "the role reads exactly the three app secrets"
+    condition     = toset(data.aws_iam_policy_document.app.statement[0].resources) == toset([var.db_password_secret_arn, var.redis_password_secret_arn, aws_secretsmanager_secret.jwt.arn, var.broker_password_secret_arn])
+    error_message = "the role reads exactly the app's secrets: database, Redis, JWT, broker"
   }
   assert {
     condition     = aws_secretsmanager_secret_version.jwt.secret_string_wo == null && aws_secretsmanager_secret_version.jwt.secret_string_wo_version == 1
@@ -280,7 +284,7 @@ run "reads_and_writes_photos_on_its_prefixes_only" {
     error_message = "the grant is on the app role, apart from the secrets policy"
   }
   assert {
-    condition     = one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
+    condition     = strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n")
     error_message = "the bucket and its region reach the server in /etc/zufang/photos.env"
   }
   assert {
@@ -295,4 +299,29 @@ run "a_wildcard_photo_prefix_is_refused" {
     photo_key_prefixes = ["*"]
   }
   expect_failures = [var.photo_key_prefixes]
+}
+
+# The broker: AMQPS to its security group only; its endpoint and user in photos.env, its password
+# fetched like the Redis token.
+run "reaches_the_broker_over_tls" {
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.app_rabbitmq.referenced_security_group_id == var.broker_security_group_id && aws_vpc_security_group_egress_rule.app_rabbitmq.cidr_ipv4 == null && aws_vpc_security_group_egress_rule.app_rabbitmq.from_port == 5671 && aws_vpc_security_group_egress_rule.app_rabbitmq.to_port == 5671
+    error_message = "out to the broker's security group on 5671 (AMQPS) only"
+  }
+  assert {
+    condition     = one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__RABBITMQ__URL=amqps://b-1111.mq.ap-east-1.amazonaws.com:5671\nZUFANG__RABBITMQ__USERNAME=zufang\nZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
+    error_message = "the broker's URL and user reach the server in photos.env, beside the bucket"
+  }
+  assert {
+    condition     = strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_rabbitmq_password=${var.broker_password_secret_arn}\n")
+    error_message = "the password is fetched into /run/secrets/rabbitmq_password, as the Redis token is"
+  }
+}
+
+run "a_plain_or_credentialed_broker_url_is_refused" {
+  command = plan
+  variables {
+    broker_endpoint = "amqp://zufang:hunter2@b-1111.mq.ap-east-1.amazonaws.com:5672"
+  }
+  expect_failures = [var.broker_endpoint]
 }
