@@ -87,7 +87,6 @@ module "app" {
   kms_key_arn                  = module.data.kms_key_arn
   photo_bucket_name            = module.storage.bucket_name
   photo_bucket_arn             = module.storage.bucket_arn
-  photo_key_prefixes           = module.storage.key_prefixes
   photo_kms_key_arn            = module.storage.kms_key_arn
   broker_endpoint              = module.broker.endpoint
   broker_username              = module.broker.username

@@ -38,9 +38,8 @@ EXPECTED_WIRING = {
     ("app", "redis_password_secret_arn"): "module.data.redis_password_secret_arn",
     # The proxies' own addresses, not the public subnets they sit in.
     ("app", "trusted_proxy_cidrs"): '[for ip in values(module.edge.private_ips) : "${ip}/32"]',
-    # The photo bucket: the app role's grants name this bucket, its prefixes and its key.
+    # The photo bucket: the app role's grants name this bucket and its key.
     ("app", "photo_bucket_arn"): "module.storage.bucket_arn",
-    ("app", "photo_key_prefixes"): "module.storage.key_prefixes",
     ("app", "photo_kms_key_arn"): "module.storage.kms_key_arn",
     # The broker: in the private subnets, AMQPS from the app tier, the console from the bastion.
     ("app", "broker_endpoint"): "module.broker.endpoint",

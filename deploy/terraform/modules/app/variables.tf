@@ -350,7 +350,7 @@ variable "photo_bucket_arn" {
 }
 
 variable "photo_key_prefixes" {
-  description = "Key prefixes of the photo bucket the app may read, write, delete and list (modules/storage key_prefixes)."
+  description = "Key prefixes of the photo bucket the app may read, write, delete and list: originals as uploaded, the sizes the worker derives. Nothing outside them."
   type        = list(string)
   default     = ["originals/", "derived/"]
   nullable    = false

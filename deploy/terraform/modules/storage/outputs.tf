@@ -8,11 +8,6 @@ output "bucket_arn" {
   value       = aws_s3_bucket.photos.arn
 }
 
-output "key_prefixes" {
-  description = "Key prefixes inside the bucket the app role may use."
-  value       = var.key_prefixes
-}
-
 output "kms_key_arn" {
   description = "Customer key the bucket encrypts with; the app role may use it through S3 only."
   value       = aws_kms_key.photos.arn

@@ -8,18 +8,6 @@ variable "name" {
   }
 }
 
-variable "key_prefixes" {
-  description = "Key prefixes the app may read, write and list (originals as uploaded, sizes the worker derives); its role gets nothing outside them."
-  type        = list(string)
-  default     = ["originals/", "derived/"]
-  nullable    = false
-
-  validation {
-    condition     = length(var.key_prefixes) > 0 && alltrue([for p in var.key_prefixes : can(regex("^[a-z0-9][a-z0-9-]*/$", p))])
-    error_message = "key_prefixes: at least one; each lowercase letters, digits and dashes ending in a slash (e.g. originals/), never empty or a wildcard."
-  }
-}
-
 variable "noncurrent_version_days" {
   description = "Days a replaced or deleted photo version is kept (recoverable) before S3 expires it."
   type        = number

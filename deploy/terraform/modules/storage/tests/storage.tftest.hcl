@@ -80,14 +80,6 @@ run "tls_only" {
   }
 }
 
-run "a_wildcard_prefix_is_refused" {
-  command = plan
-  variables {
-    key_prefixes = ["*"]
-  }
-  expect_failures = [var.key_prefixes]
-}
-
 run "keeping_no_old_versions_is_refused" {
   command = plan
   variables {
