@@ -32,3 +32,8 @@ output "photo_bucket" {
   description = "The photo bucket the app servers are configured with (s3.bucket in /etc/zufang/photos.env)."
   value       = local.photo_env["ZUFANG__S3__BUCKET"]
 }
+
+output "user_data" {
+  description = "The cloud-config the app servers boot with, uncompressed (the launch template carries it gzipped). No secret in it: ARNs and settings only."
+  value       = local.user_data
+}

@@ -106,7 +106,7 @@ run "refresh_rolls_back_on_the_alarm" {
 
 run "user_data_configures_the_app" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__HOST=db.internal.example") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__HOST=redis.internal.example")
+    condition     = strcontains(output.user_data, "ZUFANG__DATABASE__HOST=db.internal.example") && strcontains(output.user_data, "ZUFANG__REDIS__HOST=redis.internal.example")
     error_message = "the app finds the data tier through its ZUFANG__ keys"
   }
   assert {
@@ -123,19 +123,19 @@ run "user_data_configures_the_app" {
 # the RDS CA bundle, which the unit mounts where ZUFANG__DATABASE__SSL_CA points.
 run "tls_to_the_data_tier" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
+    condition     = strcontains(output.user_data, "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(output.user_data, "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
     error_message = "MariaDB over TLS with the server's certificate and host name verified"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__TLS=true\n")
+    condition     = strcontains(output.user_data, "ZUFANG__REDIS__TLS=true\n")
     error_message = "Redis over TLS"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
+    condition     = strcontains(output.user_data, "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(output.user_data, "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
     error_message = "the bundle is fetched from AWS's trust store and mounted where the app looks"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
+    condition     = strcontains(output.user_data, "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(output.user_data, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
     error_message = "Redis's TLS client checks ElastiCache against the host's public roots, mounted into the container"
   }
 }
@@ -150,11 +150,11 @@ run "the_ca_bundle_comes_from_aws" {
 
 run "trusts_forwarded_headers_from_the_edge_proxies_only" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
+    condition     = strcontains(output.user_data, "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
     error_message = "application.trusted_proxies is the two proxies' addresses"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
+    condition     = strcontains(output.user_data, "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
     error_message = "application.allowed_hosts is the site's name"
   }
 }
@@ -179,18 +179,18 @@ run "a_whole_subnet_is_not_a_trusted_proxy" {
 # restart themselves (at random moments) when it changed.
 run "follows_the_rds_managed_password" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(base64decode(aws_launch_template.app.user_data), "JSONKEY_database_password=password\n")
+    condition     = strcontains(output.user_data, "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(output.user_data, "JSONKEY_database_password=password\n")
     error_message = "database_password is the password field of RDS's JSON secret"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "zufang-secrets-refresh.timer") && strcontains(base64decode(aws_launch_template.app.user_data), "--restart-on-change zufang.service")
+    condition     = strcontains(output.user_data, "zufang-secrets-refresh.timer") && strcontains(output.user_data, "--restart-on-change zufang.service")
     error_message = "every server re-reads its secrets and restarts when one changed"
   }
 }
 
 run "replaces_a_server_whose_app_fails_its_health_check" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")
+    condition     = strcontains(output.user_data, "FAILURES=3") && strcontains(output.user_data, "zufang-health-report.timer")
     error_message = "every server runs the /healthz reporter"
   }
   assert {
@@ -204,15 +204,15 @@ run "sms_through_the_gateway" {
     sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=http\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
+    condition     = strcontains(output.user_data, "ZUFANG__SMS__SENDER=http\n") && strcontains(output.user_data, "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
     error_message = "a configured gateway makes the app send codes through the webhook"
   }
   assert {
-    condition     = !strcontains(base64decode(aws_launch_template.app.user_data), "ALLOW_LOG_SENDER")
+    condition     = !strcontains(output.user_data, "ALLOW_LOG_SENDER")
     error_message = "no log-sender override when a gateway is configured"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
+    condition     = strcontains(output.user_data, "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
     error_message = "the webhook token is fetched as file sms_webhook_token, and the role may read it"
   }
 }
@@ -223,7 +223,7 @@ run "log_sender_only_when_allowed" {
     allow_log_sms_sender = true
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=log\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
+    condition     = strcontains(output.user_data, "ZUFANG__SMS__SENDER=log\n") && strcontains(output.user_data, "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
     error_message = "without a gateway the override is explicit"
   }
 }
@@ -284,11 +284,11 @@ run "reads_and_writes_photos_on_its_prefixes_only" {
     error_message = "the grant is on the app role, apart from the secrets policy"
   }
   assert {
-    condition     = strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n")
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n")
     error_message = "the bucket and its region reach the server in /etc/zufang/photos.env"
   }
   assert {
-    condition     = !strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/zufang.env"]), "ZUFANG__S3__")
+    condition     = !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/zufang.env"]), "ZUFANG__S3__")
     error_message = "not in zufang.env: this image's app refuses keys it does not know"
   }
 }
@@ -309,11 +309,11 @@ run "reaches_the_broker_over_tls" {
     error_message = "out to the broker's security group on 5671 (AMQPS) only"
   }
   assert {
-    condition     = one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__RABBITMQ__URL=amqps://b-1111.mq.ap-east-1.amazonaws.com:5671\nZUFANG__RABBITMQ__USERNAME=zufang\nZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
+    condition     = one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__RABBITMQ__URL=amqps://b-1111.mq.ap-east-1.amazonaws.com:5671\nZUFANG__RABBITMQ__USERNAME=zufang\nZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
     error_message = "the broker's URL and user reach the server in photos.env, beside the bucket"
   }
   assert {
-    condition     = strcontains(one([for f in yamldecode(base64decode(aws_launch_template.app.user_data)).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_rabbitmq_password=${var.broker_password_secret_arn}\n")
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_rabbitmq_password=${var.broker_password_secret_arn}\n")
     error_message = "the password is fetched into /run/secrets/rabbitmq_password, as the Redis token is"
   }
 }
@@ -324,4 +324,18 @@ run "a_plain_or_credentialed_broker_url_is_refused" {
     broker_endpoint = "amqp://zufang:hunter2@b-1111.mq.ap-east-1.amazonaws.com:5672"
   }
   expect_failures = [var.broker_endpoint]
+}
+
+# EC2 refuses user data over 16 KiB (before base64). The plain document is near that (about 15.7 KiB
+# here, where the ARNs and host names are as long as real ones), so the launch template carries it
+# gzipped, and that is what must fit.
+run "user_data_fits_the_ec2_limit" {
+  assert {
+    condition     = aws_launch_template.app.user_data == base64gzip(output.user_data)
+    error_message = "the launch template carries the cloud-config gzipped (cloud-init unpacks it)"
+  }
+  assert {
+    condition     = length(aws_launch_template.app.user_data) < 16384 * 4 / 3 / 2
+    error_message = "the compressed user data must stay under half of EC2's 16 KiB"
+  }
 }
