@@ -23,6 +23,13 @@ db_deletion_protection   = true
 redis_node_type          = "cache.t4g.small"
 redis_num_cache_clusters = 2
 
+# House photos (S3): a month to undo a bad release or an accidental delete.
+photo_noncurrent_version_days = 30
+
+# Background jobs (Amazon MQ for RabbitMQ): three nodes across AZs (a test holds prod to it).
+broker_deployment_mode = "CLUSTER_MULTI_AZ"
+broker_instance_type   = "mq.m5.large"
+
 # SMS: the gateway that sends verification codes (prod must not log them; a test checks it).
 sms_webhook_url              = "https://sms-gateway.example/send"                                             # fill in
 sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/sms-token-AbCdEf" # fill in

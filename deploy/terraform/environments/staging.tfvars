@@ -23,6 +23,13 @@ db_deletion_protection   = false
 redis_node_type          = "cache.t4g.micro"
 redis_num_cache_clusters = 1
 
+# House photos (S3): a week to undo a bad release; test data.
+photo_noncurrent_version_days = 7
+
+# Background jobs (Amazon MQ for RabbitMQ): one node, no failover (a restart in the maintenance window pauses the jobs).
+broker_deployment_mode = "SINGLE_INSTANCE"
+broker_instance_type   = "mq.t3.micro"
+
 # SMS: staging has no gateway; the app logs the codes (it refuses this in production mode unless
 # told, and staging runs in production mode to be like prod).
 sms_webhook_url              = ""

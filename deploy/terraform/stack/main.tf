@@ -1,5 +1,6 @@
-# One environment: the network, the bastion, the edge pair, the app group and the data stores,
-# wired as in the physical architecture (client -> EIP -> lb1|lb2 -> app servers -> MariaDB, Redis).
+# One environment: the network, the bastion, the edge pair, the app group, the data stores, the
+# photo store and the broker, wired as in the physical architecture (client -> EIP -> lb1|lb2 -> app
+# servers -> MariaDB, Redis, S3, RabbitMQ).
 locals {
   azs = var.azs
   # /24 per subnet: public 10.x.0-2, private 10.x.10-12, isolated 10.x.20-22.
@@ -84,6 +85,13 @@ module "app" {
   redis_port                   = module.data.redis_port
   redis_password_secret_arn    = module.data.redis_password_secret_arn
   kms_key_arn                  = module.data.kms_key_arn
+  photo_bucket_name            = module.storage.bucket_name
+  photo_bucket_arn             = module.storage.bucket_arn
+  photo_kms_key_arn            = module.storage.kms_key_arn
+  broker_endpoint              = module.broker.endpoint
+  broker_username              = module.broker.username
+  broker_password_secret_arn   = module.broker.password_secret_arn
+  broker_security_group_id     = module.broker.security_group_id
   otel_endpoint                = var.otel_endpoint
   sms_webhook_url              = var.sms_webhook_url
   sms_webhook_token_secret_arn = var.sms_webhook_token_secret_arn
@@ -105,4 +113,26 @@ module "data" {
   redis_node_type          = var.redis_node_type
   redis_num_cache_clusters = var.redis_num_cache_clusters
   tags                     = local.tags
+}
+
+module "storage" {
+  source = "../modules/storage"
+
+  name                    = var.name
+  noncurrent_version_days = var.photo_noncurrent_version_days
+  tags                    = local.tags
+}
+
+module "broker" {
+  source = "../modules/broker"
+
+  name                      = var.name
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.private_subnet_ids
+  app_security_group_id     = module.app.security_group_id
+  bastion_security_group_id = module.bastion.security_group_id
+  deployment_mode           = var.broker_deployment_mode
+  instance_type             = var.broker_instance_type
+  kms_key_arn               = module.data.kms_key_arn
+  tags                      = local.tags
 }

@@ -45,3 +45,18 @@ output "redis_host" {
   description = "Redis primary endpoint (reachable from the app tier only)."
   value       = module.data.redis_host
 }
+
+output "photo_bucket_name" {
+  description = "The house-photo bucket (the app servers get it as ZUFANG__S3__BUCKET)."
+  value       = module.storage.bucket_name
+}
+
+output "broker_endpoint" {
+  description = "AMQPS endpoint of the RabbitMQ broker (the app servers get it as ZUFANG__RABBITMQ__URL)."
+  value       = module.broker.endpoint
+}
+
+output "broker_console_url" {
+  description = "RabbitMQ management console: from the bastion only (Session Manager port forwarding, see README)."
+  value       = module.broker.console_url
+}

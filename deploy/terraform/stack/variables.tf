@@ -222,3 +222,31 @@ variable "allow_log_sms_sender" {
   type        = bool
   default     = false
 }
+
+variable "photo_noncurrent_version_days" {
+  description = "Days a replaced or deleted house photo stays recoverable in the photo bucket."
+  type        = number
+  default     = 30
+}
+
+variable "broker_deployment_mode" {
+  description = "Amazon MQ for RabbitMQ: SINGLE_INSTANCE (one node, staging) or CLUSTER_MULTI_AZ (three nodes across AZs; required in prod)."
+  type        = string
+  default     = "CLUSTER_MULTI_AZ"
+
+  validation {
+    condition     = contains(["SINGLE_INSTANCE", "CLUSTER_MULTI_AZ"], var.broker_deployment_mode)
+    error_message = "broker_deployment_mode must be SINGLE_INSTANCE or CLUSTER_MULTI_AZ."
+  }
+
+  validation {
+    condition     = var.environment != "prod" || var.broker_deployment_mode == "CLUSTER_MULTI_AZ"
+    error_message = "prod runs the broker as CLUSTER_MULTI_AZ: a single node loses the queue (and every job in it) with its AZ."
+  }
+}
+
+variable "broker_instance_type" {
+  description = "Amazon MQ broker instance type (mq.t3.micro: single instance only)."
+  type        = string
+  default     = "mq.m5.large"
+}

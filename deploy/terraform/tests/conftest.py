@@ -18,7 +18,7 @@ from hcl2.utils import SerializationOptions
 
 TF_ROOT = Path(__file__).resolve().parent.parent
 REPO = TF_ROOT.parent.parent
-MODULES = ["network", "bastion", "edge", "app", "data"]
+MODULES = ["network", "bastion", "edge", "app", "data", "storage", "broker"]
 ENVIRONMENTS = ["staging", "prod"]  # environments/<env>.tfvars of the one root module, stack/
 
 OPTIONS = SerializationOptions(

@@ -19,6 +19,7 @@ AWS_TO_DOC = {
     "aws_secretsmanager_secret": "Secrets Manager", "aws_kms_key": "KMS", "aws_iam_role": "IAM role",
     "aws_s3_bucket": "S3 bucket", "aws_vpc_endpoint": "VPC endpoints",
     "aws_cloudwatch_metric_alarm": "CloudWatch alarm", "aws_autoscaling_policy": "target-tracking scaling",
+    "aws_mq_broker": "Amazon MQ",
 }
 
 

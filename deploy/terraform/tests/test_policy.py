@@ -55,8 +55,13 @@ def test_no_egress_rule_opens_all_protocols(modules):
     assert wide == []
 
 
-def test_data_tier_has_no_egress_at_all(modules):
-    assert [n for m, n, b in rules(modules, "egress") if m == "data"] == []
+def test_data_tier_and_broker_have_no_egress_at_all(modules):
+    assert [f"{m}.{n}" for m, n, b in rules(modules, "egress") if m in ("data", "broker")] == []
+
+
+def test_the_broker_admits_amqps_from_the_app_tier_and_the_console_from_the_bastion_only(modules):
+    ingress = sorted((b["from_port"], b["to_port"], b["referenced_security_group_id"]) for m, n, b in rules(modules, "ingress") if m == "broker")
+    assert ingress == [(443, 443, "${var.bastion_security_group_id}"), (5671, 5671, "${var.app_security_group_id}")]
 
 
 # --- routing --------------------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ def test_rds_is_private_encrypted_and_backed_up(modules):
 def test_every_secret_is_encrypted_with_the_customer_key(modules):
     secrets = list(all_of(modules, "aws_secretsmanager_secret"))
     # The edge creates none: VRRPv3 has no password, and the certificate secret is the operator's.
-    assert {m for m, _, _ in secrets} == {"data", "app"}
+    assert {m for m, _, _ in secrets} == {"data", "app", "broker"}
     for m, name, body in secrets:
         assert body.get("kms_key_id") in ("${aws_kms_key.data.arn}", "${var.kms_key_arn}"), f"{m}: {name}"
 
@@ -140,7 +145,7 @@ def test_secret_values_are_write_only(modules, environments):
     """No generated secret value in the plan or the state: every secret version is written with the
     write-only argument, and nothing uses the random provider (whose results live in the state)."""
     versions = list(all_of(modules, "aws_secretsmanager_secret_version"))
-    assert {m for m, _, _ in versions} == {"data", "app"}
+    assert {m for m, _, _ in versions} == {"data", "app", "broker"}
     for m, name, body in versions:
         assert "secret_string" not in body and "secret_string_wo" in body, f"{m}: {name}"
         assert body["secret_string_wo_version"].startswith("${var."), f"{m}: {name}: rotation by a version variable"
@@ -159,6 +164,31 @@ def test_kms_keys_rotate(modules):
         assert body["enable_key_rotation"] is True, f"{m}: {name}"
 
 
+def test_the_broker_is_private_and_patched(modules):
+    broker = modules["broker"].resources["aws_mq_broker", "rabbitmq"]
+    assert broker["engine_type"] == "RabbitMQ"
+    assert broker["publicly_accessible"] is False
+    assert broker["auto_minor_version_upgrade"] is True
+    assert block(broker, "logs")["general"] is True
+    assert broker["security_groups"] == ["${aws_security_group.broker.id}"]
+    # Its password: generated, stored write-only, read back for the broker (no write-only form there).
+    assert block(broker, "user")["password"] == "${data.aws_secretsmanager_secret_version.password.secret_string}"
+    # Amazon MQ cannot change a RabbitMQ user after creation: Terraform must not plan as if it could.
+    assert block(broker, "lifecycle")["ignore_changes"] == ["user"]
+
+
+def test_the_photo_bucket_is_private_encrypted_versioned_and_tls_only(modules):
+    storage = modules["storage"]
+    pab = storage.resources["aws_s3_bucket_public_access_block", "photos"]
+    assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert block(storage.resources["aws_s3_bucket_ownership_controls", "photos"], "rule")["object_ownership"] == "BucketOwnerEnforced"
+    sse = block(block(storage.resources["aws_s3_bucket_server_side_encryption_configuration", "photos"], "rule"), "apply_server_side_encryption_by_default")
+    assert sse == {"sse_algorithm": "aws:kms", "kms_master_key_id": "${aws_kms_key.photos.arn}"}
+    assert block(storage.resources["aws_s3_bucket_versioning", "photos"], "versioning_configuration")["status"] == "Enabled"
+    deny = block(storage.data["aws_iam_policy_document", "bucket"], "statement")
+    assert deny["effect"] == "Deny" and block(deny, "condition") == {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+
+
 # --- IAM ---------------------------------------------------------------------------------------------------
 # Actions without resource-level permissions, for which "*" is the only valid resource.
 READ_ONLY_WILDCARD_OK = re.compile(r"^(ec2:Describe\w+|autoscaling:Describe\w+|ecr:GetAuthorizationToken)$")
@@ -170,6 +200,8 @@ def test_iam_policies_grant_no_wildcards_beyond_describe_calls(modules):
         if name.endswith("kms"):
             continue  # key policies: "*" is the key itself (checked by checkov, skips justified inline)
         for st in as_list(doc.get("statement", [])):
+            if st.get("effect") == "Deny":
+                continue  # a wildcard in a Deny only takes away (the photo bucket's TLS-only policy)
             actions = as_list(st.get("actions", []))
             resources = as_list(st.get("resources", []))
             if any(a == "*" or a.endswith(":*") for a in actions):

@@ -1,4 +1,4 @@
-"""Wiring that `terraform validate` does not judge: the root module composes the five modules as in
+"""Wiring that `terraform validate` does not judge: the root module composes every module as in
 the architecture, and no module declares a variable it never uses. (Unknown arguments, missing
 required variables and undeclared references are left to `terraform validate`, see test_terraform.py.)"""
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import MODULES, refs
 
 
-def test_the_root_module_composes_all_five_modules(environments):
+def test_the_root_module_composes_every_module(environments):
     calls = environments["stack"].modules.values()
     assert sorted(call["source"] for call in calls) == sorted(f"../modules/{m}" for m in MODULES)
 
@@ -38,6 +38,16 @@ EXPECTED_WIRING = {
     ("app", "redis_password_secret_arn"): "module.data.redis_password_secret_arn",
     # The proxies' own addresses, not the public subnets they sit in.
     ("app", "trusted_proxy_cidrs"): '[for ip in values(module.edge.private_ips) : "${ip}/32"]',
+    # The photo bucket: the app role's grants name this bucket and its key.
+    ("app", "photo_bucket_arn"): "module.storage.bucket_arn",
+    ("app", "photo_kms_key_arn"): "module.storage.kms_key_arn",
+    # The broker: in the private subnets, AMQPS from the app tier, the console from the bastion.
+    ("app", "broker_endpoint"): "module.broker.endpoint",
+    ("app", "broker_password_secret_arn"): "module.broker.password_secret_arn",
+    ("app", "broker_security_group_id"): "module.broker.security_group_id",
+    ("broker", "subnet_ids"): "module.network.private_subnet_ids",
+    ("broker", "app_security_group_id"): "module.app.security_group_id",
+    ("broker", "bastion_security_group_id"): "module.bastion.security_group_id",
     ("data", "app_security_group_id"): "module.app.security_group_id",
     ("data", "subnet_ids"): "module.network.isolated_subnet_ids",
     ("edge", "subnet_ids"): "module.network.public_subnet_ids",

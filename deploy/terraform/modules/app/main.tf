@@ -68,13 +68,30 @@ locals {
   }
   app_env = merge(local.app_env_base, local.sms_env, { for k, v in local.app_env_optional : k => v if v != "" })
 
+  # The photo pipeline's settings, as the app and its worker will read them ([s3], [rabbitmq]). This
+  # image's app/config/default.toml has no such sections yet and the app refuses unknown keys, so
+  # they go to a file of their own that zufang.service does not hand to the container until the
+  # image reads them (tests/test_cloud_init.py holds both sides of that). The bucket is reached with
+  # the instance role: no access key anywhere. The broker URL carries no credentials: the user is
+  # here, its password in the secret file rabbitmq_password.
+  photo_env = {
+    ZUFANG__S3__BUCKET         = var.photo_bucket_name
+    ZUFANG__S3__REGION         = data.aws_region.current.name
+    ZUFANG__RABBITMQ__URL      = var.broker_endpoint
+    ZUFANG__RABBITMQ__USERNAME = var.broker_username
+  }
+
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
   secret_arns_base = {
     database_password = var.db_password_secret_arn
     redis_password    = var.redis_password_secret_arn
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
-  secret_arns = merge(local.secret_arns_base, var.sms_webhook_token_secret_arn == null ? {} : {
+  # The broker's password: fetched like the others; this image's app ignores a file it does not read.
+  photo_secret_arns = {
+    rabbitmq_password = var.broker_password_secret_arn
+  }
+  secret_arns = merge(local.secret_arns_base, local.photo_secret_arns, var.sms_webhook_token_secret_arn == null ? {} : {
     sms_webhook_token = var.sms_webhook_token_secret_arn
   })
   # JSON secrets: the field that becomes the file (RDS's managed secret is {"username", "password"}).
@@ -116,6 +133,11 @@ locals {
         path        = "/etc/zufang/zufang.env"
         permissions = "0644"
         content     = join("", [for k, v in local.app_env : "${k}=${v}\n"])
+      },
+      {
+        path        = "/etc/zufang/photos.env"
+        permissions = "0644"
+        content     = join("", [for k, v in local.photo_env : "${k}=${v}\n"])
       },
       {
         path        = "/etc/zufang/runtime.env"
@@ -222,6 +244,15 @@ resource "aws_vpc_security_group_egress_rule" "app_redis" {
   cidr_ipv4         = each.value
 }
 
+resource "aws_vpc_security_group_egress_rule" "app_rabbitmq" {
+  security_group_id            = aws_security_group.app.id
+  description                  = "AMQP over TLS to the broker (Amazon MQ for RabbitMQ)"
+  ip_protocol                  = "tcp"
+  from_port                    = 5671
+  to_port                      = 5671
+  referenced_security_group_id = var.broker_security_group_id
+}
+
 resource "aws_vpc_security_group_egress_rule" "app_https" {
   security_group_id = aws_security_group.app.id
   description       = "HTTPS through the NAT: image registry, Secrets Manager, SSM, packages, SMS webhook"
@@ -268,6 +299,38 @@ data "aws_iam_policy_document" "app" {
   }
 }
 
+# The house photos: objects under the app's prefixes of the photo bucket, nothing else in it (no
+# bucket settings, no other prefix, no version history), and the bucket's key through S3 only.
+data "aws_iam_policy_document" "photos" {
+  statement {
+    sid       = "PhotoObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [for p in var.photo_key_prefixes : "${var.photo_bucket_arn}/${p}*"]
+  }
+
+  statement {
+    sid       = "ListPhotoPrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [var.photo_bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in var.photo_key_prefixes : "${p}*"]
+    }
+  }
+
+  statement {
+    sid       = "PhotoKeyThroughS3"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.photo_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+}
+
 resource "aws_iam_role" "app" {
   name_prefix        = "${var.name}-app-"
   assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
@@ -278,6 +341,12 @@ resource "aws_iam_role_policy" "app" {
   name   = "read-app-secrets"
   role   = aws_iam_role.app.id
   policy = data.aws_iam_policy_document.app.json
+}
+
+resource "aws_iam_role_policy" "photos" {
+  name   = "read-write-photos"
+  role   = aws_iam_role.app.id
+  policy = data.aws_iam_policy_document.photos.json
 }
 
 # Pulling from ECR: the token call has no resource-level permissions ("*" is its only valid resource);
@@ -327,7 +396,9 @@ resource "aws_launch_template" "app" {
   instance_type = var.instance_type
   key_name      = var.key_name
   ebs_optimized = true
-  user_data     = base64encode(local.user_data)
+  # gzip: EC2 refuses more than 16 KiB of user data and the plain document is near 16 KiB already
+  # (boot scripts, units, env files); cloud-init unpacks it by its magic bytes. About a third the size.
+  user_data = base64gzip(local.user_data)
 
   iam_instance_profile {
     arn = aws_iam_instance_profile.app.arn
@@ -442,7 +513,7 @@ resource "aws_autoscaling_group" "app" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
+  depends_on = [aws_iam_role_policy.app, aws_iam_role_policy.photos, aws_iam_role_policy.ecr, aws_secretsmanager_secret_version.jwt]
 }
 
 # --- scaling: target tracking on CPU and on the inbound traffic the edge sends ---------------------------

@@ -27,3 +27,13 @@ output "trusted_proxies" {
   description = "application.trusted_proxies of the app servers: the only peers whose X-Forwarded-* headers the app believes."
   value       = var.trusted_proxy_cidrs
 }
+
+output "photo_bucket" {
+  description = "The photo bucket the app servers are configured with (s3.bucket in /etc/zufang/photos.env)."
+  value       = local.photo_env["ZUFANG__S3__BUCKET"]
+}
+
+output "user_data" {
+  description = "The cloud-config the app servers boot with, uncompressed (the launch template carries it gzipped). No secret in it: ARNs and settings only."
+  value       = local.user_data
+}

@@ -333,3 +333,65 @@ variable "db_password_secret_field" {
     error_message = "db_password_secret_field must be a JSON field name (letters, digits, underscores) or null."
   }
 }
+
+variable "photo_bucket_name" {
+  description = "The house-photo bucket (s3.bucket; modules/storage)."
+  type        = string
+}
+
+variable "photo_bucket_arn" {
+  description = "ARN of the house-photo bucket: the app role's object and list grants name it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.photo_bucket_arn))
+    error_message = "photo_bucket_arn must be an S3 bucket ARN (arn:aws:s3:::NAME), not an object or a wildcard."
+  }
+}
+
+variable "photo_key_prefixes" {
+  description = "Key prefixes of the photo bucket the app may read, write, delete and list: originals as uploaded, the sizes the worker derives. Nothing outside them."
+  type        = list(string)
+  default     = ["originals/", "derived/"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.photo_key_prefixes) > 0 && alltrue([for p in var.photo_key_prefixes : can(regex("^[a-z0-9][a-z0-9-]*/$", p))])
+    error_message = "photo_key_prefixes: at least one; each lowercase letters, digits and dashes ending in a slash, never empty or a wildcard."
+  }
+}
+
+variable "photo_kms_key_arn" {
+  description = "KMS key the photo bucket encrypts with; the app role may use it through S3 only."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$", var.photo_kms_key_arn))
+    error_message = "photo_kms_key_arn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias or a wildcard."
+  }
+}
+
+variable "broker_endpoint" {
+  description = "AMQPS endpoint of the broker, amqps://<host>:5671 (rabbitmq.url; modules/broker). No credentials in it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^amqps://[a-z0-9.-]+:[0-9]+$", var.broker_endpoint))
+    error_message = "broker_endpoint must be amqps://HOST:PORT: TLS only, and no user or password in the URL."
+  }
+}
+
+variable "broker_username" {
+  description = "The broker user the app and the worker connect as (rabbitmq.username)."
+  type        = string
+}
+
+variable "broker_password_secret_arn" {
+  description = "Secrets Manager secret with the broker user's password (file rabbitmq_password), encrypted with kms_key_arn."
+  type        = string
+}
+
+variable "broker_security_group_id" {
+  description = "Security group of the broker: the app servers' only AMQPS (5671) destination."
+  type        = string
+}

@@ -55,20 +55,30 @@ run "stack" {
     error_message = "the app trusts X-Forwarded-For from the two edge proxies' addresses only, not the public subnets"
   }
   assert {
+    condition     = module.app.photo_bucket == module.storage.bucket_name && output.photo_bucket_name == module.storage.bucket_name
+    error_message = "the app servers are given this environment's photo bucket"
+  }
+  assert {
+    condition     = module.broker.deployment_mode == (var.environment == "prod" ? "CLUSTER_MULTI_AZ" : "SINGLE_INSTANCE")
+    error_message = "the broker: a three-node cluster across AZs in prod, one node in staging"
+  }
+  assert {
     condition     = var.name == "zufang-${var.environment}"
     error_message = "resource names carry the environment"
   }
 }
 
 # prod's edge: no API in clear on port 80, and a real certificate. Refused at plan time whatever the
-# environment file says (these runs override it).
+# environment file says (these runs override it, and set prod's broker so that only the edge is wrong).
 run "prod_refuses_plain_http" {
   command = plan
   variables {
-    environment    = "prod"
-    name           = "zufang-prod"
-    edge_http_mode = "serve"
-    tls_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+    environment            = "prod"
+    name                   = "zufang-prod"
+    edge_http_mode         = "serve"
+    tls_secret_arn         = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+    broker_deployment_mode = "CLUSTER_MULTI_AZ"
+    broker_instance_type   = "mq.m5.large"
   }
   expect_failures = [var.edge_http_mode]
 }
@@ -76,10 +86,24 @@ run "prod_refuses_plain_http" {
 run "prod_refuses_to_run_without_a_certificate" {
   command = plan
   variables {
-    environment    = "prod"
-    name           = "zufang-prod"
-    edge_http_mode = "redirect"
-    tls_secret_arn = null
+    environment            = "prod"
+    name                   = "zufang-prod"
+    edge_http_mode         = "redirect"
+    tls_secret_arn         = null
+    broker_deployment_mode = "CLUSTER_MULTI_AZ"
+    broker_instance_type   = "mq.m5.large"
   }
   expect_failures = [var.tls_secret_arn]
+}
+
+# prod's broker: a single node would take the queue, and every job in it, down with its AZ.
+run "prod_refuses_a_single_broker" {
+  command = plan
+  variables {
+    environment            = "prod"
+    name                   = "zufang-prod"
+    broker_deployment_mode = "SINGLE_INSTANCE"
+    tls_secret_arn         = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:zufang/edge-tls-AbCdEf"
+  }
+  expect_failures = [var.broker_deployment_mode]
 }

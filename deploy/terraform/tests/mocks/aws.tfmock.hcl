@@ -90,3 +90,21 @@ mock_resource "aws_db_instance" {
     }]
   }
 }
+
+# An S3 bucket ARN has no account or region; the app module validates its shape.
+mock_resource "aws_s3_bucket" {
+  defaults = {
+    arn = "arn:aws:s3:::zufang-mock-photos-123456789012"
+  }
+}
+
+# Amazon MQ reports its endpoints once the broker exists (RabbitMQ: one AMQPS URL and the console).
+mock_resource "aws_mq_broker" {
+  defaults = {
+    instances = [{
+      console_url = "https://b-00000000-0000-0000-0000-000000000000.mq.ap-east-1.amazonaws.com"
+      endpoints   = ["amqps://b-00000000-0000-0000-0000-000000000000.mq.ap-east-1.amazonaws.com:5671"]
+      ip_address  = ""
+    }]
+  }
+}

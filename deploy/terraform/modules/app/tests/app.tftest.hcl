@@ -5,27 +5,34 @@ mock_provider "aws" {
 }
 
 variables {
-  name                      = "zufang-test"
-  environment               = "staging"
-  vpc_id                    = "vpc-0123456789abcdef0"
-  subnet_ids                = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
-  edge_security_group_id    = "sg-0edge000000000000"
-  bastion_security_group_id = "sg-0bastion000000000"
-  data_subnet_cidrs         = ["10.20.20.0/24", "10.20.21.0/24"]
-  trusted_proxy_cidrs       = ["10.20.0.11/32", "10.20.1.12/32"]
-  allowed_hosts             = ["zufang.example.com"]
-  app_image                 = "registry.example.com/zufang:1.0.0"
-  db_host                   = "db.internal.example"
-  db_name                   = "zufang"
-  db_username               = "zufang"
-  redis_host                = "redis.internal.example"
-  db_password_secret_arn    = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:db-AbCdEf"
-  redis_password_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:redis-AbCdEf"
-  kms_key_arn               = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
-  min_size                  = 2
-  desired_capacity          = 2
-  max_size                  = 4
-  sms_webhook_url           = "https://sms-gateway.example/send"
+  name                       = "zufang-test"
+  environment                = "staging"
+  vpc_id                     = "vpc-0123456789abcdef0"
+  subnet_ids                 = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
+  edge_security_group_id     = "sg-0edge000000000000"
+  bastion_security_group_id  = "sg-0bastion000000000"
+  data_subnet_cidrs          = ["10.20.20.0/24", "10.20.21.0/24"]
+  trusted_proxy_cidrs        = ["10.20.0.11/32", "10.20.1.12/32"]
+  allowed_hosts              = ["zufang.example.com"]
+  app_image                  = "registry.example.com/zufang:1.0.0"
+  db_host                    = "db.internal.example"
+  db_name                    = "zufang"
+  db_username                = "zufang"
+  redis_host                 = "redis.internal.example"
+  db_password_secret_arn     = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:db-AbCdEf"
+  redis_password_secret_arn  = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:redis-AbCdEf"
+  kms_key_arn                = "arn:aws:kms:ap-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  min_size                   = 2
+  desired_capacity           = 2
+  max_size                   = 4
+  sms_webhook_url            = "https://sms-gateway.example/send"
+  photo_bucket_name          = "zufang-test-photos-123456789012"
+  photo_bucket_arn           = "arn:aws:s3:::zufang-test-photos-123456789012"
+  photo_kms_key_arn          = "arn:aws:kms:ap-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
+  broker_endpoint            = "amqps://b-1111.mq.ap-east-1.amazonaws.com:5671"
+  broker_username            = "zufang"
+  broker_password_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:rabbitmq-AbCdEf"
+  broker_security_group_id   = "sg-0rabbitmq00000000"
 }
 
 run "reachable_from_the_edge_and_the_bastion_only" {
@@ -99,12 +106,12 @@ run "refresh_rolls_back_on_the_alarm" {
 
 run "user_data_configures_the_app" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__HOST=db.internal.example") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__HOST=redis.internal.example")
+    condition     = strcontains(output.user_data, "ZUFANG__DATABASE__HOST=db.internal.example") && strcontains(output.user_data, "ZUFANG__REDIS__HOST=redis.internal.example")
     error_message = "the app finds the data tier through its ZUFANG__ keys"
   }
   assert {
-    condition     = toset(data.aws_iam_policy_document.app.statement[0].resources) == toset([var.db_password_secret_arn, var.redis_password_secret_arn, aws_secretsmanager_secret.jwt.arn])
-    error_message = "the role reads exactly the three app secrets"
+    condition     = toset(data.aws_iam_policy_document.app.statement[0].resources) == toset([var.db_password_secret_arn, var.redis_password_secret_arn, aws_secretsmanager_secret.jwt.arn, var.broker_password_secret_arn])
+    error_message = "the role reads exactly the app's secrets: database, Redis, JWT, broker"
   }
   assert {
     condition     = aws_secretsmanager_secret_version.jwt.secret_string_wo == null && aws_secretsmanager_secret_version.jwt.secret_string_wo_version == 1
@@ -116,19 +123,19 @@ run "user_data_configures_the_app" {
 # the RDS CA bundle, which the unit mounts where ZUFANG__DATABASE__SSL_CA points.
 run "tls_to_the_data_tier" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
+    condition     = strcontains(output.user_data, "ZUFANG__DATABASE__SSL_MODE=verify_identity\n") && strcontains(output.user_data, "ZUFANG__DATABASE__SSL_CA=/etc/ssl/certs/rds-global-bundle.pem\n")
     error_message = "MariaDB over TLS with the server's certificate and host name verified"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__REDIS__TLS=true\n")
+    condition     = strcontains(output.user_data, "ZUFANG__REDIS__TLS=true\n")
     error_message = "Redis over TLS"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
+    condition     = strcontains(output.user_data, "RDS_CA_MOUNT=/etc/zufang/tls/rds-global-bundle.pem:/etc/ssl/certs/rds-global-bundle.pem:ro\n") && strcontains(output.user_data, "RDS_CA_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem\n")
     error_message = "the bundle is fetched from AWS's trust store and mounted where the app looks"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(base64decode(aws_launch_template.app.user_data), "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
+    condition     = strcontains(output.user_data, "HOST_CA_MOUNT=/etc/pki/tls/certs/ca-bundle.crt:/etc/ssl/certs/ca-certificates.crt:ro\n") && strcontains(output.user_data, "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n")
     error_message = "Redis's TLS client checks ElastiCache against the host's public roots, mounted into the container"
   }
 }
@@ -143,11 +150,11 @@ run "the_ca_bundle_comes_from_aws" {
 
 run "trusts_forwarded_headers_from_the_edge_proxies_only" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
+    condition     = strcontains(output.user_data, "ZUFANG__APPLICATION__TRUSTED_PROXIES=10.20.0.11/32,10.20.1.12/32\n")
     error_message = "application.trusted_proxies is the two proxies' addresses"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
+    condition     = strcontains(output.user_data, "ZUFANG__APPLICATION__ALLOWED_HOSTS=zufang.example.com\n")
     error_message = "application.allowed_hosts is the site's name"
   }
 }
@@ -172,18 +179,18 @@ run "a_whole_subnet_is_not_a_trusted_proxy" {
 # restart themselves (at random moments) when it changed.
 run "follows_the_rds_managed_password" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(base64decode(aws_launch_template.app.user_data), "JSONKEY_database_password=password\n")
+    condition     = strcontains(output.user_data, "SECRET_database_password=${var.db_password_secret_arn}\n") && strcontains(output.user_data, "JSONKEY_database_password=password\n")
     error_message = "database_password is the password field of RDS's JSON secret"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "zufang-secrets-refresh.timer") && strcontains(base64decode(aws_launch_template.app.user_data), "--restart-on-change zufang.service")
+    condition     = strcontains(output.user_data, "zufang-secrets-refresh.timer") && strcontains(output.user_data, "--restart-on-change zufang.service")
     error_message = "every server re-reads its secrets and restarts when one changed"
   }
 }
 
 run "replaces_a_server_whose_app_fails_its_health_check" {
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "FAILURES=3") && strcontains(base64decode(aws_launch_template.app.user_data), "zufang-health-report.timer")
+    condition     = strcontains(output.user_data, "FAILURES=3") && strcontains(output.user_data, "zufang-health-report.timer")
     error_message = "every server runs the /healthz reporter"
   }
   assert {
@@ -197,15 +204,15 @@ run "sms_through_the_gateway" {
     sms_webhook_token_secret_arn = "arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=http\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
+    condition     = strcontains(output.user_data, "ZUFANG__SMS__SENDER=http\n") && strcontains(output.user_data, "ZUFANG__SMS__WEBHOOK_URL=https://sms-gateway.example/send\n")
     error_message = "a configured gateway makes the app send codes through the webhook"
   }
   assert {
-    condition     = !strcontains(base64decode(aws_launch_template.app.user_data), "ALLOW_LOG_SENDER")
+    condition     = !strcontains(output.user_data, "ALLOW_LOG_SENDER")
     error_message = "no log-sender override when a gateway is configured"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
+    condition     = strcontains(output.user_data, "SECRET_sms_webhook_token=arn:aws:secretsmanager:ap-east-1:123456789012:secret:sms-AbCdEf") && contains(data.aws_iam_policy_document.app.statement[0].resources, var.sms_webhook_token_secret_arn)
     error_message = "the webhook token is fetched as file sms_webhook_token, and the role may read it"
   }
 }
@@ -216,7 +223,7 @@ run "log_sender_only_when_allowed" {
     allow_log_sms_sender = true
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__SENDER=log\n") && strcontains(base64decode(aws_launch_template.app.user_data), "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
+    condition     = strcontains(output.user_data, "ZUFANG__SMS__SENDER=log\n") && strcontains(output.user_data, "ZUFANG__SMS__ALLOW_LOG_SENDER_IN_PRODUCTION=true\n")
     error_message = "without a gateway the override is explicit"
   }
 }
@@ -243,4 +250,92 @@ run "capacity_bounds_must_hold" {
     desired_capacity = 5
   }
   expect_failures = [aws_autoscaling_group.app]
+}
+
+# The photo bucket: exactly these actions on exactly these resources, and nothing in the policy that
+# reads the secrets.
+run "reads_and_writes_photos_on_its_prefixes_only" {
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[0].actions == toset(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]) && data.aws_iam_policy_document.photos.statement[0].resources == toset(["arn:aws:s3:::zufang-test-photos-123456789012/originals/*", "arn:aws:s3:::zufang-test-photos-123456789012/derived/*"])
+    error_message = "objects: Get/Put/Delete under originals/ and derived/ only"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[1].actions == toset(["s3:ListBucket"]) && data.aws_iam_policy_document.photos.statement[1].resources == toset([var.photo_bucket_arn])
+    error_message = "listing: the bucket itself, nothing else"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.photos.statement[1].condition).test == "StringLike" && one(data.aws_iam_policy_document.photos.statement[1].condition).variable == "s3:prefix" && toset(one(data.aws_iam_policy_document.photos.statement[1].condition).values) == toset(["originals/*", "derived/*"])
+    error_message = "listing is limited to the app's prefixes"
+  }
+  assert {
+    condition     = data.aws_iam_policy_document.photos.statement[2].actions == toset(["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]) && data.aws_iam_policy_document.photos.statement[2].resources == toset([var.photo_kms_key_arn])
+    error_message = "the bucket's key only: Encrypt, Decrypt, GenerateDataKey"
+  }
+  assert {
+    condition     = one(data.aws_iam_policy_document.photos.statement[2].condition).variable == "kms:ViaService" && one(data.aws_iam_policy_document.photos.statement[2].condition).values == tolist(["s3.ap-east-1.amazonaws.com"])
+    error_message = "the key is usable through S3 only"
+  }
+  assert {
+    condition     = length(data.aws_iam_policy_document.photos.statement) == 3 && alltrue([for s in data.aws_iam_policy_document.photos.statement : !contains(s.resources, "*") && alltrue([for a in s.actions : !endswith(a, "*")])])
+    error_message = "three statements, no wildcard action or resource"
+  }
+  assert {
+    condition     = aws_iam_role_policy.photos.role == aws_iam_role.app.id && length([for s in data.aws_iam_policy_document.app.statement : s if anytrue([for a in s.actions : startswith(a, "s3:")])]) == 0
+    error_message = "the grant is on the app role, apart from the secrets policy"
+  }
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n")
+    error_message = "the bucket and its region reach the server in /etc/zufang/photos.env"
+  }
+  assert {
+    condition     = !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/zufang.env"]), "ZUFANG__S3__")
+    error_message = "not in zufang.env: this image's app refuses keys it does not know"
+  }
+}
+
+run "a_wildcard_photo_prefix_is_refused" {
+  command = plan
+  variables {
+    photo_key_prefixes = ["*"]
+  }
+  expect_failures = [var.photo_key_prefixes]
+}
+
+# The broker: AMQPS to its security group only; its endpoint and user in photos.env, its password
+# fetched like the Redis token.
+run "reaches_the_broker_over_tls" {
+  assert {
+    condition     = aws_vpc_security_group_egress_rule.app_rabbitmq.referenced_security_group_id == var.broker_security_group_id && aws_vpc_security_group_egress_rule.app_rabbitmq.cidr_ipv4 == null && aws_vpc_security_group_egress_rule.app_rabbitmq.from_port == 5671 && aws_vpc_security_group_egress_rule.app_rabbitmq.to_port == 5671
+    error_message = "out to the broker's security group on 5671 (AMQPS) only"
+  }
+  assert {
+    condition     = one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__RABBITMQ__URL=amqps://b-1111.mq.ap-east-1.amazonaws.com:5671\nZUFANG__RABBITMQ__USERNAME=zufang\nZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
+    error_message = "the broker's URL and user reach the server in photos.env, beside the bucket"
+  }
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_rabbitmq_password=${var.broker_password_secret_arn}\n")
+    error_message = "the password is fetched into /run/secrets/rabbitmq_password, as the Redis token is"
+  }
+}
+
+run "a_plain_or_credentialed_broker_url_is_refused" {
+  command = plan
+  variables {
+    broker_endpoint = "amqp://zufang:hunter2@b-1111.mq.ap-east-1.amazonaws.com:5672"
+  }
+  expect_failures = [var.broker_endpoint]
+}
+
+# EC2 refuses user data over 16 KiB (before base64). The plain document is near that (about 15.7 KiB
+# here, where the ARNs and host names are as long as real ones), so the launch template carries it
+# gzipped, and that is what must fit.
+run "user_data_fits_the_ec2_limit" {
+  assert {
+    condition     = aws_launch_template.app.user_data == base64gzip(output.user_data)
+    error_message = "the launch template carries the cloud-config gzipped (cloud-init unpacks it)"
+  }
+  assert {
+    condition     = length(aws_launch_template.app.user_data) < 16384 * 4 / 3 / 2
+    error_message = "the compressed user data must stay under half of EC2's 16 KiB"
+  }
 }
