@@ -209,7 +209,7 @@ if (( ! no_app )); then
 fi
 
 # 2) Services from Debian packages, same environment/volume contract as the official images.
-for svc in mariadb redis prometheus alertmanager otel-collector; do
+for svc in mariadb redis rabbitmq prometheus alertmanager otel-collector; do
   build "$svc" "$(hash_inputs "$base" -- "$here/$svc")" \
     --build-arg "BASE_IMAGE=$base" -f "$here/$svc/Dockerfile" "$here/$svc"
 done
@@ -250,7 +250,8 @@ fi
 # 4) .env.offline: .env with every image variable pointing at the offline tags, and the
 #    profiles that need images Debian does not package (Grafana, Jaeger) left out.
 declare -A VAR=(
-  [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [BACKUP_IMAGE]=backup [REDIS_IMAGE]=redis [PROMETHEUS_IMAGE]=prometheus
+  [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [BACKUP_IMAGE]=backup [REDIS_IMAGE]=redis [RABBITMQ_IMAGE]=rabbitmq
+  [PROMETHEUS_IMAGE]=prometheus
   [ALERTMANAGER_IMAGE]=alertmanager [OTEL_COLLECTOR_IMAGE]=otel-collector
   [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter
   [REDIS_EXPORTER_IMAGE]=redis-exporter [NGINX_EXPORTER_IMAGE]=nginx-exporter

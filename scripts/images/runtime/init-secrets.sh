@@ -100,6 +100,15 @@ put zabbix/admin_password "$(rand 24)"
 # The stack's MariaDB creates the agent's read-only account zbx_monitor from this file.
 put mysql/zabbix_mysql_password "$zbx_monitor"
 
+# The message broker (rabbitmq/entrypoint.sh turns these into the users' password hashes at each
+# start): zufang-app publishes, zufang-worker consumes, zufang-admin is the management UI's. The
+# app's and worker's copies come from the same shared values when those services mount them.
+rabbitmq_app=$(shared rabbitmq_app_password 32)
+rabbitmq_worker=$(shared rabbitmq_worker_password 32)
+put rabbitmq/app_password "$rabbitmq_app"
+put rabbitmq/worker_password "$rabbitmq_worker"
+put rabbitmq/admin_password "$(rand 32)"
+
 # Redis's configuration is derived, rendered on every run from the password files above (so a
 # rotation that changed a file, or an upgrade from the single-password release, takes effect at
 # Redis's next start). Key patterns: the app's keys are under redis.key_prefix ("zufang:").
@@ -123,7 +132,7 @@ fi
 # the secrets-edge volume of an earlier release is not read any more.
 declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=6379 [mysqld-exporter]=65534
   [redis-exporter]=59000 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
-  [bench]=10010 [bench-account]=10001 [backup]=999)
+  [bench]=10010 [bench-account]=10001 [backup]=999 [rabbitmq]=999)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"
