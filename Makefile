@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-stack
+TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-queue test-stack
 
 .PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
 help: ## list targets
@@ -86,6 +86,9 @@ images-refresh: ## re-fetch the Debian security/updates index dates and rebuild 
 
 test-images: ## offline-image inputs: hashed Python pins, debootstrap signature checks, base tag keyed by the security index
 	scripts/images/tests/run.sh
+
+test-queue: ## message broker: offline RabbitMQ image, definitions, permissions, retry/DLQ paths, metrics, durability on a real broker (pytest)
+	rabbitmq/tests/run.sh
 
 test-stack: ## whole stack: hadolint + shellcheck, offline images, compose up --wait, end-to-end tests, always down -v
 	scripts/ci/lint-images.sh

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import re
+import shlex
 import time
 import urllib.parse
 import uuid
@@ -168,6 +169,8 @@ def test_the_app_may_not_consume_declare_or_publish_elsewhere(broker, purge):
         assert refused(lambda: publish(app, DEAD, WORK, body, props)) == 403
         # Topic permissions: only the event routing keys of the contract on zufang.events.
         assert refused(lambda: publish(app, EVENTS, "photo.deleted.everything", body, props)) == 403
+        # What exists may be checked without any permission (a passive declare).
+        app.channel().exchange_declare(EVENTS, passive=True)
     assert depth(broker, WORK) == 0 and depth(broker, DLQ) == 0
 
 
@@ -187,6 +190,7 @@ def test_the_worker_consumes_photo_thumbnail_and_nothing_else(broker, purge):
         assert refused(lambda: worker.channel().basic_get(DLQ)) == 403
         assert refused(lambda: publish(worker, EVENTS, "photo.uploaded", body, props)) == 403
         assert refused(lambda: worker.channel().queue_declare("zq-mine", durable=True)) == 403
+        assert worker.channel().queue_declare(WORK, passive=True).method.message_count == 0
     wait_depth(broker, WORK, 0)
 
 
@@ -283,16 +287,24 @@ def test_an_operator_replays_the_dlq_into_photo_thumbnail(broker, purge):
             body, props = photo_uploaded(i)
             publish(worker, DEAD, WORK, body, props)
     wait_depth(broker, DLQ, 2)
-    # What the management UI's "Move messages" does: a one-off shovel that stops when the DLQ
-    # is drained, acking each message only after photo.thumbnail has confirmed it.
-    name = f"replay-{uuid.uuid4().hex[:8]}"
-    broker.api(f"/parameters/shovel/{VHOST}/{name}", method="PUT", body={"value": {
-        "src-protocol": "amqp091", "src-uri": f"amqp:///{VHOST}", "src-queue": DLQ,
-        "src-delete-after": "queue-length", "ack-mode": "on-confirm",
-        "dest-protocol": "amqp091", "dest-uri": f"amqp:///{VHOST}", "dest-exchange": "",
-        "dest-exchange-key": WORK}})
+    # The README's replay command, as written: a one-off shovel that stops when the DLQ is
+    # drained, acking each message only after photo.thumbnail has confirmed it.
+    readme = (ROOT / "rabbitmq/README.md").read_text()
+    cmd = re.search(r"docker compose exec rabbitmq (rabbitmqctl set_parameter .*?)\n```", readme, re.S)
+    assert cmd, "the replay command is missing from rabbitmq/README.md"
+    args = shlex.split(cmd.group(1).replace("\\\n", " "))
+    assert args[:6] == ["rabbitmqctl", "set_parameter", "-p", VHOST, "shovel", "replay-dlq"], args
+    sh("docker", "exec", broker.name, *args)
     wait_depth(broker, WORK, 2, timeout=30)
     wait_depth(broker, DLQ, 0)
+    deadline = time.monotonic() + 20
+    while broker.api(f"/parameters/shovel/{VHOST}") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert broker.api(f"/parameters/shovel/{VHOST}") == [], "the replay shovel removes itself"
+    with broker.connect("worker") as worker:
+        ch, method, props, body = get_one(worker, WORK)
+        assert json.loads(body)["event"] == "photo.uploaded"
+        ch.basic_ack(method.delivery_tag)
 
 
 # ---- monitoring -------------------------------------------------------------------------------
