@@ -157,6 +157,16 @@ def test_the_app_publishes_photo_uploaded_and_it_lands_in_photo_thumbnail(broker
         ch.basic_ack(method.delivery_tag)
 
 
+def test_an_event_no_queue_is_bound_to_yet_is_kept_in_zufang_unroutable(broker, purge):
+    body = json.dumps({"schema_version": 1, "event": "house.changed", "house_id": 7}).encode()
+    props = pika.BasicProperties(content_type="application/json", delivery_mode=2, type="house.changed",
+                                 message_id=str(uuid.uuid4()))
+    with broker.connect("app") as app:
+        publish(app, EVENTS, "house.changed", body, props)  # mandatory: a drop would be returned
+    wait_depth(broker, "zufang.unroutable", 1)
+    assert depth(broker, WORK) == 0
+
+
 def test_the_app_may_not_consume_declare_or_publish_elsewhere(broker, purge):
     body, props = photo_uploaded()
     with broker.connect("app") as app:
