@@ -85,6 +85,7 @@ zufang stack is up (images: $mode).
   Alertmanager  http://$o:${ALERTMANAGER_PORT}/
 EOT
 # Every command below is printed between backticks: tests/tests/docs.rs runs each one as written.
+echo "  RabbitMQ UI   http://$o:${RABBITMQ_UI_PORT}/   (user zufang-admin, password: \`docker compose exec rabbitmq cat /run/stack-secrets/rabbitmq/admin_password\`)"
 if [[ $mode == registry && ${COMPOSE_PROFILES:-} == *ui* ]]; then
   echo "  Grafana       http://$o:${GRAFANA_PORT}/   (admin password: \`docker compose exec grafana cat /run/stack-secrets/grafana/admin_password\`)"
   echo "  Jaeger        http://$o:${JAEGER_UI_PORT}/"

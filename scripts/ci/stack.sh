@@ -121,7 +121,7 @@ case $cmd in
     # does not collide; the tests ask `docker compose port` where things are.
     export EDGE_HTTP_PORT=${EDGE_HTTP_PORT:-18080} EDGE_HTTPS_PORT=${EDGE_HTTPS_PORT:-18443}
     export PROMETHEUS_PORT=${PROMETHEUS_PORT:-19090} ALERTMANAGER_PORT=${ALERTMANAGER_PORT:-19093}
-    export ZABBIX_WEB_PORT=${ZABBIX_WEB_PORT:-18088}
+    export ZABBIX_WEB_PORT=${ZABBIX_WEB_PORT:-18088} RABBITMQ_UI_PORT=${RABBITMQ_UI_PORT:-18672}
     # The Zabbix profile runs beside the stack (tests/tests/zabbix.rs), on top of the env file's.
     STACK_EXTRA_PROFILES=zabbix
     rc=0
