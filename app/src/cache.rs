@@ -207,6 +207,18 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
 
 /// Every key of the two-tier cache, in one place (writers invalidate exactly what readers fill).
 pub mod keys {
+    use crate::domain::pagination::PageRequest;
+
+    /// A page of provinces (`GET /api/districts/`).
+    pub fn provinces_page(page: PageRequest) -> String {
+        format!("districts:p{}:s{}", page.page, page.size)
+    }
+
+    /// A page of hot cities (`GET /api/hot-cities/`).
+    pub fn hot_cities_page(page: PageRequest) -> String {
+        format!("hot-cities:p{}:s{}", page.page, page.size)
+    }
+
     /// A district with its children (`GET /api/districts/{id}/`).
     pub fn district(id: u32) -> String {
         format!("districts:{id}")

@@ -2,24 +2,19 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{json_bytes, page_response, Counted};
+use super::params::path_id;
 use crate::cache::{decode, encode, keys};
 use crate::domain::pagination::PageRequest;
-use crate::domain::query::{path_id, QueryMap};
+use crate::domain::query::QueryMap;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::districts::{self, DistrictSummary};
 
-/// Cache keys (also used for invalidation).
-pub fn list_key(page: PageRequest) -> String {
-    format!("districts:p{}:s{}", page.page, page.size)
-}
-pub fn hot_cities_key(page: PageRequest) -> String {
-    format!("hot-cities:p{}:s{}", page.page, page.size)
-}
-
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, list_key, |size, offset| districts::provinces(&state.db, &state.metrics, size, offset))
-        .await
+    cached_page(&state, &req, keys::provinces_page, |size, offset| {
+        districts::provinces(&state.db, &state.metrics, size, offset)
+    })
+    .await
 }
 
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -38,7 +33,7 @@ pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) 
 }
 
 pub(super) async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, hot_cities_key, |size, offset| {
+    cached_page(&state, &req, keys::hot_cities_page, |size, offset| {
         districts::hot_cities(&state.db, &state.metrics, size, offset)
     })
     .await

@@ -13,6 +13,7 @@ pub mod health;
 pub mod houses;
 pub mod openapi;
 pub mod pages;
+pub mod params;
 pub mod preconditions;
 
 use actix_web::{web, Route};

@@ -1,3 +1,6 @@
+//! House reads: filtered pages (page number or keyset), counts, the detail; `writes` holds the writes.
+pub mod writes;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
