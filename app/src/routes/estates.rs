@@ -27,7 +27,7 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
             &filter.count_key(),
             &filter.page_key(),
             || estates::count(&state.db, &state.metrics, filter),
-            |count| async move {
+            |count: i64| async move {
                 // A page past the end is an empty page, not an error; skip the query.
                 if filter.page.offset() >= count.max(0) as u64 {
                     return encode(&Vec::<estates::EstateSummary>::new());

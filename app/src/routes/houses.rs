@@ -44,7 +44,7 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
                         || async move {
                             houses::count(&state.db, &state.metrics, filter, &title_plan().await?, depth).await
                         },
-                        |count| async move {
+                        |count: i64| async move {
                             // A page past the end is an empty page, not an error; skip the query.
                             if page.offset() >= count.max(0) as u64 {
                                 return encode(&Vec::<houses::HouseSummary>::new());
