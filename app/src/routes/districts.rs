@@ -19,16 +19,8 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
 
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "District")?;
-    let bytes = state
-        .cache
-        .get_or_load(&keys::district(id), || async {
-            match districts::detail(&state.db, &state.metrics, id).await? {
-                Some(d) => encode(&d).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("District"))?;
+    let load = || districts::detail(&state.db, &state.metrics, id);
+    let bytes = state.cache.object(&keys::district(id), "District", load).await?;
     Ok(json_bytes(&bytes))
 }
 

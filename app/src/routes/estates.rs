@@ -41,16 +41,8 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
 
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "Estate")?;
-    let bytes = state
-        .cache
-        .get_or_load(&keys::estate(id), || async {
-            match estates::detail(&state.db, &state.metrics, id).await? {
-                Some(e) => encode(&e).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("Estate"))?;
+    let load = || estates::detail(&state.db, &state.metrics, id);
+    let bytes = state.cache.object(&keys::estate(id), "Estate", load).await?;
     // The ETag for If-Match: the cached body's version (serde skips the other fields).
     #[derive(serde::Deserialize)]
     struct Versioned {

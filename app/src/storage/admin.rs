@@ -50,56 +50,30 @@ pub async fn list_roles(store: Store<'_>) -> Result<Vec<Role>, ApiError> {
 
 /// A new role with its privileges; 409 when the name is taken.
 pub async fn create_role(tx: &mut Tx<'_>, name: &str, intro: &str, privileges: &[Privilege]) -> Result<u32, ApiError> {
+    let insert = sqlx::query("INSERT INTO roles (name, intro) VALUES (?, ?)").bind(name).bind(intro);
     let id = tx
-        .metrics
-        .time_query(
-            "admin_role_insert",
-            sqlx::query("INSERT INTO roles (name, intro) VALUES (?, ?)").bind(name).bind(intro).execute(&mut *tx.conn),
-        )
+        .execute("admin_role_insert", insert)
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to insert the role"))?
         .last_insert_id() as u32;
     for p in privileges {
-        tx.metrics
-            .time_query(
-                "admin_privilege_insert",
-                sqlx::query("INSERT IGNORE INTO privileges (method, route) VALUES (?, ?)")
-                    .bind(&p.method)
-                    .bind(&p.route)
-                    .execute(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to insert a privilege")?;
-        tx.metrics
-            .time_query(
-                "admin_role_grant",
-                sqlx::query(
-                    "INSERT IGNORE INTO role_privileges (role_id, privilege_id) \
-                     SELECT ?, id FROM privileges WHERE method = ? AND route = ?",
-                )
-                .bind(id)
-                .bind(&p.method)
-                .bind(&p.route)
-                .execute(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to grant a privilege")?;
+        let privilege = sqlx::query("INSERT IGNORE INTO privileges (method, route) VALUES (?, ?)");
+        let privilege = privilege.bind(&p.method).bind(&p.route);
+        tx.execute("admin_privilege_insert", privilege).await.context_api("Failed to insert a privilege")?;
+        let grant = sqlx::query(
+            "INSERT IGNORE INTO role_privileges (role_id, privilege_id) \
+             SELECT ?, id FROM privileges WHERE method = ? AND route = ?",
+        );
+        let grant = grant.bind(id).bind(&p.method).bind(&p.route);
+        tx.execute("admin_role_grant", grant).await.context_api("Failed to grant a privilege")?;
     }
     Ok(id)
 }
 
 /// Lock a user's row: (username, is_active), or 404.
 async fn lock_user(tx: &mut Tx<'_>, user_id: u32) -> Result<(String, bool), ApiError> {
-    let found: Option<(String, i8)> = tx
-        .metrics
-        .time_query(
-            "admin_user_lock",
-            sqlx::query_as("SELECT username, is_active FROM users WHERE id = ? FOR UPDATE")
-                .bind(user_id)
-                .fetch_optional(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to lock the user")?;
+    let lock = sqlx::query_as("SELECT username, is_active FROM users WHERE id = ? FOR UPDATE").bind(user_id);
+    let found: Option<(String, i8)> = tx.row("admin_user_lock", lock).await.context_api("Failed to lock the user")?;
     found.map(|(name, active)| (name, active != 0)).ok_or_else(|| ApiError::not_found("User"))
 }
 
@@ -109,37 +83,20 @@ pub async fn set_user_roles(tx: &mut Tx<'_>, user_id: u32, names: &[String]) -> 
     lock_user(tx, user_id).await?;
     let mut ids = Vec::new();
     for name in names {
-        let id: Option<u32> = tx
-            .metrics
-            .time_query(
-                "admin_role_by_name",
-                sqlx::query_scalar("SELECT id FROM roles WHERE name = ?").bind(name).fetch_optional(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to look up a role")?;
-        ids.push(id.ok_or_else(|| ApiError::unknown_reference("roles", format!("Unknown role {name}.")))?);
+        let role = sqlx::query_as("SELECT id FROM roles WHERE name = ?").bind(name);
+        let id: Option<(u32,)> = tx.row("admin_role_by_name", role).await.context_api("Failed to look up a role")?;
+        ids.push(
+            id.map(|(id,)| id).ok_or_else(|| ApiError::unknown_reference("roles", format!("Unknown role {name}.")))?,
+        );
     }
     if !names.iter().any(|n| n == "admin") {
         refuse_last_admin(tx, user_id, "the admin role cannot be removed").await?;
     }
-    tx.metrics
-        .time_query(
-            "admin_user_roles_clear",
-            sqlx::query("DELETE FROM user_roles WHERE user_id = ?").bind(user_id).execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to clear the user's roles")?;
+    let clear = sqlx::query("DELETE FROM user_roles WHERE user_id = ?").bind(user_id);
+    tx.execute("admin_user_roles_clear", clear).await.context_api("Failed to clear the user's roles")?;
     for id in ids {
-        tx.metrics
-            .time_query(
-                "admin_user_role_grant",
-                sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)")
-                    .bind(user_id)
-                    .bind(id)
-                    .execute(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to grant a role")?;
+        let grant = sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)").bind(user_id).bind(id);
+        tx.execute("admin_user_role_grant", grant).await.context_api("Failed to grant a role")?;
     }
     Ok(())
 }
@@ -148,19 +105,13 @@ pub async fn set_user_roles(tx: &mut Tx<'_>, user_id: u32, names: &[String]) -> 
 /// of them, this user's included), so two admins demoting or deactivating each other serialize
 /// and the second finds itself the last.
 async fn refuse_last_admin(tx: &mut Tx<'_>, user_id: u32, what: &str) -> Result<(), ApiError> {
-    let admins: Vec<u32> = tx
-        .metrics
-        .time_query(
-            "admin_holders_lock",
-            sqlx::query_scalar(
-                "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-                 JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.is_active = 1 \
-                 ORDER BY ur.user_id FOR UPDATE",
-            )
-            .fetch_all(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to lock the admin role's holders")?;
+    let lock = sqlx::query_scalar(
+        "SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+         JOIN users u ON u.id = ur.user_id WHERE r.name = 'admin' AND u.is_active = 1 \
+         ORDER BY ur.user_id FOR UPDATE",
+    );
+    let admins: Vec<u32> =
+        tx.scalars("admin_holders_lock", lock).await.context_api("Failed to lock the admin role's holders")?;
     if admins.contains(&user_id) && admins.len() == 1 {
         return Err(ApiError::Conflict(format!("This is the last active admin: {what}.")));
     }
@@ -175,19 +126,10 @@ pub async fn set_user_active(tx: &mut Tx<'_>, user_id: u32, active: bool) -> Res
         if !active {
             refuse_last_admin(tx, user_id, "it cannot be deactivated").await?;
         }
-        tx.metrics
-            .time_query(
-                "admin_user_state",
-                sqlx::query(
-                    "UPDATE users SET is_active = ?, session_epoch = session_epoch + IF(? = 0, 1, 0) WHERE id = ?",
-                )
-                .bind(active)
-                .bind(active)
-                .bind(user_id)
-                .execute(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to update the user")?;
+        let update =
+            sqlx::query("UPDATE users SET is_active = ?, session_epoch = session_epoch + IF(? = 0, 1, 0) WHERE id = ?");
+        let update = update.bind(active).bind(active).bind(user_id);
+        tx.execute("admin_user_state", update).await.context_api("Failed to update the user")?;
     }
     Ok(username)
 }

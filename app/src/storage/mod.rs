@@ -12,13 +12,16 @@ pub mod search;
 pub mod users;
 pub mod versions;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
-use sqlx::{ConnectOptions, Executor, MySql, MySqlPool, Transaction};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult, MySqlRow, MySqlSslMode};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{ConnectOptions, Executor, FromRow, MySql, MySqlPool, Transaction};
 use std::time::Duration;
 
 use crate::configuration::{DatabaseSettings, DatabaseSslMode};
 use crate::error::{ApiError, ResultExt};
 use crate::metrics::Metrics;
+
+type SqlResult<T> = Result<T, sqlx::Error>;
 
 /// The narrow handle storage works through: the pool and the metrics its statements are timed in.
 #[derive(Clone, Copy)]
@@ -44,14 +47,44 @@ impl<'a> Store<'a> {
     }
 }
 
-/// An open transaction: statements run as `tx.metrics.time_query(name, q.execute(&mut *tx.conn))`;
-/// dropped without [`Tx::commit`], it rolls back.
+/// An open transaction whose statements run timed through its methods (`execute`, `row`,
+/// `scalar`, `scalars`); dropped without [`Tx::commit`], it rolls back.
 pub struct Tx<'a> {
     pub conn: Transaction<'static, MySql>,
     pub metrics: &'a Metrics,
 }
 
 impl Tx<'_> {
+    /// Run `q` (INSERT, UPDATE, DELETE, a locking SELECT), timed under `name`.
+    pub async fn execute(
+        &mut self,
+        name: &'static str,
+        q: Query<'_, MySql, MySqlArguments>,
+    ) -> SqlResult<MySqlQueryResult> {
+        self.metrics.time_query(name, q.execute(&mut *self.conn)).await
+    }
+
+    /// At most one row of `q`, timed under `name`.
+    pub async fn row<O>(&mut self, name: &'static str, q: QueryAs<'_, MySql, O, MySqlArguments>) -> SqlResult<Option<O>>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
+    {
+        self.metrics.time_query(name, q.fetch_optional(&mut *self.conn)).await
+    }
+
+    /// Every value of `q`, timed under `name`.
+    pub async fn scalars<O>(
+        &mut self,
+        name: &'static str,
+        q: QueryScalar<'_, MySql, O, MySqlArguments>,
+    ) -> SqlResult<Vec<O>>
+    where
+        O: Send + Unpin,
+        (O,): Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
+    {
+        self.metrics.time_query(name, q.fetch_all(&mut *self.conn)).await
+    }
+
     pub async fn commit(self, name: &'static str, what: &'static str) -> Result<(), ApiError> {
         self.metrics.time_query(name, self.conn.commit()).await.context_api(what)
     }

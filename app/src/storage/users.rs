@@ -28,28 +28,14 @@ const TAKEN: &str = "A user with this username or tel already exists.";
 /// The user row and the default role, in one transaction; 409 when the username or tel is taken.
 pub async fn create(store: Store<'_>, username: &str, password_hash: &str, tel: &str) -> Result<u64, ApiError> {
     let mut tx = store.begin().await?;
+    let insert = sqlx::query("INSERT INTO users (username, password_hash, tel) VALUES (?, ?, ?)");
     let id = tx
-        .metrics
-        .time_query(
-            "users_insert",
-            sqlx::query("INSERT INTO users (username, password_hash, tel) VALUES (?, ?, ?)")
-                .bind(username)
-                .bind(password_hash)
-                .bind(tel)
-                .execute(&mut *tx.conn),
-        )
+        .execute("users_insert", insert.bind(username).bind(password_hash).bind(tel))
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to insert the user"))?
         .last_insert_id();
-    tx.metrics
-        .time_query(
-            "users_default_role",
-            sqlx::query("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = 'user'")
-                .bind(id)
-                .execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to give the user the default role")?;
+    let role = sqlx::query("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = 'user'");
+    tx.execute("users_default_role", role.bind(id)).await.context_api("Failed to give the user the default role")?;
     tx.commit("users_commit", "Failed to commit the new user").await?;
     Ok(id)
 }
@@ -101,28 +87,12 @@ pub async fn session_state(store: Store<'_>, user_id: u32) -> Result<Option<(boo
 pub async fn record_login(store: Store<'_>, user_id: u32, ip: &str, user_agent: &str) -> Result<(), ApiError> {
     let ua: String = user_agent.chars().take(255).collect();
     let mut tx = store.begin().await?;
-    tx.metrics
-        .time_query(
-            "users_login_log",
-            sqlx::query(
-                "INSERT INTO login_logs (user_id, ip, user_agent, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP())",
-            )
-            .bind(user_id)
-            .bind(ip)
-            .bind(ua)
-            .execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to write the login log")?;
-    tx.metrics
-        .time_query(
-            "users_last_visit",
-            sqlx::query("UPDATE users SET last_visit = UTC_TIMESTAMP() WHERE id = ?")
-                .bind(user_id)
-                .execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to update last_visit")?;
+    let log =
+        sqlx::query("INSERT INTO login_logs (user_id, ip, user_agent, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP())");
+    let log = log.bind(user_id).bind(ip).bind(ua);
+    tx.execute("users_login_log", log).await.context_api("Failed to write the login log")?;
+    let visit = sqlx::query("UPDATE users SET last_visit = UTC_TIMESTAMP() WHERE id = ?").bind(user_id);
+    tx.execute("users_last_visit", visit).await.context_api("Failed to update last_visit")?;
     tx.commit("users_commit", "Failed to commit the login").await
 }
 

@@ -13,6 +13,15 @@ pub struct Versioned {
 pub const ESTATES: Versioned = Versioned { table: "estates", what: "Estate" };
 pub const HOUSES: Versioned = Versioned { table: "houses", what: "House" };
 
+/// Ok when a conditional write touched its row, else why not (404 or 412).
+pub async fn touched(store: Store<'_>, v: Versioned, id: u32, rows_affected: u64) -> Result<(), ApiError> {
+    if rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(why_not(store, v, id).await)
+    }
+}
+
 /// After a conditional write touched no row: 404 when it is gone, else 412 (someone else wrote first).
 pub async fn why_not(store: Store<'_>, v: Versioned, id: u32) -> ApiError {
     match check(store, v, id, None).await {

@@ -79,13 +79,8 @@ async fn every_statement_of_a_write_transaction_is_timed() {
     let (_, admin) = app.user_with_token("timed_admin", &["admin"]).await;
     let user = app.create_user("timed_user", "correct horse battery", &["user"]).await;
     created_house(&app, &admin, 1).await;
-    let res = app
-        .authed(Method::PUT, &format!("/api/admin/users/{user}/roles/"), &admin)
-        .json(&json!({"roles": ["agent"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let demote = app.authed(Method::PUT, &format!("/api/admin/users/{user}/roles/"), &admin);
+    assert_eq!(demote.json(&json!({"roles": ["agent"]})).send().await.unwrap().status(), 200);
     let text = app.metrics().await;
     for query in [
         "begin",

@@ -45,10 +45,8 @@ pub async fn update(store: Store<'_>, id: u32, version: u32, f: &EstateFields) -
         )
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to update the estate"))?;
-    if res.rows_affected() == 1 {
-        return Ok(version + 1);
-    }
-    Err(versions::why_not(store, ESTATES, id).await)
+    versions::touched(store, ESTATES, id, res.rows_affected()).await?;
+    Ok(version + 1)
 }
 
 /// Delete when at `version` (any when None); 409 while houses reference it.
@@ -64,8 +62,5 @@ pub async fn delete(store: Store<'_>, id: u32, version: Option<u32>) -> Result<(
         )
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to delete the estate"))?;
-    if res.rows_affected() == 1 {
-        return Ok(());
-    }
-    Err(versions::why_not(store, ESTATES, id).await)
+    versions::touched(store, ESTATES, id, res.rows_affected()).await
 }

@@ -25,58 +25,40 @@ const ON_CONSTRAINT: OnConstraint = &[
 /// and two concurrent transactions would deadlock upgrading.
 pub async fn insert(tx: &mut Tx<'_>, owner: u32, h: &NewHouse<'_>) -> Result<u32, ApiError> {
     let f = h.fields;
-    let district: Option<u32> = tx
-        .metrics
-        .time_query(
-            "write_house_lock_estate",
-            sqlx::query_scalar("SELECT district_id FROM estates WHERE id = ? FOR UPDATE")
-                .bind(h.estate_id)
-                .fetch_optional(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to lock the estate")?;
-    let Some(district_id) = district else {
+    let lock = sqlx::query_as("SELECT district_id FROM estates WHERE id = ? FOR UPDATE").bind(h.estate_id);
+    let district: Option<(u32,)> =
+        tx.row("write_house_lock_estate", lock).await.context_api("Failed to lock the estate")?;
+    let Some((district_id,)) = district else {
         return Err(ApiError::unknown_reference("estate_id", "Unknown id."));
     };
-    let city: Option<Option<u32>> = tx
-        .metrics
-        .time_query(
-            "write_house_city",
-            sqlx::query_scalar("SELECT parent_id FROM districts WHERE id = ?")
-                .bind(district_id)
-                .fetch_optional(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to read the estate's district")?;
-    let city_id = city.flatten().unwrap_or(district_id);
-    let res = tx
-        .metrics
-        .time_query(
-            "write_house_insert",
-            sqlx::query(
-                "INSERT INTO houses (title, area, floor, total_floor, direction, price, detail, street, main_photo, \
+    let city = sqlx::query_as("SELECT parent_id FROM districts WHERE id = ?").bind(district_id);
+    let city: Option<(Option<u32>,)> =
+        tx.row("write_house_city", city).await.context_api("Failed to read the estate's district")?;
+    let city_id = city.and_then(|(parent,)| parent).unwrap_or(district_id);
+    let insert = sqlx::query(
+        "INSERT INTO houses (title, area, floor, total_floor, direction, price, detail, street, main_photo, \
                  has_agent_fees, published_at, type_id, estate_id, agent_id, user_id, city_id, district_id) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(), ?, ?, \
                  (SELECT id FROM agents WHERE user_id = ? ORDER BY id LIMIT 1), ?, ?, ?)",
-            )
-            .bind(h.title)
-            .bind(f.area)
-            .bind(f.floor)
-            .bind(f.total_floor)
-            .bind(&f.direction)
-            .bind(f.price)
-            .bind(f.detail.clone().unwrap_or_default())
-            .bind(f.street.clone().unwrap_or_default())
-            .bind(f.main_photo.clone().unwrap_or_default())
-            .bind(f.has_agent_fees.unwrap_or(false))
-            .bind(h.type_id)
-            .bind(h.estate_id)
-            .bind(owner)
-            .bind(owner)
-            .bind(city_id)
-            .bind(district_id)
-            .execute(&mut *tx.conn),
-        )
+    )
+    .bind(h.title)
+    .bind(f.area)
+    .bind(f.floor)
+    .bind(f.total_floor)
+    .bind(&f.direction)
+    .bind(f.price)
+    .bind(f.detail.clone().unwrap_or_default())
+    .bind(f.street.clone().unwrap_or_default())
+    .bind(f.main_photo.clone().unwrap_or_default())
+    .bind(f.has_agent_fees.unwrap_or(false))
+    .bind(h.type_id)
+    .bind(h.estate_id)
+    .bind(owner)
+    .bind(owner)
+    .bind(city_id)
+    .bind(district_id);
+    let res = tx
+        .execute("write_house_insert", insert)
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to insert the house"))?;
     let id = res.last_insert_id() as u32;
@@ -88,8 +70,7 @@ pub async fn insert(tx: &mut Tx<'_>, owner: u32, h: &NewHouse<'_>) -> Result<u32
         qb.push_values(tags, |mut b, t| {
             b.push_bind(id).push_bind(*t);
         });
-        tx.metrics
-            .time_query("write_house_tags_insert", qb.build().execute(&mut *tx.conn))
+        tx.execute("write_house_tags_insert", qb.build())
             .await
             .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to insert the house's tags"))?;
     }
@@ -98,10 +79,7 @@ pub async fn insert(tx: &mut Tx<'_>, owner: u32, h: &NewHouse<'_>) -> Result<u32
 
 /// Move the estate's `hot` (the statement names how).
 async fn move_hot(tx: &mut Tx<'_>, estate_id: u32, name: &'static str, sql: &'static str) -> Result<(), ApiError> {
-    tx.metrics
-        .time_query(name, sqlx::query(sql).bind(estate_id).execute(&mut *tx.conn))
-        .await
-        .context_api("Failed to move the estate's hot")?;
+    tx.execute(name, sqlx::query(sql).bind(estate_id)).await.context_api("Failed to move the estate's hot")?;
     Ok(())
 }
 
@@ -140,21 +118,14 @@ pub async fn update(tx: &mut Tx<'_>, id: u32, version: u32, f: &HouseFields) -> 
     }
     // A new type moves the house between type counters: read the old one under the row lock.
     let before: Option<(u32, u32, u32)> = match f.type_id {
-        Some(_) => tx
-            .metrics
-            .time_query(
-                "write_house_lock",
-                sqlx::query_as("SELECT city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE")
-                    .bind(id)
-                    .fetch_optional(&mut *tx.conn),
-            )
-            .await
-            .context_api("Failed to lock the house")?,
+        Some(_) => {
+            let lock = sqlx::query_as("SELECT city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE");
+            tx.row("write_house_lock", lock.bind(id)).await.context_api("Failed to lock the house")?
+        }
         None => None,
     };
     let res = tx
-        .metrics
-        .time_query("write_house_update", qb.build().execute(&mut *tx.conn))
+        .execute("write_house_update", qb.build())
         .await
         .map_err(|e| on_constraint(e, ON_CONSTRAINT, "Failed to update the house"))?;
     if res.rows_affected() != 1 {
@@ -189,37 +160,15 @@ pub async fn refused(store: Store<'_>, id: u32, version: u32, f: &HouseFields) -
 /// order `insert` locks them.
 pub async fn delete(tx: &mut Tx<'_>, id: u32, version: Option<u32>) -> Result<Option<u32>, ApiError> {
     // Locked: its city, district and type are the counters to lower.
-    let house: Option<(u32, u32, u32, u32)> = tx
-        .metrics
-        .time_query(
-            "write_house_estate",
-            sqlx::query_as("SELECT estate_id, city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to read the house's estate")?;
+    let lock = sqlx::query_as("SELECT estate_id, city_id, district_id, type_id FROM houses WHERE id = ? FOR UPDATE");
+    let house: Option<(u32, u32, u32, u32)> =
+        tx.row("write_house_estate", lock.bind(id)).await.context_api("Failed to read the house's estate")?;
     let Some((estate_id, city_id, district_id, type_id)) = house else { return Err(ApiError::not_found("House")) };
-    tx.metrics
-        .time_query(
-            "write_house_lock_estate",
-            sqlx::query("SELECT id FROM estates WHERE id = ? FOR UPDATE").bind(estate_id).execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to lock the estate")?;
-    let res = tx
-        .metrics
-        .time_query(
-            "write_house_delete",
-            sqlx::query("DELETE FROM houses WHERE id = ? AND estate_id = ? AND (? IS NULL OR version = ?)")
-                .bind(id)
-                .bind(estate_id)
-                .bind(version)
-                .bind(version)
-                .execute(&mut *tx.conn),
-        )
-        .await
-        .context_api("Failed to delete the house")?;
+    let lock = sqlx::query("SELECT id FROM estates WHERE id = ? FOR UPDATE").bind(estate_id);
+    tx.execute("write_house_lock_estate", lock).await.context_api("Failed to lock the estate")?;
+    let delete = sqlx::query("DELETE FROM houses WHERE id = ? AND estate_id = ? AND (? IS NULL OR version = ?)");
+    let delete = delete.bind(id).bind(estate_id).bind(version).bind(version);
+    let res = tx.execute("write_house_delete", delete).await.context_api("Failed to delete the house")?;
     if res.rows_affected() != 1 {
         return Ok(None);
     }
@@ -250,10 +199,7 @@ async fn count_houses(tx: &mut Tx<'_>, changes: &[(u32, u32, u32, i32)]) -> Resu
         b.push_bind(SCOPES[scope as usize]).push_bind(id).push_bind(delta);
     });
     qb.push(" ON DUPLICATE KEY UPDATE houses = houses + VALUES(houses)");
-    tx.metrics
-        .time_query("write_house_counts", qb.build().execute(&mut *tx.conn))
-        .await
-        .context_api("Failed to update the house counters")?;
+    tx.execute("write_house_counts", qb.build()).await.context_api("Failed to update the house counters")?;
     Ok(())
 }
 
