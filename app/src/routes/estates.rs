@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::pages::{cached_page_response, json_bytes};
 use super::params::path_id;
-use super::preconditions::precondition;
+use super::preconditions::{precondition, versioned};
 use crate::cache::{encode, keys};
 use crate::domain::estates::EstateFields;
 use crate::domain::filters::EstateFilter;
@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::list_cache::Listing;
 use crate::service;
 use crate::state::AppState;
-use crate::storage::estates::{self, EstateDetail};
+use crate::storage::estates;
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
@@ -57,49 +57,23 @@ pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) 
     Ok(res)
 }
 
-/// An estate as a write answers it: its detail with the `ETag` of its version.
-fn with_etag(mut res: actix_web::HttpResponseBuilder, e: &EstateDetail) -> HttpResponse {
-    res.insert_header(("ETag", etag(e.version))).json(e)
-}
-
 pub(super) async fn create(state: web::Data<AppState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let (f, _) = EstateFields::parse(&body, true)?;
     let e = service::estates::create(&state, &f).await?;
-    let mut res = HttpResponse::Created();
-    res.insert_header(("Location", format!("/api/estates/{}/", e.id)));
-    Ok(with_etag(res, &e))
+    Ok(versioned(&e, e.version, Some(format!("/api/estates/{}/", e.id))))
 }
 
-/// PUT (`whole`) or PATCH.
-async fn edit(
-    state: &AppState,
-    req: &HttpRequest,
-    id: &str,
-    body: &Value,
-    whole: bool,
-) -> Result<HttpResponse, ApiError> {
-    let id = path_id(id, "Estate")?;
-    let (f, body_version) = EstateFields::parse(body, whole)?;
-    let e = service::estates::update(state, id, &precondition(req, body_version), &f).await?;
-    Ok(with_etag(HttpResponse::Ok(), &e))
-}
-
-pub(super) async fn replace(
+/// PUT (`WHOLE`: every required field, an absent `intro` empties it) or PATCH (any subset).
+pub(super) async fn edit<const WHOLE: bool>(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    edit(&state, &req, &path, &body, true).await
-}
-
-pub(super) async fn patch(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    edit(&state, &req, &path, &body, false).await
+    let id = path_id(&path, "Estate")?;
+    let (f, body_version) = EstateFields::parse(&body, WHOLE)?;
+    let e = service::estates::update(&state, id, &precondition(&req, body_version), &f).await?;
+    Ok(versioned(&e, e.version, None))
 }
 
 pub(super) async fn delete(

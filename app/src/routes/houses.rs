@@ -4,19 +4,18 @@ use serde_json::Value;
 
 use super::pages::{base_url, cached_page_response};
 use super::params::path_id;
-use super::preconditions::precondition;
+use super::preconditions::{precondition, versioned};
 use crate::access::Principal;
 use crate::cache::encode;
 use crate::domain::filters::{HouseFilter, HousePaging};
 use crate::domain::houses::HouseFields;
 use crate::domain::pagination::{Cursor, CursorPage};
 use crate::domain::query::QueryMap;
-use crate::domain::writes::etag;
 use crate::error::ApiError;
 use crate::list_cache::Listing;
 use crate::service;
 use crate::state::AppState;
-use crate::storage::houses::{self, HouseDetail};
+use crate::storage::houses;
 use crate::storage::search::{self, TitlePlan};
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -88,12 +87,7 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "House")?;
     let house = houses::detail(&state.db, &state.metrics, id).await?.ok_or_else(|| ApiError::not_found("House"))?;
-    Ok(with_etag(HttpResponse::Ok(), &house))
-}
-
-/// A house as GET and the writes answer it: its detail with the `ETag` of its version.
-fn with_etag(mut res: actix_web::HttpResponseBuilder, house: &HouseDetail) -> HttpResponse {
-    res.insert_header(("ETag", etag(house.version))).json(house)
+    Ok(versioned(&house, house.version, None))
 }
 
 pub(super) async fn create(
@@ -103,9 +97,7 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let (f, _) = HouseFields::parse(&body, true)?;
     let house = service::houses::create(&state, principal.user_id, &f).await?;
-    let mut res = HttpResponse::Created();
-    res.insert_header(("Location", format!("/api/houses/{}/", house.summary.id)));
-    Ok(with_etag(res, &house))
+    Ok(versioned(&house, house.version, Some(format!("/api/houses/{}/", house.summary.id))))
 }
 
 pub(super) async fn patch(
@@ -118,7 +110,7 @@ pub(super) async fn patch(
     let id = path_id(&path, "House")?;
     let (f, body_version) = HouseFields::parse(&body, false)?;
     let house = service::houses::update(&state, &principal, id, &precondition(&req, body_version), &f).await?;
-    Ok(with_etag(HttpResponse::Ok(), &house))
+    Ok(versioned(&house, house.version, None))
 }
 
 pub(super) async fn delete(
