@@ -8,13 +8,10 @@ use crate::domain::pagination::PageRequest;
 use crate::domain::query::QueryMap;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::districts::{self, DistrictSummary};
+use crate::storage::districts::{self, DistrictList, DistrictSummary};
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, keys::provinces_page, |size, offset| {
-        districts::provinces(&state.db, &state.metrics, size, offset)
-    })
-    .await
+    cached_page(&state, &req, DistrictList::Provinces, keys::provinces_page).await
 }
 
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -25,29 +22,22 @@ pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) 
 }
 
 pub(super) async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, keys::hot_cities_page, |size, offset| {
-        districts::hot_cities(&state.db, &state.metrics, size, offset)
-    })
-    .await
+    cached_page(&state, &req, DistrictList::HotCities, keys::hot_cities_page).await
 }
 
-/// A paginated district list through the cache: `key` names the page, `load` reads it from the database.
-async fn cached_page<F, Fut>(
+/// A page of a district list through the cache (`key` names the page).
+async fn cached_page(
     state: &AppState,
     req: &HttpRequest,
+    list: DistrictList,
     key: fn(PageRequest) -> String,
-    load: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnOnce(u64, u64) -> Fut,
-    Fut: std::future::Future<Output = Result<(i64, Vec<DistrictSummary>), ApiError>>,
-{
+) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let page = PageRequest::parse(&q)?;
     let bytes = state
         .cache
         .get_or_load(&key(page), || async {
-            let (count, results) = load(page.size, page.offset()).await?;
+            let (count, results) = districts::page(&state.db, &state.metrics, list, page.size, page.offset()).await?;
             encode(&Counted { count, results }).map(Some)
         })
         .await?

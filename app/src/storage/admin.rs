@@ -136,13 +136,9 @@ pub async fn set_user_active(tx: &mut Tx<'_>, user_id: u32, active: bool) -> Res
 
 /// Move a user's session epoch (every token issued before stops working); 404 for an unknown user.
 pub async fn revoke_sessions(store: Store<'_>, user_id: u32) -> Result<(), ApiError> {
+    let q = sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?").bind(user_id);
     let res = store
-        .time(
-            "admin_revoke_sessions",
-            sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?")
-                .bind(user_id)
-                .execute(store.pool),
-        )
+        .time("admin_revoke_sessions", q.execute(store.pool))
         .await
         .context_api("Failed to revoke the user's sessions")?;
     if res.rows_affected() == 0 {

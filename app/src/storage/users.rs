@@ -7,16 +7,8 @@ use super::Store;
 use crate::error::{ApiError, ResultExt};
 
 pub async fn exists(store: Store<'_>, username: &str, tel: &str) -> Result<bool, ApiError> {
-    let n: i64 = store
-        .time(
-            "users_exists",
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = ? OR tel = ?")
-                .bind(username)
-                .bind(tel)
-                .fetch_one(store.pool),
-        )
-        .await
-        .context_api("Failed to look up users")?;
+    let q = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username = ? OR tel = ?").bind(username).bind(tel);
+    let n: i64 = store.time("users_exists", q.fetch_one(store.pool)).await.context_api("Failed to look up users")?;
     Ok(n > 0)
 }
 
@@ -42,44 +34,23 @@ pub async fn create(store: Store<'_>, username: &str, password_hash: &str, tel: 
 
 /// (id, password hash) of the active user with this username or tel.
 pub async fn find_for_login(store: Store<'_>, login: &str) -> Result<Option<(u32, String)>, ApiError> {
-    store
-        .time(
-            "users_login",
-            sqlx::query_as(
-                "SELECT id, password_hash FROM users WHERE (username = ? OR tel = ?) AND is_active = 1 LIMIT 1",
-            )
-            .bind(login)
-            .bind(login)
-            .fetch_optional(store.pool),
-        )
-        .await
-        .context_api("Failed to look up the account")
+    let q =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE (username = ? OR tel = ?) AND is_active = 1 LIMIT 1");
+    let q = q.bind(login).bind(login);
+    store.time("users_login", q.fetch_optional(store.pool)).await.context_api("Failed to look up the account")
 }
 
 /// The id of the active user with this tel (SMS-code login).
 pub async fn find_active_by_tel(store: Store<'_>, tel: &str) -> Result<Option<u32>, ApiError> {
-    store
-        .time(
-            "users_login_tel",
-            sqlx::query_scalar("SELECT id FROM users WHERE tel = ? AND is_active = 1")
-                .bind(tel)
-                .fetch_optional(store.pool),
-        )
-        .await
-        .context_api("Failed to look up the account")
+    let q = sqlx::query_scalar("SELECT id FROM users WHERE tel = ? AND is_active = 1").bind(tel);
+    store.time("users_login_tel", q.fetch_optional(store.pool)).await.context_api("Failed to look up the account")
 }
 
 /// (is_active, session_epoch) straight from the database (refresh checks it; no cache).
 pub async fn session_state(store: Store<'_>, user_id: u32) -> Result<Option<(bool, u32)>, ApiError> {
-    let row: Option<(i8, u32)> = store
-        .time(
-            "users_session",
-            sqlx::query_as("SELECT is_active, session_epoch FROM users WHERE id = ?")
-                .bind(user_id)
-                .fetch_optional(store.pool),
-        )
-        .await
-        .context_api("Failed to check the account")?;
+    let q = sqlx::query_as("SELECT is_active, session_epoch FROM users WHERE id = ?").bind(user_id);
+    let row: Option<(i8, u32)> =
+        store.time("users_session", q.fetch_optional(store.pool)).await.context_api("Failed to check the account")?;
     Ok(row.map(|(active, epoch)| (active != 0, epoch)))
 }
 
@@ -119,13 +90,6 @@ mod opt_iso {
 }
 
 pub async fn profile(store: Store<'_>, user_id: u32) -> Result<Option<Profile>, ApiError> {
-    store
-        .time(
-            "users_get",
-            sqlx::query_as("SELECT id, username, tel, realname, email, last_visit FROM users WHERE id = ?")
-                .bind(user_id)
-                .fetch_optional(store.pool),
-        )
-        .await
-        .context_api("Failed to fetch the user")
+    let q = sqlx::query_as("SELECT id, username, tel, realname, email, last_visit FROM users WHERE id = ?");
+    store.time("users_get", q.bind(user_id).fetch_optional(store.pool)).await.context_api("Failed to fetch the user")
 }
