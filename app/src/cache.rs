@@ -65,6 +65,24 @@ impl Cache {
         self.lookup(key, load, true).await
     }
 
+    /// One object's JSON through the cache: `load` reads the object (`None`: there is none,
+    /// which is not cached and answers 404 naming `what`).
+    pub async fn object<T: Serialize>(
+        &self,
+        key: &str,
+        what: &str,
+        load: impl AsyncFnOnce() -> Result<Option<T>, ApiError>,
+    ) -> Result<Bytes, ApiError> {
+        self.get_or_load(key, || async {
+            match load().await? {
+                Some(v) => encode(&v).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(what))
+    }
+
     /// As `get_or_load`, through Redis only: for values whose invalidation must reach every
     /// replica at once (a user's roles and session epoch), which an in-process copy would not.
     pub async fn get_or_load_shared<F, Fut, E>(&self, key: &str, load: F) -> Result<Option<Bytes>, E>
@@ -207,6 +225,18 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
 
 /// Every key of the two-tier cache, in one place (writers invalidate exactly what readers fill).
 pub mod keys {
+    use crate::domain::pagination::PageRequest;
+
+    /// A page of provinces (`GET /api/districts/`).
+    pub fn provinces_page(page: PageRequest) -> String {
+        format!("districts:p{}:s{}", page.page, page.size)
+    }
+
+    /// A page of hot cities (`GET /api/hot-cities/`).
+    pub fn hot_cities_page(page: PageRequest) -> String {
+        format!("hot-cities:p{}:s{}", page.page, page.size)
+    }
+
     /// A district with its children (`GET /api/districts/{id}/`).
     pub fn district(id: u32) -> String {
         format!("districts:{id}")

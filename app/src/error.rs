@@ -9,8 +9,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// Per-field messages, as DRF returns them: field -> list of messages.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
+pub use crate::domain::validation::FieldErrors;
+use crate::domain::validation::Invalid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -51,6 +51,16 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// The one place input the domain refused becomes the DRF-style 400 body.
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        match e {
+            Invalid::Malformed(message) => ApiError::BadRequest(message),
+            Invalid::Fields(fields) => ApiError::Validation { message: "Invalid input.".into(), fields },
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
@@ -68,18 +78,13 @@ static NO_FIELDS: FieldErrors = BTreeMap::new();
 impl ApiError {
     /// A 400 for one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        let mut fields = FieldErrors::new();
-        fields.insert(field.to_string(), vec![message.into()]);
-        ApiError::Validation { message: "Invalid input.".into(), fields }
+        Invalid::field(field, message).into()
     }
 
-    /// A 400 from collected field errors, or Ok when there are none.
-    pub fn check_fields(fields: FieldErrors) -> Result<(), ApiError> {
-        if fields.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation { message: "Invalid input.".into(), fields })
-        }
+    /// A 422 for one field: it names an object that does not exist.
+    pub fn unknown_reference(field: &str, message: impl Into<String>) -> Self {
+        let fields = FieldErrors::from([(field.to_string(), vec![message.into()])]);
+        ApiError::Unprocessable { message: "A referenced object does not exist.".into(), fields }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -179,18 +184,25 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     fn context_api(self, msg: &'static str) -> Result<T, ApiError> {
-        self.map_err(|e| {
-            let err = anyhow::Error::new(e);
-            match err.downcast_ref::<sqlx::Error>().and_then(database_unavailable) {
-                // Not a bug: the database is down, overloaded or too slow. A 503 with Retry-After
-                // (counted under http_requests_total{status="503"}); the cause goes to the log.
-                Some(reason) => {
-                    tracing::warn!(error = %format!("{:#}", err.context(msg)), "database unavailable: answering 503");
-                    ApiError::ServiceUnavailable(reason.into())
-                }
-                None => ApiError::Internal(err.context(msg)),
-            }
-        })
+        self.map_err(|e| infrastructure(e, msg))
+    }
+}
+
+/// An infrastructure error with `msg` as its context: a 503 when it is the database being
+/// unavailable, else a 500 whose cause chain is logged.
+pub fn infrastructure<E>(e: E, msg: &'static str) -> ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let err = anyhow::Error::new(e);
+    match err.downcast_ref::<sqlx::Error>().and_then(database_unavailable) {
+        // Not a bug: the database is down, overloaded or too slow. A 503 with Retry-After
+        // (counted under http_requests_total{status="503"}); the cause goes to the log.
+        Some(reason) => {
+            tracing::warn!(error = %format!("{:#}", err.context(msg)), "database unavailable: answering 503");
+            ApiError::ServiceUnavailable(reason.into())
+        }
+        None => ApiError::Internal(err.context(msg)),
     }
 }
 

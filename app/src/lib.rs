@@ -17,6 +17,7 @@ pub mod middleware;
 pub mod request_id;
 pub mod routes;
 pub mod seed;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod storage;

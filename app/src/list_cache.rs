@@ -50,6 +50,14 @@ impl Listing {
     }
 }
 
+/// Runs a listing's COUNT(*), only when no cached count answers.
+pub trait Count: AsyncFnOnce() -> Result<i64, ApiError> {}
+impl<F: AsyncFnOnce() -> Result<i64, ApiError>> Count for F {}
+
+/// Reads and serializes a page's results, given the count, only when no cached page answers.
+pub trait List: AsyncFnOnce(i64) -> Result<Vec<u8>, ApiError> {}
+impl<F: AsyncFnOnce(i64) -> Result<Vec<u8>, ApiError>> List for F {}
+
 /// One page as cached: the count and the `results` array, already serialized as JSON.
 #[derive(Clone)]
 pub struct CachedPage {
@@ -186,20 +194,14 @@ impl ListCache {
     /// A page of `l` through both caches. `count_key` normalizes the filter, `page_key` adds
     /// the ordering and the page; `count` runs the COUNT(*), `list` reads the page's results
     /// (given the count, so a page past the end can skip the query) and serializes them.
-    pub async fn page<C, CF, L, LF>(
+    pub async fn page(
         &self,
         l: Listing,
         count_key: &str,
         page_key: &str,
-        count: C,
-        list: L,
-    ) -> Result<CachedPage, ApiError>
-    where
-        C: FnOnce() -> CF,
-        CF: std::future::Future<Output = Result<i64, ApiError>>,
-        L: FnOnce(i64) -> LF,
-        LF: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
-    {
+        count: impl Count,
+        list: impl List,
+    ) -> Result<CachedPage, ApiError> {
         let generation = if self.enabled() { self.generation(l).await } else { None };
         let page_key = generation.map(|g| format!("{}:{g}:{count_key}|{page_key}", l.name()));
         let Some(k) = page_key.filter(|_| !self.inner.page_ttl.is_zero()) else {
@@ -243,20 +245,14 @@ impl ListCache {
     }
 
     /// Count (through the count cache when there is a generation) and read one page.
-    async fn load<C, CF, L, LF>(
+    async fn load(
         &self,
         l: Listing,
         generation: Option<u64>,
         count_key: &str,
-        count: C,
-        list: L,
-    ) -> Result<CachedPage, ApiError>
-    where
-        C: FnOnce() -> CF,
-        CF: std::future::Future<Output = Result<i64, ApiError>>,
-        L: FnOnce(i64) -> LF,
-        LF: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
-    {
+        count: impl Count,
+        list: impl List,
+    ) -> Result<CachedPage, ApiError> {
         let n = match generation.filter(|_| self.inner.count_ttl > 0) {
             Some(g) => self.cached_count(&format!("count:{}:{g}:{count_key}", l.name()), count).await?,
             None => count().await?,
@@ -264,11 +260,7 @@ impl ListCache {
         Ok(CachedPage { count: n, results: list(n).await?.into() })
     }
 
-    async fn cached_count<C, CF>(&self, key: &str, count: C) -> Result<i64, ApiError>
-    where
-        C: FnOnce() -> CF,
-        CF: std::future::Future<Output = Result<i64, ApiError>>,
-    {
+    async fn cached_count(&self, key: &str, count: impl Count) -> Result<i64, ApiError> {
         let cache = &self.inner.cache;
         match cache.redis_get(key).await {
             Ok(Some(v)) => {

@@ -34,6 +34,10 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }
+    /// The database handle of the storage modules (the pool and the metrics to time queries in).
+    pub fn store(&self) -> crate::storage::Store<'_> {
+        crate::storage::Store::new(&self.db, &self.metrics)
+    }
     /// A Redis key under this deployment's prefix.
     pub fn redis_key(&self, key: &str) -> String {
         format!("{}{}", self.settings.redis.key_prefix, key)

@@ -1,7 +1,7 @@
 //! Account values: a mainland China mobile number and a sign-up request.
 use serde_json::Value;
 
-use crate::error::{ApiError, FieldErrors};
+use super::validation::{Fields, Invalid};
 
 /// `^1[3-9]\d{9}$`
 #[derive(Debug, Clone)]
@@ -29,14 +29,10 @@ pub struct NewUser {
     pub code: String,
 }
 
-fn add(fields: &mut FieldErrors, field: &str, msg: &str) {
-    fields.entry(field.to_string()).or_default().push(msg.to_string());
-}
-
 impl NewUser {
     /// Every field problem at once, DRF style.
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
-        let mut fields = FieldErrors::new();
+    pub fn parse(body: &Value) -> Result<Self, Invalid> {
+        let mut fields = Fields::default();
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
         let username = text("username").unwrap_or_default();
         let password = text("password").unwrap_or_default();
@@ -45,36 +41,32 @@ impl NewUser {
         if let Some(obj) = body.as_object() {
             for k in obj.keys() {
                 if !["username", "password", "tel", "code"].contains(&k.as_str()) {
-                    add(&mut fields, k, "Unknown field.");
+                    fields.add(k, "Unknown field.");
                 }
             }
         } else {
-            return Err(ApiError::BadRequest("The body must be a JSON object.".into()));
+            return Err(Invalid::Malformed("The body must be a JSON object.".into()));
         }
         let n = username.chars().count();
         if !(3..=32).contains(&n) || !username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            add(&mut fields, "username", "3-32 characters: letters, digits and underscores.");
+            fields.add("username", "3-32 characters: letters, digits and underscores.");
         } else if username.bytes().all(|b| b.is_ascii_digit()) {
             // Login takes a username or a phone number: an all-digit username could shadow
             // someone's number and lock them out of phone login.
-            add(
-                &mut fields,
-                "username",
-                "Must contain a letter or an underscore (digits only look like a phone number).",
-            );
+            fields.add("username", "Must contain a letter or an underscore (digits only look like a phone number).");
         }
         if password.chars().count() < 8 {
-            add(&mut fields, "password", "At least 8 characters.");
+            fields.add("password", "At least 8 characters.");
         } else if password.chars().count() > 1024 {
-            add(&mut fields, "password", "At most 1024 characters.");
+            fields.add("password", "At most 1024 characters.");
         } else if password.eq_ignore_ascii_case(&username) {
-            add(&mut fields, "password", "Must not be the username.");
+            fields.add("password", "Must not be the username.");
         }
-        let tel = Tel::parse(&tel_raw).map_err(|m| add(&mut fields, "tel", &m)).ok();
+        let tel = Tel::parse(&tel_raw).map_err(|m| fields.add("tel", m)).ok();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            add(&mut fields, "code", "The 6-digit code sent to the tel.");
+            fields.add("code", "The 6-digit code sent to the tel.");
         }
-        ApiError::check_fields(fields)?;
+        fields.finish()?;
         Ok(NewUser { username, password, tel: tel.expect("checked above"), code })
     }
 }

@@ -1,7 +1,7 @@
 //! django-filter style filter sets for estates and houses, parsed into typed values.
 use super::pagination::{Cursor, PageRequest};
 use super::query::{FieldParser, QueryMap};
-use crate::error::ApiError;
+use super::validation::Invalid;
 
 const MAX_HOT: u64 = u32::MAX as u64;
 const MAX_PRICE: u64 = u32::MAX as u64;
@@ -83,7 +83,7 @@ pub struct EstateFilter {
 }
 
 impl EstateFilter {
-    pub fn parse(q: &QueryMap) -> Result<Self, ApiError> {
+    pub fn parse(q: &QueryMap) -> Result<Self, Invalid> {
         let mut p = FieldParser::new(q);
         let name = p.text("name", 64);
         let min_hot = p.uint("minhot", MAX_HOT).map(|v| v as u32);
@@ -162,7 +162,7 @@ fn key_in_range(c: HouseColumn, k: i64) -> bool {
 impl HouseFilter {
     /// `max_depth` bounds page x size for page numbers (`pagination.max_page_depth`): deeper
     /// results are read with the keyset cursor, whose cost does not grow with the depth.
-    pub fn parse(q: &QueryMap, max_depth: u64) -> Result<Self, ApiError> {
+    pub fn parse(q: &QueryMap, max_depth: u64) -> Result<Self, Invalid> {
         let mut p = FieldParser::new(q);
         let title = p.text("title", 100);
         let min_price = p.uint("minprice", MAX_PRICE).map(|v| v as u32);
@@ -261,13 +261,13 @@ impl HouseFilter {
 mod tests {
     use super::*;
 
-    fn estate(qs: &str) -> Result<EstateFilter, ApiError> {
+    fn estate(qs: &str) -> Result<EstateFilter, Invalid> {
         EstateFilter::parse(&QueryMap::parse(qs).unwrap())
     }
 
     #[test]
     fn estates_filter_rejects_min_above_max() {
-        let Err(ApiError::Validation { fields, .. }) = estate("minhot=10&maxhot=5") else { panic!() };
+        let Err(Invalid::Fields(fields)) = estate("minhot=10&maxhot=5") else { panic!() };
         assert!(fields.contains_key("minhot"));
     }
 
@@ -281,9 +281,7 @@ mod tests {
 
     #[test]
     fn estates_filter_reports_every_bad_field_at_once() {
-        let Err(ApiError::Validation { fields, .. }) = estate("minhot=-1&ordering=price&size=101&page=x&dist=0") else {
-            panic!()
-        };
+        let Err(Invalid::Fields(fields)) = estate("minhot=-1&ordering=price&size=101&page=x&dist=0") else { panic!() };
         for f in ["minhot", "ordering", "size", "page", "dist"] {
             assert!(fields.contains_key(f), "missing {f}: {fields:?}");
         }
@@ -305,9 +303,7 @@ mod tests {
         {
             let c = Cursor { o: o.into(), k, i, r: false }.encode();
             let q = QueryMap::parse(&format!("ordering={o}&cursor={c}")).unwrap();
-            let Err(ApiError::Validation { fields, .. }) = HouseFilter::parse(&q, 10_000) else {
-                panic!("{o} {k} {i}")
-            };
+            let Err(Invalid::Fields(fields)) = HouseFilter::parse(&q, 10_000) else { panic!("{o} {k} {i}") };
             assert!(fields.contains_key("cursor"));
         }
     }
@@ -316,7 +312,7 @@ mod tests {
     fn houses_filter_bounds_page_depth_and_points_at_the_cursor() {
         let h = |qs: &str| HouseFilter::parse(&QueryMap::parse(qs).unwrap(), 10_000);
         assert!(h("page=500&size=20").is_ok());
-        let Err(ApiError::Validation { fields, .. }) = h("page=501&size=20") else { panic!() };
+        let Err(Invalid::Fields(fields)) = h("page=501&size=20") else { panic!() };
         assert!(fields["page"].join(" ").contains("cursor"), "{fields:?}");
         assert!(HouseFilter::parse(&QueryMap::parse("page=3&size=20").unwrap(), 40).is_err());
     }

@@ -4,7 +4,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::query::{FieldParser, QueryMap};
-use crate::error::ApiError;
+use super::validation::Invalid;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
@@ -40,7 +40,7 @@ impl PageRequest {
         PageRequest { page, size }
     }
 
-    pub fn parse(q: &QueryMap) -> Result<PageRequest, ApiError> {
+    pub fn parse(q: &QueryMap) -> Result<PageRequest, Invalid> {
         let mut p = FieldParser::new(q);
         let page = Self::parse_into(&mut p);
         p.finish()?;

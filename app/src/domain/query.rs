@@ -1,6 +1,6 @@
 //! The raw query string as a map, plus typed field parsers that record DRF-style messages.
 
-use crate::error::{ApiError, FieldErrors};
+use super::validation::{Fields, Invalid};
 
 /// Query parameters, each given at most once.
 pub struct QueryMap {
@@ -8,14 +8,14 @@ pub struct QueryMap {
 }
 
 impl QueryMap {
-    pub fn parse(query_string: &str) -> Result<Self, ApiError> {
+    pub fn parse(query_string: &str) -> Result<Self, Invalid> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
-            .map_err(|_| ApiError::BadRequest("Malformed query string.".into()))?;
+            .map_err(|_| Invalid::Malformed("Malformed query string.".into()))?;
         // A repeated parameter is refused rather than resolved (first or last wins): a proxy, a
         // cache key and this parser that pick different copies would each see another request.
         let repeated = pairs.iter().enumerate().find(|(i, (k, _))| pairs[..*i].iter().any(|(seen, _)| seen == k));
         if let Some((_, (key, _))) = repeated {
-            return Err(ApiError::field(key, "Give this parameter once."));
+            return Err(Invalid::field(key, "Give this parameter once."));
         }
         Ok(QueryMap { pairs })
     }
@@ -42,16 +42,16 @@ impl QueryMap {
 /// Collects per-field errors while parsing typed values out of a [`QueryMap`].
 pub struct FieldParser<'a> {
     q: &'a QueryMap,
-    pub errors: FieldErrors,
+    pub errors: Fields,
 }
 
 impl<'a> FieldParser<'a> {
     pub fn new(q: &'a QueryMap) -> Self {
-        FieldParser { q, errors: FieldErrors::new() }
+        FieldParser { q, errors: Fields::default() }
     }
 
     pub fn error(&mut self, field: &str, msg: impl Into<String>) {
-        self.errors.entry(field.to_string()).or_default().push(msg.into());
+        self.errors.add(field, msg);
     }
 
     /// A non-negative integer no larger than `max`.
@@ -104,8 +104,8 @@ impl<'a> FieldParser<'a> {
         Some(value.to_string())
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
-        ApiError::check_fields(self.errors)
+    pub fn finish(self) -> Result<(), Invalid> {
+        self.errors.finish()
     }
 }
 
@@ -121,9 +121,9 @@ pub fn like_escape(s: &str) -> String {
     out
 }
 
-/// Parse a path id; anything that is not a positive id is a 404, as in DRF.
-pub fn path_id(raw: &str, what: &str) -> Result<u32, ApiError> {
-    raw.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| ApiError::not_found(what))
+/// A path id: a positive integer that fits the id columns (anything else names no row).
+pub fn parse_id(raw: &str) -> Option<u32> {
+    raw.parse::<u32>().ok().filter(|v| *v >= 1)
 }
 
 #[cfg(test)]

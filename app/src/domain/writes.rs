@@ -1,19 +1,19 @@
-//! Write bodies (estates, houses) parsed into typed values, every field problem reported at
-//! once (400 with `fields`), and the `If-Match` precondition.
+//! What every write body shares: typed access to a JSON object that records each field problem
+//! (the one collector, `validation::Fields`), and the optimistic-concurrency precondition.
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldErrors};
+use super::validation::{Fields, Invalid};
 
 /// Typed access to a JSON object body that collects per-field errors.
 pub struct Body<'a> {
     obj: &'a Map<String, Value>,
-    pub errors: FieldErrors,
+    pub errors: Fields,
 }
 
 impl<'a> Body<'a> {
-    pub fn new(v: &'a Value, allowed: &[&str]) -> Result<Self, ApiError> {
-        let obj = v.as_object().ok_or_else(|| ApiError::BadRequest("The body must be a JSON object.".into()))?;
-        let mut b = Body { obj, errors: FieldErrors::new() };
+    pub fn new(v: &'a Value, allowed: &[&str]) -> Result<Self, Invalid> {
+        let obj = v.as_object().ok_or_else(|| Invalid::Malformed("The body must be a JSON object.".into()))?;
+        let mut b = Body { obj, errors: Fields::default() };
         for k in obj.keys() {
             if !allowed.contains(&k.as_str()) {
                 b.error(k, "Unknown field.");
@@ -23,7 +23,12 @@ impl<'a> Body<'a> {
     }
 
     pub fn error(&mut self, field: &str, msg: &str) {
-        self.errors.entry(field.to_string()).or_default().push(msg.to_string());
+        self.errors.add(field, msg);
+    }
+
+    /// Whether the body has the key at all (even as null).
+    pub fn has(&self, field: &str) -> bool {
+        self.obj.contains_key(field)
     }
 
     fn present(&mut self, field: &str, required: bool) -> Option<&'a Value> {
@@ -68,6 +73,11 @@ impl<'a> Body<'a> {
         self.uint(field, required, 1, u32::MAX as u64).map(|n| n as u32)
     }
 
+    /// The body's `version` (the alternative to `If-Match`).
+    pub fn version(&mut self) -> Option<u64> {
+        self.uint("version", false, 1, u32::MAX as u64)
+    }
+
     pub fn boolean(&mut self, field: &str) -> Option<bool> {
         let v = self.present(field, false)?;
         let b = v.as_bool();
@@ -95,32 +105,59 @@ impl<'a> Body<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<(), ApiError> {
-        ApiError::check_fields(self.errors)
+    pub fn finish(self) -> Result<(), Invalid> {
+        self.errors.finish()
     }
 }
 
 /// The version a conditional write expects: `If-Match: "7"` (an ETag from GET) or `"version": 7`
-/// in the body. Writes that replace or edit a row require one (428 otherwise), so two clients
-/// editing the same version cannot silently overwrite each other.
-/// `if_match` is the header's value (`None` when absent; unreadable bytes as "").
-pub fn expected_version(if_match: Option<&str>, body_version: Option<u64>) -> Result<u32, ApiError> {
-    if let Some(raw) = if_match {
-        let raw = raw.trim();
-        let raw = raw.strip_prefix("W/").unwrap_or(raw);
-        return raw
-            .trim_matches('"')
-            .parse::<u32>()
-            .map_err(|_| ApiError::BadRequest("If-Match must be an ETag from this API, e.g. \"3\".".into()));
-    }
-    match body_version {
-        Some(v) => u32::try_from(v).map_err(|_| ApiError::field("version", "Out of range.")),
-        None => Err(ApiError::PreconditionRequired(
-            "Send If-Match with the ETag you read (or \"version\" in the body).".into(),
-        )),
+/// in the body, kept as sent until the write resolves it (after its permission checks).
+#[derive(Debug, Clone, Default)]
+pub struct Precondition {
+    /// The header's value (unreadable bytes as "").
+    pub if_match: Option<String>,
+    pub body_version: Option<u64>,
+}
+
+impl Precondition {
+    /// The expected version, or `None` when the client sent neither. Writes that replace or edit
+    /// a row require one, so two clients editing the same version cannot silently overwrite each
+    /// other.
+    pub fn version(&self) -> Result<Option<u32>, Invalid> {
+        if let Some(raw) = &self.if_match {
+            let raw = raw.trim();
+            let raw = raw.strip_prefix("W/").unwrap_or(raw);
+            return raw
+                .trim_matches('"')
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| Invalid::Malformed("If-Match must be an ETag from this API, e.g. \"3\".".into()));
+        }
+        self.body_version.map(|v| u32::try_from(v).map_err(|_| Invalid::field("version", "Out of range."))).transpose()
     }
 }
 
 pub fn etag(version: u32) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pre(if_match: Option<&str>, body_version: Option<u64>) -> Precondition {
+        Precondition { if_match: if_match.map(String::from), body_version }
+    }
+
+    #[test]
+    fn if_match_wins_over_the_body_and_accepts_weak_etags() {
+        assert_eq!(pre(Some("W/\"7\""), Some(3)).version(), Ok(Some(7)));
+        assert_eq!(pre(None, Some(3)).version(), Ok(Some(3)));
+        assert_eq!(pre(None, None).version(), Ok(None));
+    }
+
+    #[test]
+    fn an_unreadable_if_match_is_malformed() {
+        assert!(matches!(pre(Some("abc"), None).version(), Err(Invalid::Malformed(_))));
+    }
 }

@@ -58,14 +58,14 @@ pub(super) async fn register(
     if !codes::verify(&state, new.tel.as_str(), &new.code).await? {
         return Err(ApiError::field("code", "Invalid or expired verification code."));
     }
-    if users::exists(&state, &new.username, new.tel.as_str()).await? {
+    if users::exists(state.store(), &new.username, new.tel.as_str()).await? {
         return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
     }
     let slot = state.hashing.slot()?;
     let hash =
         state.hashing.hash(&slot, new.password.clone(), &state.settings.auth).await.map_err(ApiError::Internal)?;
     drop(slot);
-    let id = users::create(&state, &new.username, &hash, new.tel.as_str()).await?;
+    let id = users::create(state.store(), &new.username, &hash, new.tel.as_str()).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": id, "username": new.username, "tel": new.tel.as_str(), "roles": ["user"],
     })))
@@ -113,7 +113,7 @@ async fn password_login(
     // Redis call, a query or a hash (a flood must not exhaust the Redis and database pools either).
     let slot = state.hashing.slot()?;
     let bucket = ip_bucket(req, state);
-    let found = users::find_for_login(state, &username).await?;
+    let found = users::find_for_login(state.store(), &username).await?;
     // Throttle per account (not per spelling: username and tel share one counter), per client
     // and across all clients.
     let account = match &found {
@@ -148,7 +148,7 @@ async fn code_login(state: &AppState, req: &HttpRequest, tel: &str, code: &str) 
         state.metrics.auth_logins_total.with_label_values(&["failure"]).inc();
         return Err(ApiError::Unauthorized("Invalid or expired verification code.".into()));
     }
-    let Some(id) = users::find_active_by_tel(state, tel.as_str()).await? else {
+    let Some(id) = users::find_active_by_tel(state.store(), tel.as_str()).await? else {
         state.metrics.auth_logins_total.with_label_values(&["failure"]).inc();
         return Err(ApiError::Unauthorized("Invalid or expired verification code.".into()));
     };
@@ -158,7 +158,7 @@ async fn code_login(state: &AppState, req: &HttpRequest, tel: &str, code: &str) 
 
 async fn signed_in(state: &AppState, req: &HttpRequest, id: u32) -> Result<(), ApiError> {
     let agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
-    users::record_login(state, id, &ip_of(req, state), agent).await?;
+    users::record_login(state.store(), id, &ip_of(req, state), agent).await?;
     state.metrics.auth_logins_total.with_label_values(&["success"]).inc();
     Ok(())
 }
@@ -191,7 +191,7 @@ pub(super) async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>
     match refresh_tokens::rotate(&state, &body.refresh_token).await? {
         Rotation::Invalid(msg) => Err(ApiError::InvalidToken(msg.into())),
         Rotation::Rotated(user_id, epoch, refresh_token) => {
-            match users::session_state(&state, user_id).await? {
+            match users::session_state(state.store(), user_id).await? {
                 Some((true, current)) if current == epoch => {}
                 Some((true, _)) => {
                     refresh_tokens::revoke(&state, &refresh_token).await?;
@@ -231,7 +231,7 @@ pub(super) async fn me(
 ) -> Result<HttpResponse, ApiError> {
     let p = principal.into_inner();
     // Deleted since the guard's (cached) check: the token's account is gone, a 401 like the guard's.
-    let profile = users::profile(&state, p.user_id)
+    let profile = users::profile(state.store(), p.user_id)
         .await?
         .ok_or_else(|| ApiError::InvalidToken("This account is inactive or no longer exists.".into()))?;
     let mut v = serde_json::to_value(profile).context_api("Failed to encode the profile")?;

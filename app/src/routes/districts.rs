@@ -2,65 +2,42 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::{json_bytes, page_response, Counted};
+use super::params::path_id;
 use crate::cache::{decode, encode, keys};
 use crate::domain::pagination::PageRequest;
-use crate::domain::query::{path_id, QueryMap};
+use crate::domain::query::QueryMap;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::districts::{self, DistrictSummary};
-
-/// Cache keys (also used for invalidation).
-pub fn list_key(page: PageRequest) -> String {
-    format!("districts:p{}:s{}", page.page, page.size)
-}
-pub fn hot_cities_key(page: PageRequest) -> String {
-    format!("hot-cities:p{}:s{}", page.page, page.size)
-}
+use crate::storage::districts::{self, DistrictList, DistrictSummary};
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, list_key, |size, offset| districts::provinces(&state.db, &state.metrics, size, offset))
-        .await
+    cached_page(&state, &req, DistrictList::Provinces, keys::provinces_page).await
 }
 
 pub(super) async fn detail(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id(&path, "District")?;
-    let bytes = state
-        .cache
-        .get_or_load(&keys::district(id), || async {
-            match districts::detail(&state.db, &state.metrics, id).await? {
-                Some(d) => encode(&d).map(Some),
-                None => Ok(None),
-            }
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("District"))?;
+    let load = || districts::detail(&state.db, &state.metrics, id);
+    let bytes = state.cache.object(&keys::district(id), "District", load).await?;
     Ok(json_bytes(&bytes))
 }
 
 pub(super) async fn hot_cities(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    cached_page(&state, &req, hot_cities_key, |size, offset| {
-        districts::hot_cities(&state.db, &state.metrics, size, offset)
-    })
-    .await
+    cached_page(&state, &req, DistrictList::HotCities, keys::hot_cities_page).await
 }
 
-/// A paginated district list through the cache: `key` names the page, `load` reads it from the database.
-async fn cached_page<F, Fut>(
+/// A page of a district list through the cache (`key` names the page).
+async fn cached_page(
     state: &AppState,
     req: &HttpRequest,
+    list: DistrictList,
     key: fn(PageRequest) -> String,
-    load: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnOnce(u64, u64) -> Fut,
-    Fut: std::future::Future<Output = Result<(i64, Vec<DistrictSummary>), ApiError>>,
-{
+) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let page = PageRequest::parse(&q)?;
     let bytes = state
         .cache
         .get_or_load(&key(page), || async {
-            let (count, results) = load(page.size, page.offset()).await?;
+            let (count, results) = districts::page(&state.db, &state.metrics, list, page.size, page.offset()).await?;
             encode(&Counted { count, results }).map(Some)
         })
         .await?

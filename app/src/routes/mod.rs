@@ -13,6 +13,7 @@ pub mod health;
 pub mod houses;
 pub mod openapi;
 pub mod pages;
+pub mod params;
 pub mod preconditions;
 
 use actix_web::{web, Route};
@@ -63,8 +64,8 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/estates/", Public, estates::list),
     endpoint!(POST "/api/estates/", Privilege, estates::create),
     endpoint!(GET "/api/estates/{id}/", Public, estates::detail),
-    endpoint!(PUT "/api/estates/{id}/", Privilege, estates::replace),
-    endpoint!(PATCH "/api/estates/{id}/", Privilege, estates::patch),
+    endpoint!(PUT "/api/estates/{id}/", Privilege, estates::edit::<true>),
+    endpoint!(PATCH "/api/estates/{id}/", Privilege, estates::edit::<false>),
     endpoint!(DELETE "/api/estates/{id}/", Privilege, estates::delete),
     endpoint!(GET "/api/houses/", Public, houses::list),
     endpoint!(POST "/api/houses/", Privilege, houses::create),

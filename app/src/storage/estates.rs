@@ -1,3 +1,6 @@
+//! Estate reads: the filtered page and its count, the detail; `writes` holds the writes.
+pub mod writes;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 

@@ -1,3 +1,6 @@
+//! House reads: filtered pages (page number or keyset), counts, the detail; `writes` holds the writes.
+pub mod writes;
+
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
@@ -61,23 +64,18 @@ const SUMMARY_COLUMNS: &str = "id, title, price, price_unit, area, floor, total_
 
 /// The filter's conditions, each `AND ...` (after [`search::push_from`]).
 pub fn push_where(qb: &mut QueryBuilder<'_, MySql>, f: &HouseFilter) {
-    if let Some(v) = f.district {
-        qb.push(" AND district_id = ").push_bind(v);
-    }
-    if let Some(v) = f.city {
-        qb.push(" AND city_id = ").push_bind(v);
-    }
-    if let Some(v) = f.estate {
-        qb.push(" AND estate_id = ").push_bind(v);
-    }
-    if let Some(v) = f.house_type {
-        qb.push(" AND type_id = ").push_bind(v);
-    }
-    if let Some(v) = f.min_price {
-        qb.push(" AND price >= ").push_bind(v);
-    }
-    if let Some(v) = f.max_price {
-        qb.push(" AND price <= ").push_bind(v);
+    let conditions = [
+        (" AND district_id = ", f.district),
+        (" AND city_id = ", f.city),
+        (" AND estate_id = ", f.estate),
+        (" AND type_id = ", f.house_type),
+        (" AND price >= ", f.min_price),
+        (" AND price <= ", f.max_price),
+    ];
+    for (condition, value) in conditions {
+        if let Some(v) = value {
+            qb.push(condition).push_bind(v);
+        }
     }
     if let Some(t) = &f.title {
         // The substring definition, whichever rows the plan reads.

@@ -1,19 +1,94 @@
-//! Queries, one module per resource. Every function adds context to its errors and runs inside a
-//! timed `db.query` span (`db_query_duration_seconds{query}`).
+//! Queries, one module per resource. Every statement adds context to its errors and runs inside a
+//! timed `db.query` span (`db_query_duration_seconds{query}`), through [`Store`] (the pool and the
+//! metrics) or, inside a transaction, [`Tx`]. Constraint violations become API errors in one
+//! place, `constraint.rs`.
 pub mod admin;
 pub mod bulk;
+pub mod constraint;
 pub mod districts;
 pub mod estates;
 pub mod houses;
 pub mod search;
 pub mod users;
-pub mod writes;
+pub mod versions;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
-use sqlx::{ConnectOptions, Executor, MySqlPool};
+use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult, MySqlRow, MySqlSslMode};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{ConnectOptions, Executor, FromRow, MySql, MySqlPool, Transaction};
 use std::time::Duration;
 
 use crate::configuration::{DatabaseSettings, DatabaseSslMode};
+use crate::error::{ApiError, ResultExt};
+use crate::metrics::Metrics;
+
+type SqlResult<T> = Result<T, sqlx::Error>;
+
+/// The narrow handle storage works through: the pool and the metrics its statements are timed in.
+#[derive(Clone, Copy)]
+pub struct Store<'a> {
+    pub pool: &'a MySqlPool,
+    pub metrics: &'a Metrics,
+}
+
+impl<'a> Store<'a> {
+    pub fn new(pool: &'a MySqlPool, metrics: &'a Metrics) -> Self {
+        Store { pool, metrics }
+    }
+
+    /// Run one statement under `name` (`db_query_duration_seconds{query=name}`, slow-query log).
+    pub async fn time<F: std::future::Future>(&self, name: &'static str, statement: F) -> F::Output {
+        self.metrics.time_query(name, statement).await
+    }
+
+    /// A transaction (REPEATABLE READ, the default) whose statements are timed the same way.
+    pub async fn begin(&self) -> Result<Tx<'a>, ApiError> {
+        let conn = self.time("begin", self.pool.begin()).await.context_api("Failed to begin a transaction")?;
+        Ok(Tx { conn, metrics: self.metrics })
+    }
+}
+
+/// An open transaction whose statements run timed through its methods (`execute`, `row`,
+/// `scalar`, `scalars`); dropped without [`Tx::commit`], it rolls back.
+pub struct Tx<'a> {
+    pub conn: Transaction<'static, MySql>,
+    pub metrics: &'a Metrics,
+}
+
+impl Tx<'_> {
+    /// Run `q` (INSERT, UPDATE, DELETE, a locking SELECT), timed under `name`.
+    pub async fn execute(
+        &mut self,
+        name: &'static str,
+        q: Query<'_, MySql, MySqlArguments>,
+    ) -> SqlResult<MySqlQueryResult> {
+        self.metrics.time_query(name, q.execute(&mut *self.conn)).await
+    }
+
+    /// At most one row of `q`, timed under `name`.
+    pub async fn row<O>(&mut self, name: &'static str, q: QueryAs<'_, MySql, O, MySqlArguments>) -> SqlResult<Option<O>>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
+    {
+        self.metrics.time_query(name, q.fetch_optional(&mut *self.conn)).await
+    }
+
+    /// Every value of `q`, timed under `name`.
+    pub async fn scalars<O>(
+        &mut self,
+        name: &'static str,
+        q: QueryScalar<'_, MySql, O, MySqlArguments>,
+    ) -> SqlResult<Vec<O>>
+    where
+        O: Send + Unpin,
+        (O,): Send + Unpin + for<'r> FromRow<'r, MySqlRow>,
+    {
+        self.metrics.time_query(name, q.fetch_all(&mut *self.conn)).await
+    }
+
+    pub async fn commit(self, name: &'static str, what: &'static str) -> Result<(), ApiError> {
+        self.metrics.time_query(name, self.conn.commit()).await.context_api(what)
+    }
+}
 
 pub fn connect_options(s: &DatabaseSettings) -> MySqlConnectOptions {
     let mode = match s.ssl_mode {

@@ -240,17 +240,14 @@ pub async fn reindex(db: &MySqlPool, m: &Metrics, batch: u32) -> anyhow::Result<
         let mut tx = db.begin().await.context("Failed to begin a reindex batch")?;
         // Lock the range's rows so a concurrent title edit waits for this batch (and then
         // re-indexes its house itself).
-        let houses: Vec<(u32, String)> =
-            sqlx::query_as("SELECT id, title FROM houses WHERE id BETWEEN ? AND ? FOR UPDATE")
-                .bind(from)
-                .bind(to)
-                .fetch_all(&mut *tx)
-                .await
-                .context("Failed to read a range of titles")?;
-        sqlx::query("DELETE FROM house_title_grams WHERE house_id BETWEEN ? AND ?")
-            .bind(from)
-            .bind(to)
-            .execute(&mut *tx)
+        let read =
+            sqlx::query_as("SELECT id, title FROM houses WHERE id BETWEEN ? AND ? FOR UPDATE").bind(from).bind(to);
+        let houses: Vec<(u32, String)> = m
+            .time_query("search_reindex_read", read.fetch_all(&mut *tx))
+            .await
+            .context("Failed to read a range of titles")?;
+        let clear = sqlx::query("DELETE FROM house_title_grams WHERE house_id BETWEEN ? AND ?").bind(from).bind(to);
+        m.time_query("search_reindex_clear", clear.execute(&mut *tx))
             .await
             .context("Failed to clear a range of the title index")?;
         insert_grams(&mut tx, m, &houses).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -20,4 +20,5 @@ mod search;
 mod security;
 mod seed;
 mod sms;
+mod write_path;
 mod writes;
