@@ -33,8 +33,9 @@ test-edge: ## edge: nginx -t, gixy, keepalived, live HTTP + headless browser, ne
 test-monitoring: ## monitoring: promtool/amtool tests, live Alertmanager, dashboards vs a live Prometheus
 	monitoring/tests/run.sh
 
-test-zabbix: ## Zabbix 6.0: template import, hosts, values and triggers on a real server
+test-zabbix: ## Zabbix 6.0: template import, hosts, values and triggers on a real server; the offline images on their own
 	monitoring/zabbix/tests/run.sh
+	monitoring/zabbix/images/tests/run.sh
 
 test-bench: ## bench/: sysbench, wrk load and report scripts on real MariaDB + app (pytest)
 	bench/tests/run.sh

@@ -2,7 +2,7 @@
 """The one Zabbix JSON-RPC client of the repository (standard library only).
 
 Imported by zabbix_init.py (the compose profile's one-shot, in the agent 2 image) and by the
-pytest suite in tests/; its command line serves shell scripts (images/smoke.sh).
+pytest suite in tests/; its command line serves the image tests (images/tests/) and tests/tests/zabbix.rs.
 
   python3 zabbix_api.py [--url URL] version
   python3 zabbix_api.py [--url URL] login USER            password on stdin -> the session token

@@ -159,18 +159,25 @@ fn z1_the_zabbix_profile_collects_real_values_from_the_stack() -> Result<()> {
             ["lb1", "lb2"].iter().map(|h| (*h, value_of(&v, h, "zufang.keepalived.state").unwrap_or(""))).collect();
         let masters: Vec<String> = states.iter().filter(|(_, s)| *s == "MASTER").map(|(h, _)| h.to_string()).collect();
         let holders = vip_holders()?;
-        last = format!("states {states:?}, VIP on {holders:?}");
+        last = format!(
+            "states {states:?}, VIP on {holders:?}, mysql.ping {:?}, redis.ping {:?}",
+            value_of(&v, "mysql", "mysql.ping"),
+            value_of(&v, "mysql", "redis.ping")
+        );
         let ready = ["app1", "app2", "app3"].iter().all(|h| value_of(&v, h, "zufang.up") == Some("1"))
             && ["lb1", "lb2"].iter().all(|h| value_of(&v, h, "nginx.requests.rate").is_some())
             && value_of(&v, "mysql", "mysql.ping") == Some("1")
+            // The agent's Redis session logs in as Redis's ACL user `default` (PING, INFO, SETNAME).
+            && value_of(&v, "mysql", "redis.ping") == Some("1")
             && masters == holders;
         Ok(ready.then_some(v))
     })
-    .with_context(|| format!("last keepalived view: {last}"))?;
+    .with_context(|| format!("last view: {last}"))?;
     eprintln!(
-        "Zabbix: app1 {} items with values, {last}, mysql.ping {:?}",
+        "Zabbix: app1 {} items with values, {last}, mysql.ping {:?}, redis.ping {:?}",
         values.get("app1").map(BTreeMap::len).unwrap_or(0),
-        value_of(&values, "mysql", "mysql.ping")
+        value_of(&values, "mysql", "mysql.ping"),
+        value_of(&values, "mysql", "redis.ping")
     );
     Ok(())
 }

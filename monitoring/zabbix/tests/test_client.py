@@ -1,4 +1,4 @@
-"""zabbix_api.py's command line, as images/smoke.sh and tests/tests/zabbix.rs call it: the password on
+"""zabbix_api.py's command line, as images/tests/ and tests/tests/zabbix.rs call it: the password on
 stdin, results as JSON, an error reply as exit 1 with the error on stderr."""
 from __future__ import annotations
 

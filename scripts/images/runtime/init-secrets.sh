@@ -109,12 +109,14 @@ put rabbitmq/app_password "$rabbitmq_app"
 put rabbitmq/worker_password "$rabbitmq_worker"
 put rabbitmq/admin_password "$(rand 32)"
 
+# The default user is the Zabbix agent 2's Redis plugin: it names its connection (CLIENT SETNAME)
+# before any PING, and a refused SETNAME reads as Redis down (redis.ping 0).
 # Redis's configuration is derived, rendered on every run from the password files above (so a
 # rotation that changed a file, or an upgrade from the single-password release, takes effect at
 # Redis's next start). Key patterns: the app's keys are under redis.key_prefix ("zufang:").
 pw_of() { head -n 1 "$dir/redis/$1_password"; }
 cat > "$dir/redis/redis.conf.new" <<CONF
-user default on >$(pw_of monitor) ~* resetchannels -@all +ping +info
+user default on >$(pw_of monitor) ~* resetchannels -@all +ping +info +client|setname
 user app on >$(pw_of app) ~zufang:* resetchannels -@all +@read +@write +@scripting +@connection -@dangerous
 user exporter on >$(pw_of exporter) ~* resetchannels -@all +ping +auth +hello +select +client|setname +client|list +info +config|get +slowlog|get +slowlog|len +latency|latest +latency|histogram +memory|stats +module|list +cluster|info +dbsize
 user admin on >$(pw_of admin) ~* &* +@all
