@@ -1,11 +1,12 @@
-//! Account flows on shared state: SMS verification codes, refresh-token families and login
-//! throttling. Everything here must hold across replicas, so it lives in Redis; when Redis is down
+//! Account flows on shared state: SMS verification codes, refresh-token families, login
+//! throttling and sign-up. Everything here must hold across replicas, so it lives in Redis; when Redis is down
 //! these operations answer 503: silently skipping a rate limit or a revocation check would weaken
 //! security exactly when an operator is busy with an outage. The primitives they use (JWT keys,
 //! HMAC, password hashing, SMS senders) are in `auth`.
 pub mod codes;
 pub mod login_throttle;
 pub mod refresh_tokens;
+pub mod sign_up;
 
 use std::sync::LazyLock;
 use std::time::Duration;

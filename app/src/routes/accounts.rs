@@ -7,7 +7,8 @@ use serde_json::json;
 
 use crate::access::{access, Principal};
 use crate::accounts::refresh_tokens::{self, Rotation};
-use crate::accounts::{codes, count_attempts, login_throttle};
+use crate::accounts::sign_up::sign_up;
+use crate::accounts::{codes, login_throttle};
 use crate::client_ip::{client_ip, rate_bucket};
 use crate::domain::accounts::{NewUser, Tel};
 use crate::error::{ApiError, ResultExt};
@@ -33,39 +34,14 @@ pub(super) async fn send_code(
     Ok(HttpResponse::Accepted().json(json!({"detail": "A verification code has been sent."})))
 }
 
-/// Sign-up. Nothing about existing accounts is told before the SMS code checks out: whether a
-/// username or tel is taken is learnt only by the owner of the phone, one code (which this
-/// consumes) per question, and sign-ups are rate-limited per client and per tel.
+/// Sign-up (`accounts::sign_up`: rate limits, the SMS code, uniqueness, the insert).
 pub(super) async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewUser::parse(&body)?;
-    let a = &state.settings.auth;
-    let limits = [
-        (state.redis_key(&format!("signup:ip:{}", ip_bucket(&req, &state))), a.max_signups_per_ip_per_hour, 3600),
-        (state.redis_key(&format!("signup:tel:{}", new.tel.as_str())), a.max_signups_per_tel_per_hour, 3600),
-    ];
-    if let Some((which, ttl)) = count_attempts(&state, &limits).await? {
-        let limiter = if which == 0 { "signup_ip" } else { "signup_tel" };
-        state.metrics.rate_limit_rejections_total.with_label_values(&[limiter]).inc();
-        return Err(ApiError::TooManyRequests {
-            message: "Too many sign-up attempts; try again later.".into(),
-            retry_after_seconds: ttl,
-        });
-    }
-    if !codes::verify(&state, new.tel.as_str(), &new.code).await? {
-        return Err(ApiError::field("code", "Invalid or expired verification code."));
-    }
-    if users::exists(state.store(), &new.username, new.tel.as_str()).await? {
-        return Err(ApiError::Conflict("A user with this username or tel already exists.".into()));
-    }
-    let slot = state.hashing.slot()?;
-    let hash =
-        state.hashing.hash(&slot, new.password.clone(), &state.settings.auth).await.map_err(ApiError::Internal)?;
-    drop(slot);
-    let id = users::create(state.store(), &new.username, &hash, new.tel.as_str()).await?;
+    let id = sign_up(&state, &new, &ip_bucket(&req, &state)).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": id, "username": new.username, "tel": new.tel.as_str(), "roles": ["user"],
     })))
