@@ -39,8 +39,8 @@ def wait_http(url, seconds=60):
 
 
 class Garage:
-    def __init__(self, image, secrets):
-        self.image, self.secrets = image, secrets
+    def __init__(self, image, init_image, secrets):
+        self.image, self.init_image, self.secrets = image, init_image, secrets
 
     def start(self):
         docker("run", "-d", "--name", NODE, "--network", NET, "--user", "10030:10030",
@@ -57,11 +57,14 @@ class Garage:
         docker("rm", "-f", NODE, check=False)
 
     def init(self):
-        env = dict(os.environ, GARAGE_ADMIN_URL=self.admin_url,
-                   GARAGE_ADMIN_TOKEN_FILE=f"{self.secrets}/s3/admin_token",
-                   S3_KEYS_DIR=f"{self.secrets}/s3")
-        return subprocess.run(["python3", str(ROOT / "s3/init.py")], env=env,
-                              capture_output=True, text=True)
+        """s3-init as compose runs it: its image, uid 10030, read-only, the secrets folder only."""
+        return subprocess.run(
+            ["docker", "run", "--rm", "--network", NET, "--user", "10030:10030", "--read-only",
+             "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+             "-e", f"GARAGE_ADMIN_URL=http://{NODE}:3903", "-e", "PYTHONDONTWRITEBYTECODE=1",
+             "-v", f"{ROOT}/s3/init.py:/opt/s3-init/init.py:ro",
+             "-v", f"{self.secrets}/s3:/run/stack-secrets/s3:ro", self.init_image],
+            capture_output=True, text=True)
 
     def secret(self, name):
         return (pathlib.Path(self.secrets) / "s3" / name).read_text().strip()
@@ -87,7 +90,7 @@ def garage():
     subprocess.run(["bash", str(ROOT / "scripts/images/runtime/init-secrets.sh"), secrets],
                    env=dict(os.environ, LEGACY_DIR="/nonexistent"), check=True, capture_output=True)
     docker("network", "create", NET)
-    g = Garage(image, secrets)
+    g = Garage(image, os.environ.get("ZG_INIT_IMAGE", "zufang/s3-init:local"), secrets)
     g.start()
     r = g.init()
     assert r.returncode == 0, r.stdout + r.stderr
