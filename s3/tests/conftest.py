@@ -44,7 +44,8 @@ class Garage:
 
     def start(self):
         docker("run", "-d", "--name", NODE, "--network", NET, "--user", "10030:10030",
-               "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+               "--read-only", "--tmpfs", "/tmp:uid=10030,gid=10030,mode=0700,size=64m",
+               "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
                "-v", f"{META}:/var/lib/garage/meta", "-v", f"{DATA}:/var/lib/garage/data",
                "-v", f"{self.secrets}/s3:/run/stack-secrets/s3:ro",
                "-v", f"{ROOT}/s3/garage.toml:/etc/garage.toml:ro",
