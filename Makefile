@@ -8,7 +8,7 @@ SHELL := /usr/bin/env bash
 # Suites that `make test` runs, in order. Each area owns its runner script.
 TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-queue test-stack
 
-.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
+.PHONY: help test $(TEST_SUITES) test-s3 test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -90,6 +90,9 @@ test-images: ## offline-image inputs: hashed Python pins, debootstrap signature 
 
 test-queue: ## message broker: offline RabbitMQ image, definitions, permissions, retry/DLQ paths, metrics, durability on a real broker (pytest)
 	rabbitmq/tests/run.sh
+
+test-s3: ## object store: Garage (ZG_GARAGE_IMAGE) set up by s3/init.py; keys, privacy, restart, metrics (pytest; not in `make test` yet)
+	s3/tests/run.sh
 
 test-stack: ## whole stack: hadolint + shellcheck, offline images, compose up --wait, end-to-end tests, always down -v
 	scripts/ci/lint-images.sh

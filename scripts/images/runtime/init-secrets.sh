@@ -18,10 +18,14 @@ rand() { # N -> N random characters of [A-Za-z0-9]
   while (( ${#out} < $1 )); do out+=$(head -c 256 /dev/urandom | tr -dc 'A-Za-z0-9'); done
   printf '%s' "${out:0:$1}"
 }
+# hex N -> N random bytes as 2N hex digits.
+hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # put FILE CONTENT: write once (an existing secret is never replaced).
 put() { [[ -s $dir/$1 ]] || { mkdir -p "$(dirname "$dir/$1")"; printf '%s\n' "$2" > "$dir/$1"; echo "secrets-init: created $1" >&2; }; }
 # shared NAME LEN: one value used by several consumers (kept in root-only _shared/).
 shared() { put "_shared/$1" "$(rand "$2")"; head -n 1 "$dir/_shared/$1"; }
+# put_shared_hex NAME BYTES [PREFIX]: the same for a hex value (N random bytes) with a prefix.
+put_shared_hex() { put "_shared/$1" "${3:-}$(hex "$2")"; head -n 1 "$dir/_shared/$1"; }
 
 # carry_over: files of the single volume of earlier releases, into the folders still empty.
 if [[ -d $legacy ]]; then
@@ -109,6 +113,19 @@ put rabbitmq/app_password "$rabbitmq_app"
 put rabbitmq/worker_password "$rabbitmq_worker"
 put rabbitmq/admin_password "$(rand 32)"
 
+# The object store (profile photos; s3/README.md): Garage's RPC secret (32 bytes, hex as Garage
+# requires) and admin token, and one S3 key per client in Garage's own format (GK + 24 hex, secret
+# 64 hex), which s3-init imports. Kept in s3/ only: the app and the worker read no S3 setting
+# yet; when they do, their folders get a copy through put_shared_hex.
+s3_app_id=$(put_shared_hex s3_app_access_key_id 12 GK)
+s3_app_secret=$(put_shared_hex s3_app_secret_access_key 32)
+put s3/rpc_secret "$(hex 32)"
+put s3/admin_token "$(rand 48)"
+put s3/app_access_key_id "$s3_app_id"
+put s3/app_secret_access_key "$s3_app_secret"
+put s3/worker_access_key_id "GK$(hex 12)"
+put s3/worker_secret_access_key "$(hex 32)"
+
 # The default user is the Zabbix agent 2's Redis plugin: it names its connection (CLIENT SETNAME)
 # before any PING, and a refused SETNAME reads as Redis down (redis.ping 0).
 # Redis's configuration is derived, rendered on every run from the password files above (so a
@@ -134,7 +151,7 @@ fi
 # the secrets-edge volume of an earlier release is not read any more.
 declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=6379 [mysqld-exporter]=65534
   [redis-exporter]=59000 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
-  [bench]=10010 [bench-account]=10001 [backup]=999 [rabbitmq]=999)
+  [bench]=10010 [bench-account]=10001 [backup]=999 [rabbitmq]=999 [s3]=10030)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"
