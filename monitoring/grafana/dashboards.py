@@ -233,7 +233,37 @@ def service_overview():
             thresholds=[(0, "red"), (2, "orange"), (3, "green")])
     d.panel("table", "Build per replica",
             [('max by (replica, version, git_sha) (zufang_build_info{job="app"})', "")], w=18, h=5)
+    broker_row(d)
     return d
+
+
+def broker_row(d):
+    """The "flower" of the background jobs: RabbitMQ's own plugin (rabbitmq/README.md, Monitoring)."""
+    q, n = 'job="rabbitmq-queues"', 'job="rabbitmq"'
+    d.row("Message broker")
+    d.panel("timeseries", "Queue depth: ready and unacked per queue",
+            [(f"sum by (queue) (rabbitmq_detailed_queue_messages_ready{{{q}}})", "{{queue}} ready"),
+             (f"sum by (queue) (rabbitmq_detailed_queue_messages_unacked{{{q}}})", "{{queue}} unacked")], w=8,
+            thresholds=[(limit("RabbitMQQueueBacklogGrowing/warning", "messages"), "orange")],
+            description="Ready: waiting for a worker; unacked: in a worker's hands. The line: the backlog alert's floor.")
+    d.panel("timeseries", "Consumers per queue",
+            [(f"sum by (queue) (rabbitmq_detailed_queue_consumers{{{q}}})", "{{queue}}")], w=8,
+            description="photo.thumbnail needs at least one (the workers); the retry tiers and the DLQ have none by design.")
+    d.panel("stat", "Dead-letter queue", [(f'sum(rabbitmq_detailed_queue_messages{{{q}, queue="photo.thumbnail.dlq"}})', "messages")],
+            w=8, thresholds=[(limit("RabbitMQDeadLetterQueueNotEmpty/warning", "messages") + 1, "red")],
+            description="Jobs that failed for good, waiting for an operator (docs/runbooks/RabbitMQDeadLetterQueueNotEmpty.md).")
+    d.panel("timeseries", "Messages per second: publish, deliver, ack, redeliver",
+            [(f"sum(rate(rabbitmq_global_messages_received_total{{{n}}}[$__rate_interval]))", "published"),
+             (f"sum(rate(rabbitmq_global_messages_delivered_total{{{n}}}[$__rate_interval]))", "delivered"),
+             (f"sum(rate(rabbitmq_global_messages_acknowledged_total{{{n}}}[$__rate_interval]))", "acked"),
+             (f"sum(rate(rabbitmq_global_messages_redelivered_total{{{n}}}[$__rate_interval]))", "redelivered")],
+            w=16, unit="ops", description="Node totals (the plugin's /metrics). Redeliveries: workers died or timed out holding a job.")
+    d.panel("stat", "Resource alarms",
+            [(f"max(rabbitmq_alarms_memory_used_watermark{{{n}}})", "memory"),
+             (f"max(rabbitmq_alarms_free_disk_space_watermark{{{n}}})", "disk")], w=8,
+            mappings=[{"type": "value", "options": {"0": {"text": "ok", "color": "green"},
+                                                     "1": {"text": "ALARM", "color": "red"}}}],
+            description="Either alarm blocks every publisher; the outbox keeps the jobs meanwhile.")
 
 
 def edge():
@@ -508,8 +538,9 @@ def k8s_selectors(expr):
     return JOB.sub(lambda m: f'job="app", {K8S_SCOPE}' if m.group(1) == "app" else K8S_SCOPE, expr)
 
 
-# Rows about compose-only services (the backup service: in a cluster the managed database backs up).
-COMPOSE_ONLY_ROWS = {"Backups"}
+# Rows about compose-only services (the backup service: in a cluster the managed database backs up;
+# the broker: no overlay scrapes one yet).
+COMPOSE_ONLY_ROWS = {"Backups", "Message broker"}
 
 
 def k8s_variant(d):
