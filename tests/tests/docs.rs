@@ -37,6 +37,7 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("make dev", "a development server on this host's own MariaDB/Redis, in the foreground (outside the stack)"),
     ("make bench", "the loopback benchmark: minutes, and it rewrites docs/performance.md (make test-bench runs its scripts)"),
     ("docker compose --profile bench run --rm bench bench/http/load.sh --connections", "the full HTTP benchmark (4 levels x 60 s): the --quick lines run"),
+    ("docker compose --profile photos", "the photos profile's Garage image is not built offline yet (scripts/images/garage/README.md): no registry here"),
     ("make restore UNTIL=", "a second from the runbook's example incident, before this stack existed: ops.rs restores to a second of its own"),
 ];
 
