@@ -21,8 +21,8 @@ compose() { (cd "$ops_root" && docker compose --env-file "$STACK_ENV_FILE" "$@")
 # The compose services the stack runs now (running containers).
 running_services() { compose ps --status running --format '{{.Service}}'; }
 # Finished containers whose network is gone: a plain `docker compose down` (no `--profile '*'`)
-# leaves the profiles' one-shots (bench-account, bench-results, zabbix-init) behind and removes the
-# network they were created on; Compose would later start them as they are and Docker refuses
+# leaves the profiles' finished one-shots (bench-account, zabbix-init) behind and removes the
+# network they were created on (bench-results has no network); Compose would later start them as they are and Docker refuses
 # ("network ... not found"). Removed here so Compose creates them anew on the current network.
 drop_stranded_containers() {
   local id net

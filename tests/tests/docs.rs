@@ -64,7 +64,7 @@ const CHANGE_ORDER: &[&str] = &[
 ];
 
 /// Tear-down, last, in this order (`position` matches the whole command or its first words, so
-/// `docker compose down -v` sorts before `docker compose down`: run order is by index below).
+/// the profile-wide `down -v` sorts before the plain profile-wide `down`: run order is by index below).
 const LAST_ORDER: &[&str] = &[
     "make down",
     "make up",

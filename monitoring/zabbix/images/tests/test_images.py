@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -234,8 +236,6 @@ def test_the_front_end_answers_the_api_with_zabbix_6_0(web, admin):
 
 
 def test_the_login_page_is_served_and_the_configuration_folder_is_not(web, admin):
-    import urllib.error
-    import urllib.request
     home = urllib.request.urlopen(f"{web}/", timeout=20).read().decode()
     assert "Sign in" in home and "Database error" not in home and "setup.php" not in home
     with pytest.raises(urllib.error.HTTPError) as e:
