@@ -1,4 +1,4 @@
-//! Command line: `zufang [serve|migrate|seed|check-config|healthcheck|create-user]`.
+//! Command line: `zufang [serve|migrate|seed|check-config|healthcheck|create-user|worker|jobs]`.
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -45,6 +45,15 @@ pub enum Command {
         #[arg(long = "role", default_value = "user")]
         roles: Vec<String>,
     },
+    /// Consume photo.thumbnail: make each photo's derived sizes, mark it ready or failed (runs
+    /// until SIGTERM; /metrics, /healthz, /readyz on worker.port). Runs as the broker user
+    /// zufang-worker: ZUFANG__AMQP__USERNAME=zufang-worker and its password in amqp_password.
+    Worker,
+    /// Background jobs: the dead-letter queue of thumbnail jobs.
+    Jobs {
+        #[command(subcommand)]
+        action: JobsAction,
+    },
     /// Exit 0 when a running instance's /healthz answers 200 (for container health checks).
     Healthcheck {
         /// Defaults to http://127.0.0.1:{application.port}/healthz.
@@ -53,6 +62,48 @@ pub enum Command {
         #[arg(long, default_value_t = 2)]
         timeout_seconds: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsAction {
+    /// The dead-letter queue (photo.thumbnail.dlq). Needs the broker's admin account:
+    /// ZUFANG__AMQP__USERNAME=zufang-admin and its password in the secret file amqp_password.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Show dead jobs (message_id, photo_id, age, x-error, x-death) without removing any.
+    List {
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead jobs back to photo.thumbnail with their attempts reset; prints how many.
+    Replay {
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+        /// Only the message with this message_id.
+        #[arg(long)]
+        message_id: Option<String>,
+    },
+}
+
+pub async fn jobs(settings: &Settings, action: JobsAction) -> anyhow::Result<()> {
+    let JobsAction::Dlq { action } = action;
+    match action {
+        DlqAction::List { limit, json } => crate::worker::dlq::list(settings, limit, json).await,
+        DlqAction::Replay { limit, message_id } => {
+            let n = crate::worker::dlq::replay(settings, limit, message_id.as_deref()).await?;
+            println!("{n}");
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

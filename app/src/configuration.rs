@@ -23,6 +23,9 @@ pub const SECRET_FILES: &[(&str, &str)] = &[
     ("sms_code_hmac_secret", "sms.code_hmac_secret"),
     ("sentry_dsn", "sentry.dsn"),
     ("sms_webhook_token", "sms.webhook_token"),
+    ("amqp_password", "amqp.password"),
+    ("s3_access_key_id", "s3.access_key_id"),
+    ("s3_secret_access_key", "s3.secret_access_key"),
 ];
 
 /// Configuration keys holding lists, which an environment variable gives comma-separated.
@@ -75,9 +78,15 @@ pub struct Settings {
     pub otel: OtelSettings,
     pub sentry: SentrySettings,
     pub jwt: JwtSettings,
+    /// `zufang worker`: the thumbnail consumer.
+    pub worker: WorkerSettings,
     pub sms: SmsSettings,
     pub auth: AuthSettings,
     pub admin: AdminSettings,
+    // The photo pipeline: the broker, the object store and the upload limits.
+    pub amqp: AmqpSettings,
+    pub s3: S3Settings,
+    pub photos: PhotoSettings,
     /// Which environment layer was applied (not a key in the files).
     #[serde(skip_deserializing, default)]
     pub environment: String,
@@ -258,6 +267,25 @@ pub struct SmsSettings {
     pub max_per_ip_per_hour: u32,
 }
 
+/// `zufang worker` (the thumbnail consumer); the broker and the store are `[amqp]` and `[s3]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// The worker's own listener: /metrics, /healthz, /readyz (on `application.host`).
+    pub port: u16,
+    /// Unacked deliveries the broker hands this worker at once (jobs in parallel).
+    pub prefetch: u16,
+    pub queue: String,
+    /// Failed attempts before a job is dead-lettered (the retry tiers are 5 s, 30 s, 5 min).
+    pub max_attempts: u32,
+    /// One job's budget: download, decode, resize, upload.
+    pub job_timeout_seconds: u64,
+    /// The image decoder's allocation limit per job (`image::Limits::max_alloc`).
+    pub max_decode_bytes: u64,
+    /// SIGTERM: the job in hand gets this long, then it is left unacked (the broker redelivers it).
+    pub shutdown_timeout_seconds: u64,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
@@ -283,6 +311,123 @@ pub struct AuthSettings {
 pub struct AdminSettings {
     pub allow_cidrs: Vec<IpNet>,
     pub deny_cidrs: Vec<IpNet>,
+}
+
+// ---- The photo pipeline's sections ([amqp], [s3], [photos]). -----------------------------------
+
+/// The message broker (RabbitMQ or Amazon MQ). Only the photo routes' relay and the worker use it:
+/// the app serves everything else, and reports ready, with the broker down.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub host: String,
+    pub port: u16,
+    pub vhost: String,
+    pub username: String,
+    pub password: Secret,
+    /// amqps with the OS trust store (Amazon MQ accepts nothing else).
+    pub tls: bool,
+    /// The topic exchange of domain events (`photo.uploaded`).
+    pub exchange: String,
+    pub heartbeat_seconds: u16,
+}
+
+impl AmqpSettings {
+    /// The connection URI (with the password: never log it; `redacted_uri` is for messages).
+    pub fn uri(&self) -> String {
+        let enc = |s: &str| form_urlencoded_component(s);
+        format!(
+            "{}://{}:{}@{}:{}/{}?heartbeat={}&connection_timeout=5000",
+            if self.tls { "amqps" } else { "amqp" },
+            enc(&self.username),
+            enc(self.password.expose()),
+            self.host,
+            self.port,
+            enc(&self.vhost),
+            self.heartbeat_seconds
+        )
+    }
+    /// The same without credentials, for logs and errors.
+    pub fn redacted_uri(&self) -> String {
+        format!("{}://{}:{}/{}", if self.tls { "amqps" } else { "amqp" }, self.host, self.port, self.vhost)
+    }
+}
+
+/// Percent-encode everything but RFC 3986's unreserved characters (userinfo and vhost of a URI).
+fn form_urlencoded_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The S3-compatible object store holding the photos (Garage in compose, S3 on AWS).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// "" = AWS's regional endpoint for `region`.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// `endpoint/bucket/key` (Garage) rather than `bucket.endpoint/key` (AWS).
+    pub path_style: bool,
+    /// Both empty: the instance's or the pod's role credentials (AWS).
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    pub timeout_ms: u64,
+}
+
+/// Upload limits and the outbox relay's pace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoSettings {
+    /// Larger uploads are refused (413) while they stream, before they are buffered whole.
+    pub max_upload_bytes: usize,
+    /// width x height over this is refused (400) from the header, before any pixel is decoded.
+    pub max_pixels: u64,
+    /// Photos a house may have (processing + ready); one more is a 409.
+    pub max_per_house: u32,
+    /// Uploads per user per hour; beyond, 429 with Retry-After.
+    pub uploads_per_user_per_hour: u32,
+    /// The outbox relay's poll interval when it found nothing to send.
+    pub relay_interval_ms: u64,
+    /// Outbox rows published (and confirmed) per round.
+    pub relay_batch: u32,
+}
+
+impl Settings {
+    /// The photo sections' checks (each names its key).
+    fn photo_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                problems.push(msg.to_string())
+            }
+        };
+        let p = &self.photos;
+        check(p.max_upload_bytes >= 1024, "photos.max_upload_bytes: must be at least 1024");
+        check(p.max_pixels >= 1, "photos.max_pixels: must be at least 1");
+        check(p.max_per_house >= 1, "photos.max_per_house: must be at least 1");
+        check(p.uploads_per_user_per_hour >= 1, "photos.uploads_per_user_per_hour: must be at least 1");
+        check(p.relay_interval_ms >= 10, "photos.relay_interval_ms: must be at least 10");
+        check((1..=1000).contains(&p.relay_batch), "photos.relay_batch: must be between 1 and 1000");
+        check(!self.s3.bucket.is_empty(), "s3.bucket: must not be empty");
+        check(!self.s3.region.is_empty(), "s3.region: must not be empty");
+        check(
+            self.s3.endpoint.is_empty() || self.s3.endpoint.starts_with("http"),
+            "s3.endpoint: must be an http(s):// URL or empty (AWS's regional endpoint)",
+        );
+        check(
+            self.s3.access_key_id.is_empty() == self.s3.secret_access_key.is_empty(),
+            "s3.access_key_id / s3.secret_access_key: give both (secret files s3_access_key_id, s3_secret_access_key) or neither (the instance role)",
+        );
+        check(self.s3.timeout_ms >= 100, "s3.timeout_ms: must be at least 100");
+        check(!self.amqp.exchange.is_empty(), "amqp.exchange: must not be empty");
+        check(!self.amqp.host.is_empty(), "amqp.host: must not be empty");
+        problems
+    }
 }
 
 /// Where the layers come from; `from_env()` reads ZUFANG_CONFIG_DIR, ZUFANG_ENV and ZUFANG_SECRETS_DIR.
@@ -329,6 +474,14 @@ pub fn get_configuration() -> anyhow::Result<Settings> {
 pub fn get_database_job_configuration() -> anyhow::Result<Settings> {
     let settings = build(&Sources::from_env(), &[])?;
     settings.validate_for(false)?;
+    Ok(settings)
+}
+
+/// For `zufang jobs` (the broker's dead-letter queue): the same layers, validated without the
+/// serving checks and without requiring a database account it never uses.
+pub fn get_jobs_configuration() -> anyhow::Result<Settings> {
+    let settings = build(&Sources::from_env(), &[])?;
+    settings.validate_checks(false, false)?;
     Ok(settings)
 }
 
@@ -411,6 +564,11 @@ impl Settings {
 
     /// `serving = false`: a database job's settings (the JWT and SMS checks left out).
     fn validate_for(&self, serving: bool) -> anyhow::Result<()> {
+        self.validate_checks(serving, true)
+    }
+
+    /// `database = false`: a broker-only job (`zufang jobs dlq`), which has no database account.
+    fn validate_checks(&self, serving: bool, database: bool) -> anyhow::Result<()> {
         let mut problems: Vec<String> = Vec::new();
         let mut check = |ok: bool, msg: String| {
             if !ok {
@@ -441,6 +599,12 @@ impl Settings {
             self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),
             "otel.endpoint: must be an http(s):// URL or empty".into(),
         );
+        let w = &self.worker;
+        check((1..=1000).contains(&w.prefetch), "worker.prefetch: must be between 1 and 1000".into());
+        check(!w.queue.is_empty(), "worker.queue: must not be empty".into());
+        check((1..=100).contains(&w.max_attempts), "worker.max_attempts: must be between 1 and 100".into());
+        check(w.job_timeout_seconds >= 1, "worker.job_timeout_seconds: must be at least 1".into());
+        check(w.max_decode_bytes >= 1 << 20, "worker.max_decode_bytes: must be at least 1048576 (1 MiB)".into());
         check(self.application.max_body_bytes >= 1024, "application.max_body_bytes: must be at least 1024".into());
         check(
             self.sms.sender != SmsSenderKind::Http || self.sms.webhook_url.starts_with("http"),
@@ -487,11 +651,12 @@ impl Settings {
         }
         if self.is_production() {
             check(
-                !self.database.password.is_empty(),
+                !database || !self.database.password.is_empty(),
                 "database.password: required in production (secrets directory file database_password)".into(),
             );
             check(self.log.format == LogFormat::Json, "log.format: must be \"json\" in production".into());
         }
+        problems.extend(self.photo_problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use zufang::cli::{Cli, Command};
-use zufang::configuration::{get_configuration, get_database_job_configuration};
+use zufang::configuration::{get_configuration, get_database_job_configuration, get_jobs_configuration};
 use zufang::startup::Application;
 
 /// Every allocation of 1 MiB or more is its own mapping, returned to the system when freed. glibc's
@@ -26,12 +26,23 @@ fn main() -> ExitCode {
     return_large_allocations_to_the_system();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    // Jobs on the database alone are not held to what only serving needs (JWT keys).
+    // A probe given its URL reads no configuration: it answers for whichever process it probes (the
+    // worker's secrets hold no JWT key), and a setting it does not use cannot fail it.
+    if let Command::Healthcheck { url: Some(url), timeout_seconds } = &command {
+        return probe(url, *timeout_seconds);
+    }
+    // Jobs and the worker are not held to what only serving the API needs (JWT keys, SMS).
     let database_job = matches!(
         command,
-        Command::Migrate | Command::Seed { .. } | Command::Search { .. } | Command::CreateUser { .. }
+        Command::Migrate | Command::Seed { .. } | Command::Search { .. } | Command::CreateUser { .. } | Command::Worker
     );
-    let loaded = if database_job { get_database_job_configuration() } else { get_configuration() };
+    let loaded = if matches!(command, Command::Jobs { .. }) {
+        get_jobs_configuration()
+    } else if database_job {
+        get_database_job_configuration()
+    } else {
+        get_configuration()
+    };
     let settings = match loaded {
         Ok(s) => s,
         Err(e) => {
@@ -41,13 +52,7 @@ fn main() -> ExitCode {
     };
     if let Command::Healthcheck { url, timeout_seconds } = &command {
         let url = url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{}/healthz", settings.application.port));
-        return match zufang::cli::healthcheck(&url, Duration::from_secs(*timeout_seconds)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{e:#}");
-                ExitCode::FAILURE
-            }
-        };
+        return probe(&url, *timeout_seconds);
     }
     if let Command::CheckConfig = command {
         println!("{}", serde_json::to_string_pretty(&settings.redacted_json()).unwrap_or_default());
@@ -90,6 +95,14 @@ fn main() -> ExitCode {
                 eprintln!("create-user: {username} (id {id}) has roles {roles:?}");
                 Ok(())
             }
+            Command::Worker => {
+                let _telemetry = zufang::telemetry::init(&settings)?;
+                zufang::worker::run(settings).await
+            }
+            Command::Jobs { action } => {
+                zufang::telemetry::init_logs_only(&settings.log.level);
+                zufang::cli::jobs(&settings, action).await
+            }
             Command::CheckConfig | Command::Healthcheck { .. } => Ok(()),
         }
     });
@@ -98,6 +111,17 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "zufang failed");
             eprintln!("zufang: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `zufang healthcheck`: exit 0 when `url` answers 200.
+fn probe(url: &str, timeout_seconds: u64) -> ExitCode {
+    match zufang::cli::healthcheck(url, Duration::from_secs(timeout_seconds)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
             ExitCode::FAILURE
         }
     }

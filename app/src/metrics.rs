@@ -27,6 +27,8 @@ pub struct Metrics {
     pub sms_codes_sent_total: IntCounterVec,
     pub auth_logins_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// The photo uploads and the outbox relay.
+    pub photos: PhotoMetrics,
     /// `database.slow_query_ms`: time_query logs a query at least this slow (0 = never).
     slow_query_ms: std::sync::Arc<AtomicU64>,
 }
@@ -116,7 +118,9 @@ impl Metrics {
         for result in ["success", "failure", "throttled"] {
             auth_logins_total.with_label_values(&[result]);
         }
+        let photos = PhotoMetrics::register(&registry)?;
         Ok(Metrics {
+            photos,
             registry,
             http_requests_total,
             http_request_duration_seconds,
@@ -162,5 +166,125 @@ impl Metrics {
             tracing::warn!(query = name, elapsed_ms = took.as_millis() as u64, slow_query_ms = slow_ms, "slow query");
         }
         out
+    }
+}
+
+/// The photo pipeline's app side: uploads by outcome and the outbox relay (names fixed by the
+/// photo contract; alerts and dashboards read them).
+#[derive(Clone)]
+pub struct PhotoMetrics {
+    pub uploads_total: IntCounterVec,
+    pub outbox_pending_messages: IntGauge,
+    pub outbox_oldest_age_seconds: prometheus::Gauge,
+    pub outbox_published_total: prometheus::IntCounter,
+    pub outbox_publish_failures_total: prometheus::IntCounter,
+}
+
+/// Outcomes of `zufang_photo_uploads_total`, pre-created so each reads 0 before it happens.
+pub const UPLOAD_OUTCOMES: &[&str] =
+    &["accepted", "too_large", "unsupported", "too_many_pixels", "limit", "rate_limited", "unavailable"];
+
+impl PhotoMetrics {
+    fn register(registry: &Registry) -> anyhow::Result<Self> {
+        let uploads_total =
+            IntCounterVec::new(Opts::new("zufang_photo_uploads_total", "Photo uploads by outcome."), &["outcome"])?;
+        let outbox_pending_messages =
+            IntGauge::new("zufang_outbox_pending_messages", "Outbox rows not yet confirmed by the broker.")?;
+        let outbox_oldest_age_seconds = prometheus::Gauge::new(
+            "zufang_outbox_oldest_age_seconds",
+            "Age of the oldest outbox row in seconds (0 when empty).",
+        )?;
+        let outbox_published_total = prometheus::IntCounter::new(
+            "zufang_outbox_published_total",
+            "Outbox messages the broker confirmed (and the relay then deleted).",
+        )?;
+        let outbox_publish_failures_total = prometheus::IntCounter::new(
+            "zufang_outbox_publish_failures_total",
+            "Outbox messages the broker refused, returned as unroutable or never confirmed (retried later).",
+        )?;
+        registry.register(Box::new(uploads_total.clone()))?;
+        registry.register(Box::new(outbox_pending_messages.clone()))?;
+        registry.register(Box::new(outbox_oldest_age_seconds.clone()))?;
+        registry.register(Box::new(outbox_published_total.clone()))?;
+        registry.register(Box::new(outbox_publish_failures_total.clone()))?;
+        for outcome in UPLOAD_OUTCOMES {
+            uploads_total.with_label_values(&[outcome]);
+        }
+        Ok(PhotoMetrics {
+            uploads_total,
+            outbox_pending_messages,
+            outbox_oldest_age_seconds,
+            outbox_published_total,
+            outbox_publish_failures_total,
+        })
+    }
+
+    pub fn upload(&self, outcome: &str) {
+        self.uploads_total.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// Job duration buckets of `zufang worker`: a small JPEG in tens of milliseconds, a 40 MP
+/// original in seconds, the job timeout (60 s) at the top.
+const JOB_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The outcomes of a thumbnail job (`outcome` label): bounded, pre-created.
+pub const JOB_OUTCOMES: &[&str] = &["ready", "retry", "dead", "skipped"];
+
+/// `zufang worker`'s metrics, on a registry of their own (its /metrics serves these and the
+/// process collector, not the API's request metrics).
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    pub registry: Registry,
+    pub jobs_total: IntCounterVec,
+    pub job_duration_seconds: HistogramVec,
+    pub jobs_in_progress: IntGauge,
+    pub broker_connected: IntGauge,
+}
+
+impl WorkerMetrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let jobs_total = IntCounterVec::new(
+            Opts::new("worker_jobs_total", "Thumbnail jobs handled, by outcome (ready, retry, dead, skipped).")
+                .namespace("zufang"),
+            &["outcome"],
+        )?;
+        let job_duration_seconds = HistogramVec::new(
+            HistogramOpts::new("worker_job_duration_seconds", "Thumbnail job duration in seconds, by outcome.")
+                .namespace("zufang")
+                .buckets(JOB_BUCKETS.to_vec()),
+            &["outcome"],
+        )?;
+        let jobs_in_progress = IntGauge::with_opts(
+            Opts::new("worker_jobs_in_progress", "Thumbnail jobs being worked on now.").namespace("zufang"),
+        )?;
+        let broker_connected = IntGauge::with_opts(
+            Opts::new("worker_broker_connected", "1 while the worker is connected to the broker and consuming.")
+                .namespace("zufang"),
+        )?;
+        registry.register(Box::new(jobs_total.clone()))?;
+        registry.register(Box::new(job_duration_seconds.clone()))?;
+        registry.register(Box::new(jobs_in_progress.clone()))?;
+        registry.register(Box::new(broker_connected.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        for outcome in JOB_OUTCOMES {
+            jobs_total.with_label_values(&[outcome]);
+            job_duration_seconds.with_label_values(&[outcome]);
+        }
+        Ok(WorkerMetrics { registry, jobs_total, job_duration_seconds, jobs_in_progress, broker_connected })
+    }
+
+    /// One finished job.
+    pub fn job(&self, outcome: &str, seconds: f64) {
+        self.jobs_total.with_label_values(&[outcome]).inc();
+        self.job_duration_seconds.with_label_values(&[outcome]).observe(seconds);
+    }
+
+    pub fn encode(&self) -> anyhow::Result<String> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(String::from_utf8(buf)?)
     }
 }

@@ -21,12 +21,16 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The outbox relay (a background task) and its stop signal.
+    relay: tokio::task::JoinHandle<()>,
+    relay_stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Triggers the graceful shutdown sequence (signals do the same).
 #[derive(Clone)]
 pub struct ShutdownHandle {
     server: ServerHandle,
+    relay_stop: Arc<tokio::sync::watch::Sender<bool>>,
     flag: Arc<AtomicBool>,
     drain: Duration,
 }
@@ -39,6 +43,8 @@ impl ShutdownHandle {
         tracing::info!(drain_seconds = self.drain.as_secs_f64(), "shutdown: readiness now 503; draining");
         tokio::time::sleep(self.drain).await;
         tracing::info!("shutdown: no new connections; finishing in-flight requests");
+        // The relay finishes its round (rows it claimed are deleted or pushed back) and stops.
+        self.relay_stop.send_replace(true);
         self.server.stop(true).await;
     }
 }
@@ -85,7 +91,10 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     }
     let refused = metrics.rate_limit_rejections_total.with_label_values(&["password_hash"]);
     let hashing = Arc::new(crate::auth::password::HashPool::new(&settings.auth, refused));
+    let objects =
+        crate::objects::ObjectStore::from_settings(&settings.s3).context("Failed to set up the photo store")?;
     Ok(AppState {
+        objects,
         settings: Arc::new(settings),
         db,
         redis,
@@ -158,7 +167,9 @@ impl Application {
             server = server.workers(a.workers);
         }
         let server = server.listen(listener).context("Failed to listen")?.run();
-        Ok(Application { port, server, state })
+        let (relay_stop, stop) = tokio::sync::watch::channel(false);
+        let relay = crate::relay::spawn(&state.settings, state.db.clone(), state.metrics.clone(), stop);
+        Ok(Application { port, server, state, relay, relay_stop: Arc::new(relay_stop) })
     }
 
     pub fn port(&self) -> u16 {
@@ -172,6 +183,7 @@ impl Application {
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             server: self.server.handle(),
+            relay_stop: self.relay_stop.clone(),
             flag: self.state.shutting_down.clone(),
             drain: Duration::from_secs(self.state.settings.application.shutdown_drain_seconds),
         }
@@ -187,6 +199,10 @@ impl Application {
         tracing::info!(port = self.port, "zufang listening");
         let result = self.server.await;
         signals.abort();
+        self.relay_stop.send_replace(true);
+        if let Err(e) = self.relay.await {
+            tracing::error!(error = %e, "the outbox relay task failed");
+        }
         self.state.db.close().await;
         self.state.redis.close();
         tracing::info!("shutdown complete");
@@ -194,7 +210,7 @@ impl Application {
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -26,6 +26,8 @@ pub struct AppState {
     pub hashing: Arc<crate::auth::password::HashPool>,
     /// Where SMS codes go (`sms.sender`).
     pub sms: Arc<dyn SmsSender>,
+    /// The photo bucket (`[s3]`); nothing connects until a photo route uses it.
+    pub objects: crate::objects::ObjectStore,
     /// Set at the first SIGTERM/SIGINT: `/readyz` answers 503 from then on.
     pub shutting_down: Arc<AtomicBool>,
 }

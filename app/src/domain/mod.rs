@@ -7,6 +7,7 @@ pub mod estates;
 pub mod filters;
 pub mod houses;
 pub mod pagination;
+pub mod photos;
 pub mod query;
 pub mod validation;
 pub mod writes;

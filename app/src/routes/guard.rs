@@ -44,6 +44,11 @@ pub async fn guard(
         let e = ApiError::Internal(anyhow::anyhow!("the RBAC guard found no application state"));
         return Ok(req.into_response(e.error_response()).map_into_right_body());
     };
+    // The privilege checked: the operation's own, or the one it borrows.
+    let (method, route) = match policy {
+        Policy::PrivilegeOf(m, r) => (m.to_string(), r.to_string()),
+        _ => (method, route),
+    };
     match authorize(&state, &req, &method, &route, policy == Policy::AdminPrivilege).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);

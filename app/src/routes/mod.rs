@@ -14,6 +14,7 @@ pub mod houses;
 pub mod openapi;
 pub mod pages;
 pub mod params;
+pub mod photos;
 pub mod preconditions;
 
 use actix_web::{web, Route};
@@ -29,6 +30,9 @@ pub enum Policy {
     Privilege,
     /// As `Privilege`, and only from `admin.allow_cidrs` (not `admin.deny_cidrs`).
     AdminPrivilege,
+    /// As `Privilege` for another operation (method, route): a house's photos are changed by
+    /// whoever may edit the house, without privileges of their own to seed and keep in step.
+    PrivilegeOf(&'static str, &'static str),
 }
 
 /// One operation: method, route pattern (actix syntax, as `match_pattern()` reports it), policy and
@@ -40,7 +44,10 @@ pub struct Endpoint {
     route: fn() -> Route,
 }
 
-use Policy::{AdminPrivilege, Privilege, Public};
+use Policy::{AdminPrivilege, Privilege, PrivilegeOf, Public};
+
+/// Who may change a house's photos: whoever may edit the house (and then only their own house).
+const HOUSE_EDIT: Policy = PrivilegeOf("PATCH", "/api/houses/{id}/");
 
 macro_rules! endpoint {
     ($method:ident $path:literal, $access:expr, $handler:path) => {
@@ -72,6 +79,12 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/houses/{id}/", Public, houses::detail),
     endpoint!(PATCH "/api/houses/{id}/", Privilege, houses::patch),
     endpoint!(DELETE "/api/houses/{id}/", Privilege, houses::delete),
+    endpoint!(GET "/api/houses/{id}/photos/", Public, photos::list),
+    endpoint!(POST "/api/houses/{id}/photos/", HOUSE_EDIT, photos::upload),
+    endpoint!(GET "/api/houses/{id}/photos/{pid}/", Public, photos::detail),
+    endpoint!(PATCH "/api/houses/{id}/photos/{pid}/", HOUSE_EDIT, photos::patch),
+    endpoint!(DELETE "/api/houses/{id}/photos/{pid}/", HOUSE_EDIT, photos::delete),
+    endpoint!(GET "/media/derived/{uuid}/{file}", Public, photos::media),
     endpoint!(POST "/api/mobile-codes/{tel}/", Public, accounts::send_code),
     endpoint!(POST "/api/users/", Public, accounts::register),
     endpoint!(GET "/api/users/me/", Privilege, accounts::me),

@@ -29,7 +29,7 @@ pub async fn create(state: &AppState, owner: u32, f: &HouseFields) -> Result<Hou
 }
 
 /// Owners change their own houses; admins any. Anyone else gets 403 (404 when there is no such house).
-async fn check_owner(state: &AppState, caller: &Principal, id: u32) -> Result<(), ApiError> {
+pub(super) async fn check_owner(state: &AppState, caller: &Principal, id: u32) -> Result<(), ApiError> {
     let owner = writes::owner(state.store(), id).await?;
     if caller.is_admin() || owner == Some(caller.user_id) {
         Ok(())
@@ -66,6 +66,8 @@ pub async fn update(
 pub async fn delete(state: &AppState, caller: &Principal, id: u32, pre: &Precondition) -> Result<(), ApiError> {
     check_owner(state, caller, id).await?;
     let version = pre.version()?;
+    // The photo rows go with the house (ON DELETE CASCADE); their objects are deleted after.
+    let objects = crate::storage::photos::objects_of_house(state.store(), id).await?;
     let mut tx = state.store().begin().await?;
     let Some(estate_id) = writes::delete(&mut tx, id, version).await? else {
         drop(tx);
@@ -73,5 +75,6 @@ pub async fn delete(state: &AppState, caller: &Principal, id: u32, pre: &Precond
     };
     tx.commit("write_house_commit", "Failed to commit the deletion").await?;
     written(state, &[Listing::Houses, Listing::Estates], &[keys::estate(estate_id)]).await;
+    super::delete_objects(state, &objects).await;
     Ok(())
 }

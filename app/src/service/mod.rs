@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod estates;
 pub mod houses;
+pub mod photos;
 
 use crate::domain::writes::Precondition;
 use crate::error::ApiError;
@@ -18,6 +19,16 @@ async fn written(state: &AppState, lists: &[Listing], cached: &[String]) {
     }
     if !cached.is_empty() {
         state.cache.invalidate(cached).await;
+    }
+}
+
+/// Delete objects whose rows are gone (a photo's, or a deleted house's photos'). A failure leaves
+/// an orphan, logged with its key: nothing serves or refers to it any more.
+pub async fn delete_objects(state: &AppState, keys: &[String]) {
+    for key in keys {
+        if let Err(e) = state.objects.delete(key).await {
+            tracing::warn!(error = %e, object_key = %key, "row deleted but its object was not: an orphan");
+        }
     }
 }
 

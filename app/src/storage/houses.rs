@@ -31,18 +31,7 @@ pub struct HouseSummary {
     pub estate_id: u32,
 }
 
-/// Datetimes are stored in UTC and rendered as RFC 3339 with a `Z`, as DRF does with USE_TZ.
-pub mod iso {
-    use chrono::NaiveDateTime;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
-        let s = String::deserialize(d)?;
-        NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%SZ").map_err(serde::de::Error::custom)
-    }
-}
+pub use super::iso;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HouseDetail {
@@ -57,6 +46,10 @@ pub struct HouseDetail {
     pub estate: Ref,
     pub agent: Option<AgentSummary>,
     pub tags: Vec<Ref>,
+    /// Every photo with its status, dimensions and (when ready) its sizes' URLs; `main_photo`
+    /// is the chosen one's large size, else the first ready one's.
+    #[serde(default)]
+    pub photos: Vec<super::photos::Photo>,
 }
 
 const SUMMARY_COLUMNS: &str = "id, title, price, price_unit, area, floor, total_floor, direction, main_photo, \
@@ -272,6 +265,7 @@ pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<House
         )
         .await
         .context_api("Failed to fetch house tags")?;
+    let photos = super::photos::list(super::Store::new(db, m), id, 100, 0).await?;
     let estate = Ref { id: r.summary.estate_id, name: r.estate_name };
     Ok(Some(HouseDetail {
         summary: r.summary,
@@ -283,5 +277,6 @@ pub async fn detail(db: &MySqlPool, m: &Metrics, id: u32) -> Result<Option<House
         estate,
         agent,
         tags: tags.into_iter().map(|(id, name)| Ref { id, name }).collect(),
+        photos,
     }))
 }

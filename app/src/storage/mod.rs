@@ -8,6 +8,7 @@ pub mod constraint;
 pub mod districts;
 pub mod estates;
 pub mod houses;
+pub mod photos;
 pub mod search;
 pub mod users;
 pub mod versions;
@@ -22,6 +23,19 @@ use crate::error::{ApiError, ResultExt};
 use crate::metrics::Metrics;
 
 type SqlResult<T> = Result<T, sqlx::Error>;
+
+/// Datetimes are stored in UTC and rendered as RFC 3339 with a `Z`, as DRF does with USE_TZ.
+pub mod iso {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%SZ").map_err(serde::de::Error::custom)
+    }
+}
 
 /// The narrow handle storage works through: the pool and the metrics its statements are timed in.
 #[derive(Clone, Copy)]

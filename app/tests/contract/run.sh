@@ -46,6 +46,12 @@ export ZUFANG__AUTH__MAX_SIGNUPS_PER_IP_PER_HOUR=100000 ZUFANG__AUTH__MAX_SIGNUP
 export ZUFANG__AUTH__PASSWORD_HASH_MEMORY_KIB=1024 ZUFANG__AUTH__PASSWORD_HASH_ITERATIONS=1
 export ZUFANG__SMS__MAX_PER_NUMBER_PER_DAY=100000 ZUFANG__SMS__MAX_PER_IP_PER_HOUR=100000
 export ZUFANG__SMS__RESEND_INTERVAL_SECONDS=0
+# Photo uploads go through the real path: a real RabbitMQ and Garage (scripts/ci/photo-services.sh),
+# so an upload the generator gets right is stored and queued (202), not a 503 for a missing store.
+eval "$("$root/scripts/ci/photo-services.sh" --env)"
+export ZUFANG__AMQP__PORT=$ZUFANG_TEST_AMQP_PORT ZUFANG__AMQP__PASSWORD=$ZUFANG_TEST_AMQP_APP_PASSWORD
+export ZUFANG__S3__ENDPOINT=$ZUFANG_TEST_S3_ENDPOINT ZUFANG__S3__ACCESS_KEY_ID=$ZUFANG_TEST_S3_APP_KEY_ID
+export ZUFANG__S3__SECRET_ACCESS_KEY=$ZUFANG_TEST_S3_APP_SECRET ZUFANG__PHOTOS__UPLOADS_PER_USER_PER_HOUR=100000
 instance() { "$root/scripts/ci/app-instance.sh" "$@"; }
 instance stop "$name"
 # A fresh database each run: generated writes from an earlier run would change what this one sees.
