@@ -6,9 +6,9 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-queue test-stack
+TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-queue test-s3 test-photos test-worker test-stack
 
-.PHONY: help test $(TEST_SUITES) test-s3 test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
+.PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
 help: ## list targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
@@ -20,6 +20,12 @@ test-app: ## zufang service: fmt, clippy, unit + integration tests on real Maria
 
 test-contract: ## the OpenAPI contract: schemathesis --checks all against a real seeded instance as anonymous, user, agent, admin
 	app/tests/contract/run.sh
+
+test-photos: ## photo routes, outbox relay and /media/ against a real RabbitMQ and Garage (root: docker)
+	app/tests/photos/run.sh
+
+test-worker: ## zufang worker and jobs dlq: the real binaries against a real RabbitMQ, Garage, MariaDB and Redis (root: docker)
+	app/tests/worker/run.sh
 
 test-terraform: ## Terraform: fmt, init, validate, terraform test (mocked aws), policy, checkov, cloud-init (no cloud)
 	deploy/terraform/tests/run.sh
@@ -91,7 +97,7 @@ test-images: ## offline-image inputs: hashed Python pins, debootstrap signature 
 test-queue: ## message broker: offline RabbitMQ image, definitions, permissions, retry/DLQ paths, metrics, durability on a real broker (pytest)
 	rabbitmq/tests/run.sh
 
-test-s3: ## object store: Garage (ZG_GARAGE_IMAGE) set up by s3/init.py; keys, privacy, restart, metrics (pytest; not in `make test` yet)
+test-s3: ## object store: the offline Garage image set up by s3/init.py; keys, privacy, restart, metrics (pytest)
 	s3/tests/run.sh
 
 test-stack: ## whole stack: hadolint + shellcheck, offline images, compose up --wait, end-to-end tests, always down -v

@@ -10,8 +10,8 @@ usage: s3/tests/run.sh [PYTEST_ARGS...]    (make test-s3)
   Needs root (docker; the secrets' numeric owners) and PyPI (boto3, pytest from
   s3/tests/requirements.txt, hashed).
 Environment:
-  ZG_GARAGE_IMAGE  the image under test (default: .env's GARAGE_IMAGE when a registry answers;
-                   the offline build: zufang-offline/garage:<hash>, scripts/images/garage/README.md)
+  ZG_GARAGE_IMAGE  the image under test (default: the offline build zufang-offline/garage:<hash> of
+                   scripts/images/build.sh, built when missing; or .env's GARAGE_IMAGE from a registry)
   ZG_INIT_IMAGE    the s3-init image (default zufang/s3-init:local, built from s3/init.Dockerfile
                    on .env's BASE_IMAGE when missing)
   ZG_KEEP=1        leave the node, its network and volumes in place after the run
@@ -26,7 +26,14 @@ started=$SECONDS
 scripts/ci/apt.sh python3 python3-venv
 scripts/ci/docker.sh >/dev/null
 venv=$(scripts/ci/venv.sh s3-tests s3/tests/requirements.txt)
-: "${ZG_GARAGE_IMAGE:=$(sed -n 's/^GARAGE_IMAGE=//p' .env)}"
+if [[ -z ${ZG_GARAGE_IMAGE:-} ]]; then
+  # The offline image build.sh makes (what `make up` runs without a registry), built if missing.
+  ZG_GARAGE_IMAGE=$(scripts/images/build.sh --no-app --list 2>/dev/null | grep '/garage:')
+  if ! docker image inspect "$ZG_GARAGE_IMAGE" >/dev/null 2>&1; then
+    echo "s3-tests: building $ZG_GARAGE_IMAGE (Garage compiles for ~15 min on a cold machine)" >&2
+    scripts/images/build.sh --no-app >&2
+  fi
+fi
 : "${ZG_INIT_IMAGE:=zufang/s3-init:local}"
 if ! docker image inspect "$ZG_INIT_IMAGE" >/dev/null 2>&1; then
   nice docker build -q --build-arg "BASE_IMAGE=$(sed -n 's/^BASE_IMAGE=//p' .env)" \

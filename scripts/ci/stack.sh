@@ -47,8 +47,9 @@ report() {
   done < <(compose ps -a --format '{{.Service}}	{{.State}}	{{.Health}}' 2>/dev/null)
 }
 
-# The runtime image contract of app/Dockerfile: at most 100 MB, a non-root numeric user, the
-# built-in health check (the stack's health then proves it works on a read-only root filesystem).
+# The runtime image contract of app/Dockerfile: at most 110 MB (the Debian base is 75 MB; the binary,
+# 18 MB since it also carries the photo worker's image codecs and AMQP client), a non-root numeric
+# user, the built-in health check (the stack's health then proves it works on a read-only root).
 check_app_image() {
   local image size user health
   image=$(sed -n 's/^APP_IMAGE=//p' "$STACK_ENV_FILE" | tail -1)
@@ -57,7 +58,7 @@ check_app_image() {
   user=$(docker image inspect -f '{{.Config.User}}' "$image")
   health=$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$image")
   log "app image $image: $((size / 1000000)) MB, user $user, healthcheck $health"
-  (( size <= 100000000 )) || { log "app image larger than 100 MB"; return 1; }
+  (( size <= 110000000 )) || { log "app image larger than 110 MB"; return 1; }
   [[ $user =~ ^[1-9][0-9]*(:[0-9]+)?$ ]] || { log "app image must run as a non-root numeric user"; return 1; }
   [[ $health == *healthcheck* ]] || { log "app image has no 'zufang healthcheck' HEALTHCHECK"; return 1; }
 }

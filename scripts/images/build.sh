@@ -33,6 +33,10 @@ Environment (defaults):
                                       recorded in INDEX_DATES_FILE are reused
   INDEX_DATES_FILE=.cache/images/debian-index-dates
   ZUFANG_SECURITY_DATE, ZUFANG_UPDATES_DATE   use these index dates instead of fetching them
+  IMAGE_BUILD_CPU_SHARES=             a background build: `docker build --cpu-shares N` (N >= 2)
+                                      and nice 19 / lowest I/O priority for the host-side steps
+  ZUFANG_IMAGES_LOCK=/tmp/zufang-images.lock   one build.sh at a time on this machine: a second
+                                      one waits (printing who holds it), then reuses the images
 USAGE
 }
 no_app=0 list=0 refresh=0 install=0
@@ -58,8 +62,35 @@ for a in "$@"; do
 done
 (( want_next )) && { echo "build.sh: --profile needs a name" >&2; exit 2; }
 
+log() { printf '%s images: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+
+# One build at a time on this machine: a background pre-build, the suites' own calls and another
+# checkout would otherwise build the same tags twice over on the same daemon (and prune each
+# other's tags at the end). -o: the lock's descriptor must not live on in a dockerd that
+# docker.sh starts, or the lock would never be released. --list builds nothing: no lock.
+: "${ZUFANG_IMAGES_LOCK:=/tmp/zufang-images.lock}"
+if (( ! list )) && [[ -z ${ZUFANG_IMAGES_LOCK_HELD:-} ]]; then
+  if ! flock -o -n "$ZUFANG_IMAGES_LOCK" true; then
+    waited=$SECONDS holder=$(cat "$ZUFANG_IMAGES_LOCK" 2>/dev/null || true)
+    log "waiting for the image build already running on this machine (${holder:-holder unknown})"
+    # A background build that a foreground one now waits for is no longer background work.
+    bg_shares=/sys/fs/cgroup/cpu/zufang-images-background/cpu.shares
+    if [[ -z ${IMAGE_BUILD_CPU_SHARES:-} && -w $bg_shares ]] && [[ $(cat "$bg_shares") != 1024 ]] \
+        && echo 1024 > "$bg_shares"; then
+      log "raised that build to the normal CPU weight"
+    fi
+    until flock -o -w 300 "$ZUFANG_IMAGES_LOCK" true; do log "still waiting after $((SECONDS - waited))s"; done
+    log "that build ended after $((SECONDS - waited))s of waiting: its images are reused below"
+  fi
+  exec env ZUFANG_IMAGES_LOCK_HELD=1 flock -o "$ZUFANG_IMAGES_LOCK" "$0" "$@"
+fi
+
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+# Who holds the lock, for the waiting line above (flock locks the inode: rewriting the file
+# does not release it).
+(( list )) || printf 'pid %s in %s: build.sh %s, since %s\n' "$$" "$root" "$*" "$(date -u +%H:%M:%SZ)" \
+  > "$ZUFANG_IMAGES_LOCK" 2>/dev/null || true
 here=scripts/images
 : "${DEBIAN_MIRROR:=http://deb.debian.org/debian}"
 : "${DEBIAN_SECURITY_MIRROR:=http://deb.debian.org/debian-security}"
@@ -72,8 +103,6 @@ export DEBIAN_MIRROR DEBIAN_SECURITY_MIRROR DEBIAN_SUITE
 # The classic builder works with every client/daemon pair this supports (Docker 28 CLI without
 # buildx, Debian's 20.10 engine); BuildKit would need the buildx plugin with the newer CLI.
 export DOCKER_BUILDKIT=0
-
-log() { printf '%s images: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # hash_inputs STRING... -- PATH...: a short hash of the strings and the content of every file
 # under the paths (names included, so renames count), ignoring git-ignored files.
@@ -89,6 +118,19 @@ hash_inputs() {
 }
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# A background build (make test's pre-build) yields the CPU to the suites running beside it:
+# the docker CLI's own niceness never reaches the build containers, a --cpu-shares weight does
+# (classic builder; see the cgroup parent below); the host-side steps (debootstrap, cargo vendor, the Garage context) run at
+# nice 19 and the lowest best-effort I/O priority.
+: "${IMAGE_BUILD_CPU_SHARES:=}"
+shares=() low=()
+if [[ -n $IMAGE_BUILD_CPU_SHARES ]]; then
+  if [[ ! $IMAGE_BUILD_CPU_SHARES =~ ^[0-9]+$ ]] || (( IMAGE_BUILD_CPU_SHARES < 2 )); then
+    echo "build.sh: IMAGE_BUILD_CPU_SHARES must be an integer >= 2 (docker's minimum), not '$IMAGE_BUILD_CPU_SHARES'" >&2; exit 2
+  fi
+  shares=(--cpu-shares "$IMAGE_BUILD_CPU_SHARES") low=(nice -n 19 ionice -c 2 -n 7)
+fi
 
 declare -A TAG
 built=() reused=() deferred=()
@@ -109,7 +151,7 @@ build() {
   [[ $name == rust ]] && label=()
   mkdir -p .cache/images
   # --network host: package downloads use the host's resolver and routes, not the bridge NAT.
-  if ! nice docker build --network host "${label[@]}" -t "$tag" "$@" > "$logf" 2>&1; then
+  if ! docker build --network host "${shares[@]}" "${label[@]}" -t "$tag" "$@" > "$logf" 2>&1; then
     log "FAILED: $name (last lines of $logf):"; tail -n 40 "$logf" >&2; exit 1
   fi
   built+=("$name")
@@ -158,6 +200,19 @@ log "Debian indexes: $DEBIAN_SUITE-security ${DATE[security]}; $DEBIAN_SUITE-upd
 
 (( list )) || "$root/scripts/ci/docker.sh" >&2
 
+# On cgroup v1 with Docker's cgroupfs driver (this CI), --cpu-shares only weighs a build container
+# against the other containers: the /docker group as a whole still weighs as much as one busy
+# host process, and the suites run on the host, so a 2-job compile would take a third of their
+# CPU. A parent cgroup of its own at the low weight puts the whole build below them.
+if [[ -n $IMAGE_BUILD_CPU_SHARES ]] && (( ! list )) && [[ -w /sys/fs/cgroup/cpu ]] \
+    && [[ $(docker info -f '{{.CgroupDriver}} {{.CgroupVersion}}' 2>/dev/null) == "cgroupfs 1" ]]; then
+  bg=zufang-images-background  # also named in the lock wait above
+  if mkdir -p "/sys/fs/cgroup/cpu/$bg" && echo "$IMAGE_BUILD_CPU_SHARES" > "/sys/fs/cgroup/cpu/$bg/cpu.shares"; then
+    shares+=(--cgroup-parent "/$bg")
+    log "background build: docker builds in cgroup /$bg at cpu.shares $IMAGE_BUILD_CPU_SHARES"
+  fi
+fi
+
 # 1) The Debian base: debootstrap, upgraded from -updates and -security, + docker import. Its
 #    tag covers the index dates; every other tag covers the base tag.
 base_hash=$(hash_inputs "$DEBIAN_MIRROR" "$DEBIAN_SECURITY_MIRROR" "$DEBIAN_SUITE" \
@@ -168,11 +223,27 @@ elif have_image "${TAG[debian]}"; then reused+=(debian)
 else
   log "building ${TAG[debian]} with debootstrap"
   t0=$SECONDS
-  "$here/base/mkrootfs.sh" "${TAG[debian]}"
+  "${low[@]}" "$here/base/mkrootfs.sh" "${TAG[debian]}"
   built+=(debian)
   log "built ${TAG[debian]} in $((SECONDS - t0))s"
 fi
 base=${TAG[debian]}
+
+# Garage, the object store (scripts/images/garage): compiled from its crates.io release with
+# Debian's rustc; its context (the crate + its vendored dependencies) is made on the host only when
+# the image has to be built. Keyed by the base and the recipe's three files (not its README, not
+# the app's Cargo.lock: ~15 min of compile each time the key moves).
+build_garage() {
+  local hash ctx=.cache/images/garage-ctx features
+  hash=$(hash_inputs "$base" -- "$here/garage/Dockerfile" "$here/garage/crate.env" "$here/garage/fetch.sh")
+  if (( ! list )) && ! have_image "$OFFLINE_PREFIX/garage:$hash"; then
+    log "fetching the Garage crate and its dependencies into $ctx"
+    "${low[@]}" "$here/garage/fetch.sh" "$ctx" || exit 1
+  fi
+  features=$(sed -n 's/^GARAGE_FEATURES=//p' "$here/garage/crate.env")
+  build garage "$hash" --build-arg "BASE_IMAGE=$base" --build-arg "GARAGE_FEATURES=$features" \
+    -f "$here/garage/Dockerfile" "$ctx"
+}
 
 # The Rust builder (Debian's rustc + crates vendored on the host) and the app: the long,
 # CPU-bound chain. It runs in the background while the service images (mostly downloads) build.
@@ -187,7 +258,7 @@ if (( ! no_app )); then
     if [[ $(cat .cache/vendor/.zufang-lock-hash 2>/dev/null) != "$lock_hash" ]]; then
       log "vendoring crates of Cargo.lock into .cache/vendor (host network)"
       rm -rf .cache/vendor
-      cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
+      "${low[@]}" cargo vendor --locked --versioned-dirs .cache/vendor > .cache/vendor.log 2>&1 \
         || { tail -n 20 .cache/vendor.log >&2; exit 1; }
       echo "$lock_hash" > .cache/vendor/.zufang-lock-hash
     fi
@@ -203,10 +274,13 @@ if (( ! no_app )); then
       build app "$app_hash" --build-arg "RUST_IMAGE=$rust_tag" --build-arg "BASE_IMAGE=$base" \
         --build-arg "VERSION=$(git describe --always --dirty 2>/dev/null || echo dev)" \
         --build-arg "GIT_SHA=$(git rev-parse HEAD 2>/dev/null || echo unknown)" -f app/Dockerfile .
+      build_garage
     ) &
     app_pid=$!
   fi
 fi
+(( no_app && ! list )) && { build_garage & app_pid=$!; }
+(( list )) && build_garage
 
 # 2) Services from Debian packages, same environment/volume contract as the official images.
 for svc in mariadb redis rabbitmq prometheus alertmanager otel-collector; do
@@ -241,9 +315,11 @@ build edge "$(hash_inputs "$base" -- nginx scripts/tls/make-dev-cert.sh .dockeri
   --build-arg "BASE_IMAGE=$base" -f nginx/Dockerfile .
 
 if [[ -n $app_pid ]]; then
-  have_image "${TAG[app]}" || log "waiting for the app image (log: .cache/images/app.log)"
-  wait "$app_pid" || { log "the Rust builder/app build failed"; exit 1; }
-  have_image "${TAG[app]}" || { log "no ${TAG[app]} after the build"; exit 1; }
+  (( no_app )) || have_image "${TAG[app]}" || log "waiting for the app image (log: .cache/images/app.log)"
+  wait "$app_pid" || { log "the Rust builds (builder, app, Garage) failed"; exit 1; }
+  (( no_app )) || have_image "${TAG[app]}" || { log "no ${TAG[app]} after the build"; exit 1; }
+  TAG[garage]="$OFFLINE_PREFIX/garage:$(hash_inputs "$base" -- "$here/garage/Dockerfile" "$here/garage/crate.env" "$here/garage/fetch.sh")"
+  have_image "${TAG[garage]}" || { log "no ${TAG[garage]} after the build"; exit 1; }
 fi
 (( list )) && exit 0
 
@@ -251,6 +327,7 @@ fi
 #    profiles that need images Debian does not package (Grafana, Jaeger) left out.
 declare -A VAR=(
   [BASE_IMAGE]=debian [MYSQL_IMAGE]=mariadb [BACKUP_IMAGE]=backup [REDIS_IMAGE]=redis [RABBITMQ_IMAGE]=rabbitmq
+  [GARAGE_IMAGE]=garage
   [PROMETHEUS_IMAGE]=prometheus
   [ALERTMANAGER_IMAGE]=alertmanager [OTEL_COLLECTOR_IMAGE]=otel-collector
   [NODE_EXPORTER_IMAGE]=node-exporter [MYSQLD_EXPORTER_IMAGE]=mysqld-exporter

@@ -37,7 +37,6 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("make dev", "a development server on this host's own MariaDB/Redis, in the foreground (outside the stack)"),
     ("make bench", "the loopback benchmark: minutes, and it rewrites docs/performance.md (make test-bench runs its scripts)"),
     ("docker compose --profile bench run --rm bench bench/http/load.sh --connections", "the full HTTP benchmark (4 levels x 60 s): the --quick lines run"),
-    ("docker compose --profile photos", "the photos profile's Garage image is not built offline yet (scripts/images/garage/README.md): no registry here"),
     ("make restore UNTIL=", "a second from the runbook's example incident, before this stack existed: ops.rs restores to a second of its own"),
 ];
 
@@ -65,6 +64,10 @@ const CHANGE_ORDER: &[&str] = &[
 
 /// Tear-down, last, in this order (`position` matches the whole command or its first words, so
 /// the profile-wide `down -v` sorts before the plain profile-wide `down`: run order is by index below).
+/// Each runs on the state the one before left, as a user's next command would, with no stack
+/// brought back in between (each bring-back is a full `up -d --wait`): `make up` after `make down`
+/// (and a bench run with a plain down: `strand_bench_one_shots`), `make clean` after the
+/// profile-wide `down`.
 const LAST_ORDER: &[&str] = &[
     "make down",
     "make up",
@@ -72,8 +75,6 @@ const LAST_ORDER: &[&str] = &[
     "docker compose --profile '*' down",
     "make clean",
 ];
-/// Of those, the ones after which the stack is brought back for the next.
-const BRING_BACK_AFTER: &[&str] = &["make down", "docker compose --profile '*' down"];
 /// A cheap bench line: Compose starts the profile's one-shots (bench-account, bench-results) first.
 const BENCH_PROBE: &str = "docker compose --profile bench run --rm bench bench/report/report.sh --help";
 
@@ -275,8 +276,9 @@ fn run_line(command: &str, limit: Duration) -> Result<Outcome> {
     Ok(Outcome { ok, code, secs: t0.elapsed().as_secs_f64(), why, stdout })
 }
 
-/// What an operator used to plain Compose does: a bench run (its one-shots stay, finished), then
-/// `docker compose down` without `--profile '*'`, which removes the network under them. Compose
+/// What an operator used to plain Compose does: a bench run (its one-shots stay, finished; after
+/// `make down` Compose first creates what they depend on), then `docker compose down` without
+/// `--profile '*'`, which removes the network under them. Compose
 /// would start those containers as they are and Docker refuses ("network ... not found"); the
 /// `make up` that follows must leave the bench runnable.
 fn strand_bench_one_shots() -> Result<()> {
@@ -367,9 +369,6 @@ fn every_documented_command_runs_as_written() -> Result<()> {
             let probe = Line { command: BENCH_PROBE.into(), at: "after a plain down and make up".into(), places: 1 };
             let p = run_line(BENCH_PROBE, Duration::from_secs(300))?;
             report(&probe, "probe", &p);
-        }
-        if BRING_BACK_AFTER.contains(&line.command.as_str()) {
-            bring_back()?;
         }
     }
     for (line, why) in &skipped {

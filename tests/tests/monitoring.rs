@@ -74,7 +74,10 @@ fn m1_every_dashboard_panel_query_returns_live_data() -> Result<()> {
                 .current_dir(repo_root())
                 .args(["monitoring/tests/check_dashboards.py", "--prometheus", &prom, "--context", "compose"])
                 .args(["--rate-interval", "1m"])
-                .args(["--verify-sources", "app,process,prometheus,node,keepalived,backup,mysql,redis,nginx,blackbox"])
+                .args([
+                    "--verify-sources",
+                    "app,process,prometheus,node,keepalived,backup,mysql,redis,nginx,blackbox,worker",
+                ])
                 .output()?;
             last = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             Ok(out.status.success().then(|| last.clone()))

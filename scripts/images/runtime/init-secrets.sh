@@ -113,10 +113,9 @@ put rabbitmq/app_password "$rabbitmq_app"
 put rabbitmq/worker_password "$rabbitmq_worker"
 put rabbitmq/admin_password "$(rand 32)"
 
-# The object store (profile photos; s3/README.md): Garage's RPC secret (32 bytes, hex as Garage
-# requires) and admin token, and one S3 key per client in Garage's own format (GK + 24 hex, secret
-# 64 hex), which s3-init imports. Kept in s3/ only: the app and the worker read no S3 setting
-# yet; when they do, their folders get a copy through put_shared_hex.
+# The object store (s3/README.md): Garage's RPC secret (32 bytes, hex as Garage requires) and admin
+# token, and one S3 key per client in Garage's own format (GK + 24 hex, secret 64 hex), which
+# s3-init imports; the app's and the worker's folders get their own key's copy.
 s3_app_id=$(put_shared_hex s3_app_access_key_id 12 GK)
 s3_app_secret=$(put_shared_hex s3_app_secret_access_key 32)
 put s3/rpc_secret "$(hex 32)"
@@ -125,6 +124,22 @@ put s3/app_access_key_id "$s3_app_id"
 put s3/app_secret_access_key "$s3_app_secret"
 put s3/worker_access_key_id "GK$(hex 12)"
 put s3/worker_secret_access_key "$(hex 32)"
+
+# The app publishes photo jobs (zufang-app) and stores the uploads (its S3 key).
+put app/amqp_password "$rabbitmq_app"
+put app/s3_access_key_id "$s3_app_id"
+put app/s3_secret_access_key "$s3_app_secret"
+# The worker (`zufang worker`, app image, uid 10001): the replicas' MariaDB and Redis accounts (it
+# marks photos ready and invalidates their houses' cached lists), the broker's zufang-worker and
+# its own S3 key (copied from s3/, where they were made first).
+put worker/database_password "$db"
+put worker/redis_password "$redis"
+put worker/amqp_password "$rabbitmq_worker"
+put worker/s3_access_key_id "$(head -n 1 "$dir/s3/worker_access_key_id")"
+put worker/s3_secret_access_key "$(head -n 1 "$dir/s3/worker_secret_access_key")"
+# `zufang jobs dlq list|replay` (the one-shot `jobs`, profile ops): the broker's administrator,
+# the one account that may read the dead-letter queue and publish to the work queue.
+put jobs/amqp_password "$(head -n 1 "$dir/rabbitmq/admin_password")"
 
 # The default user is the Zabbix agent 2's Redis plugin: it names its connection (CLIENT SETNAME)
 # before any PING, and a refused SETNAME reads as Redis down (redis.ping 0).
@@ -151,7 +166,8 @@ fi
 # the secrets-edge volume of an earlier release is not read any more.
 declare -A owner=([_shared]=0 [app]=10001 [migrate]=10001 [mysql]=999 [redis]=6379 [mysqld-exporter]=65534
   [redis-exporter]=59000 [grafana]=472 [zabbix-db]=999 [zabbix]=1997
-  [bench]=10010 [bench-account]=10001 [backup]=999 [rabbitmq]=999 [s3]=10030)
+  [bench]=10010 [bench-account]=10001 [backup]=999 [rabbitmq]=999 [s3]=10030
+  [worker]=10001 [jobs]=10001)
 for d in "${!owner[@]}"; do
   chown -R "${owner[$d]}:${owner[$d]}" "$dir/$d"
   chmod 0500 "$dir/$d"

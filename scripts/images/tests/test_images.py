@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -348,3 +349,66 @@ def test_build_sh_defers_profile_images_unless_asked_and_rejects_unknown_profile
     assert p.returncode == 2 and "unknown profile nosuch" in p.stderr, p.stderr
     assert re.search(r"scripts/images/build.sh\"? --all-profiles", (ROOT / "scripts/ci/stack.sh").read_text())
     assert re.search(r"^images-offline:.*\n\tscripts/images/build.sh --all-profiles$", (ROOT / "Makefile").read_text(), re.M)
+
+
+def test_garage_is_a_default_image_keyed_by_its_recipe_not_by_the_apps_crates(tmp_path):
+    rc, tags, err = list_tags(tmp_path, ZUFANG_SECURITY_DATE=SEC_A, ZUFANG_UPDATES_DATE=UPD)
+    assert rc == 0, err
+    assert [t for t in tags if t.startswith("zufang-offline/garage:")], tags
+    text = BUILD.read_text()
+    # An app dependency change (Cargo.lock) must not recompile the store (~15 min cold).
+    assert 'hash=$(hash_inputs "$base" -- "$here/garage/Dockerfile" "$here/garage/crate.env" "$here/garage/fetch.sh")' in text
+    assert "[GARAGE_IMAGE]=garage" in text
+    # The toolchain layer is the Rust builder's very instruction on the same base: reused, not redone.
+    run_line = lambda p: re.search(r"^RUN apt-get update \\\n \&\& apt-get install -y --no-install-recommends rustc-web[^\n]*\\\n[^\n]*$",
+                                   p.read_text(), re.M).group(0)
+    assert run_line(ROOT / "scripts/images/garage/Dockerfile") == run_line(ROOT / "scripts/images/rust/Dockerfile")
+
+
+def test_garage_fetch_pins_the_crate_by_sha256_and_has_help():
+    env = dict(line.split("=", 1) for line in (ROOT / "scripts/images/garage/crate.env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", env["GARAGE_VERSION"]) and re.fullmatch(r"[0-9a-f]{64}", env["GARAGE_CRATE_SHA256"])
+    assert "sqlite" in env["GARAGE_FEATURES"] and "lmdb" not in env["GARAGE_FEATURES"]
+    p = run(ROOT / "scripts/images/garage/fetch.sh", "--help")
+    assert p.returncode == 0 and "usage:" in p.stdout
+    p = run(ROOT / "scripts/images/garage/fetch.sh", check=False)
+    assert p.returncode == 2
+    assert "sha256sum -c" in (ROOT / "scripts/images/garage/fetch.sh").read_text()
+
+
+def test_a_second_build_waits_for_the_machine_lock_and_names_its_holder(tmp_path):
+    lock = tmp_path / "images.lock"
+    lock.write_text("pid 1 in /elsewhere: build.sh --all-profiles\n")
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "4"])
+    try:
+        for _ in range(50):  # until the holder has the lock
+            if subprocess.run(["flock", "-n", str(lock), "true"]).returncode:
+                break
+            time.sleep(0.1)
+        # --list builds nothing: it does not wait.
+        listed = run(BUILD, "--list", "--no-app", env={"ZUFANG_IMAGES_LOCK": str(lock), "INDEX_TIMEOUT": "1"})
+        assert "/garage:" in listed.stdout
+        assert holder.poll() is None, "the holder was gone before --list ran: the test proves nothing"
+        # An invalid setting stops the build right after the lock is taken: how long it waited shows.
+        t0 = time.monotonic()
+        p = run(BUILD, "--no-app", env={"ZUFANG_IMAGES_LOCK": str(lock), "IMAGE_BUILD_CPU_SHARES": "1"}, check=False)
+        waited = time.monotonic() - t0
+    finally:
+        holder.wait(timeout=30)
+    assert waited >= 2.5, f"build.sh did not wait for the lock ({waited:.1f}s)\n{p.stderr}"
+    assert "waiting for the image build already running on this machine (pid 1 in /elsewhere" in p.stderr, p.stderr
+    assert p.returncode == 2 and "IMAGE_BUILD_CPU_SHARES must be an integer >= 2" in p.stderr, p.stderr
+
+
+def test_callers_take_no_lock_of_their_own_around_build_sh():
+    """build.sh locks by itself: a caller's `flock` on the same file would deadlock the exec'd one."""
+    callers = run("git", "grep", "-l", "zufang-images.lock", "--", "*.sh", "*.py", ":!scripts/images/tests/").stdout.split()
+    assert callers == ["scripts/images/build.sh"], callers
+
+
+def test_a_background_build_weighs_its_docker_builds_and_its_host_steps():
+    text = BUILD.read_text()
+    assert '"${shares[@]}"' in text.split("docker build --network host", 1)[1].split("\n", 1)[0]
+    for step in ('"$here/base/mkrootfs.sh"', '"$here/garage/fetch.sh"', "cargo vendor"):
+        assert re.search(r'"\$\{low\[@\]\}" ' + re.escape(step), text), step
