@@ -234,7 +234,35 @@ def service_overview():
     d.panel("table", "Build per replica",
             [('max by (replica, version, git_sha) (zufang_build_info{job="app"})', "")], w=18, h=5)
     broker_row(d)
+    photos_row(d)
     return d
+
+
+def photos_row(d):
+    """The photo pipeline around the broker: uploads and the outbox (the app), the workers' jobs."""
+    w, a = 'job="worker"', 'job="app"'
+    d.row("Photo pipeline")
+    d.panel("timeseries", "Uploads per second by outcome",
+            [(f"sum by (outcome) (rate(zufang_photo_uploads_total{{{a}}}[$__rate_interval])) "
+              f"or sum(rate(http_requests_total{{{a}}}[$__rate_interval])) * 0", "{{outcome}}")], w=8, unit="reqps",
+            description="accepted = 202; the others are the refusals (size, type, pixels, per-house limit, rate) and 503s.")
+    d.panel("timeseries", "Outbox: jobs not yet handed to the broker",
+            [(f"max(zufang_outbox_pending_messages{{{a}}})", "pending"),
+             (f"max(zufang_outbox_oldest_age_seconds{{{a}}})", "oldest (s)")], w=8,
+            description="Rows written with their uploads and relayed by the replicas; a broker outage only grows these.")
+    d.panel("stat", "Workers up", [(f"count(up{{{w}}} == 1) or vector(0)", "workers")], w=8,
+            thresholds=[(0, "red"), (1, "green")])
+    d.panel("timeseries", "Jobs per second by outcome",
+            [(f"sum by (outcome) (rate(zufang_worker_jobs_total{{{w}}}[$__rate_interval])) "
+              f"or sum(rate(process_cpu_seconds_total{{{w}}}[$__rate_interval])) * 0", "{{outcome}}")], w=8, unit="ops",
+            description="ready; retry (a transient failure, back through a retry tier); dead (to the DLQ); skipped (a redelivery of a finished job).")
+    d.panel("timeseries", "Job duration p50 / p99",
+            [(f"histogram_quantile(0.5, sum by (le) (rate(zufang_worker_job_duration_seconds_bucket{{{w}}}[$__rate_interval])))", "p50"),
+             (f"histogram_quantile(0.99, sum by (le) (rate(zufang_worker_job_duration_seconds_bucket{{{w}}}[$__rate_interval])))", "p99")],
+            w=8, unit="s", description="From delivery to ack: download, decode, two renditions, upload, the database row.")
+    d.panel("timeseries", "Jobs in progress and broker connection per worker",
+            [(f"zufang_worker_jobs_in_progress{{{w}}}", "{{instance}} in progress"),
+             (f"zufang_worker_broker_connected{{{w}}}", "{{instance}} connected")], w=8)
 
 
 def broker_row(d):
