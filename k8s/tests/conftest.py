@@ -1,4 +1,4 @@
-"""Shared fixtures: a throwaway copy of k8s/ with generated secrets, and every kustomization rendered once.
+"""Shared fixtures: a throwaway copy of k8s/ (and rabbitmq/, s3/) with generated secrets, and every kustomization rendered once.
 
 The real tree is never written: credentials are created by the documented command
 (k8s/tools/make-secrets.sh) inside the copy and disappear with the temporary folder.
@@ -22,6 +22,9 @@ KUBERNETES_VERSION = os.environ.get("K8S_SCHEMA_VERSION", "1.34.0")
 # What `kubectl kustomize` renders in the tests: the two overlays, the base alone, and the base with each
 # optional component no overlay enables (kustomizations the tests write next to the overlays).
 TARGETS = ("base", "dev", "prod", "base+monitoring", "base+gateway-api")
+# Folders outside k8s/ whose kustomization.yaml an overlay lists (kustomize reads no file outside a
+# kustomization's own folder, so rabbitmq/ and s3/ generate their ConfigMaps themselves).
+CONFIG_FOLDERS = ("rabbitmq", "s3")
 
 
 def kubectl() -> str:
@@ -43,6 +46,9 @@ def workcopy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("k8s-copy")
     dst = root / "k8s"
     shutil.copytree(K8S, dst, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    # The dev overlay builds the broker's and the store's ConfigMaps from their own folders' kustomizations.
+    for folder in CONFIG_FOLDERS:
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("tests", "__pycache__"))
     for env in ("dev", "prod"):
         secrets = dst / "overlays" / env / "secrets"
         shutil.rmtree(secrets, ignore_errors=True)

@@ -29,7 +29,9 @@ def check_config(env: dict[str, str], secrets_dir: Path) -> subprocess.Completed
 
 def pod_view(rendered, target, tmp_path) -> tuple[dict[str, str], Path]:
     objs = rendered[target]
-    owner, container = zufang_containers(objs)[-1]
+    # The API pod's view (the worker's container and Secret are checked in test_photos.py).
+    owner, container = next((o, c) for o, c in zufang_containers(objs)
+                            if o["kind"] == "Deployment" and o["metadata"]["name"] == "app" and c["name"] == "zufang")
     env = effective_env(objs, container)
     volume = next(v for v in owner["spec"]["template"]["spec"]["volumes"] if "secret" in v)
     secret = one(objs, "Secret", volume["secret"]["secretName"])

@@ -29,8 +29,10 @@ def rust_str_list(const: str) -> list[str]:
 APP_SECRETS = set(rust_str_list("SECRET_FILES")[0::2])
 # Keys whose variable is a comma-separated list.
 LIST_KEYS = set(rust_str_list("LIST_KEYS"))
-# Production refuses to start without these (jwt_secret >= 32 bytes).
+# Production refuses to start without these (jwt_secret >= 32 bytes); the worker signs no token and
+# gets no JWT key, but its own broker password.
 PROD_REQUIRED_SECRETS = {"database_password", "jwt_secret"}
+WORKER_REQUIRED_SECRETS = {"database_password", "amqp_password"}
 
 
 def env_key(name: str) -> tuple[str, str] | None:
@@ -58,10 +60,12 @@ def zufang_containers(objs: list[dict]) -> list[tuple[dict, dict]]:
 
 
 def effective_config(default_config: dict, env: dict[str, str]) -> dict:
+    """default.toml with the variables applied; a variable of a key the app does not have is left out
+    here (test_every_zufang_variable_is_a_real_config_key_of_the_right_type fails on it by name)."""
     cfg = json.loads(json.dumps(default_config))
     for name, value in env.items():
         key = env_key(name)
-        if key:
+        if key and key[1] in default_config.get(key[0], {}):
             default = default_config[key[0]][key[1]]
             cfg[key[0]][key[1]] = value.split(",") if isinstance(default, list) else type(default)(value)
     return cfg
@@ -176,9 +180,12 @@ def test_production_secrets_are_files_in_the_secrets_dir(rendered, default_confi
         assert keys <= APP_SECRETS, f"unknown secret files {keys - APP_SECRETS}"
         for key in keys:
             section, k = key.split("_", 1)
-            assert k in default_config[section], f"secret {key} is no config key"
-        assert PROD_REQUIRED_SECRETS <= keys, f"production needs {PROD_REQUIRED_SECRETS - keys}"
-        assert len(base64.b64decode(secret["data"]["jwt_secret"])) >= 32, "jwt_secret shorter than 32 bytes"
+            assert k in default_config.get(section, {}), f"secret {key} is no config key"
+        if template["metadata"]["labels"]["app.kubernetes.io/component"] == "worker":
+            assert WORKER_REQUIRED_SECRETS <= keys and "jwt_secret" not in keys, (owner["metadata"]["name"], keys)
+        else:
+            assert PROD_REQUIRED_SECRETS <= keys, f"production needs {PROD_REQUIRED_SECRETS - keys}"
+            assert len(base64.b64decode(secret["data"]["jwt_secret"])) >= 32, "jwt_secret shorter than 32 bytes"
         # Secrets never travel as variables or ConfigMap values.
         assert not any(env_key(n) and env_key(n)[1] in {"password", "secret", "dsn", "webhook_token"} for n in env)
 
@@ -251,13 +258,15 @@ def test_ports_match_the_container_and_the_app(rendered, default_config, target)
             backend = path["backend"]["service"]
             assert backend["name"] == "app"
             assert backend["port"].get("name") in svc_ports or backend["port"].get("number") in {p["port"] for p in svc_ports.values()}
-    # Every ServiceMonitor selects a Service that has the port it scrapes (the app's, the dev exporters').
+    # Every ServiceMonitor selects a Service that has the port it scrapes (the app's, the worker's, the dev
+    # exporters' and stores'); only the broker's plugin has a second path, its per-queue families.
     for sm in find(objs, "ServiceMonitor"):
         selected = [x for x in find(objs, "Service") if sm["spec"]["selector"]["matchLabels"].items() <= x["metadata"]["labels"].items()]
         assert selected, f"ServiceMonitor/{sm['metadata']['name']} selects no Service"
+        paths = {"/metrics", "/metrics/detailed"} if sm["metadata"]["name"] == "rabbitmq" else {"/metrics"}
         for x in selected:
             for ep in sm["spec"]["endpoints"]:
-                assert ep["port"] in {p["name"] for p in x["spec"]["ports"]} and ep["path"] == "/metrics"
+                assert ep["port"] in {p["name"] for p in x["spec"]["ports"]} and ep["path"] in paths
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -360,8 +369,9 @@ def test_autoscaler(rendered, target):
     assert metrics["Resource"]["resource"]["name"] == "cpu"
     assert metrics["Pods"]["pods"]["metric"]["name"] == "http_requests_per_second"
     assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
-    for pdb in find(rendered[target], "PodDisruptionBudget"):
-        assert pdb["spec"]["selector"]["matchLabels"].items() <= one(rendered[target], "Deployment", "app")["spec"]["template"]["metadata"]["labels"].items()
+    for name in ("app", "worker"):
+        pdb = one(rendered[target], "PodDisruptionBudget", name)
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= one(rendered[target], "Deployment", name)["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_adapter_rule_documented_from_the_app_metric():
@@ -451,13 +461,87 @@ def seconds(value: str) -> int:
     return {"ms": n // 1000, "s": n, "m": n * 60}[unit]
 
 
+EDGE_LOCATIONS = NGINX / "snippets/edge-locations.conf"
+PREFIX = "nginx.ingress.kubernetes.io/"
+
+
+def edge_regex_locations() -> dict[str, dict[str, list[str]]]:
+    """The edge's `location ~ REGEX { ... }` blocks: regex -> directive name -> arguments (comments ignored)."""
+    text = "\n".join(line.split("#", 1)[0] for line in EDGE_LOCATIONS.read_text().splitlines())
+    blocks = {}
+    for m in re.finditer(r'location ~ ("[^"]+"|\S+) \{(.*?)\n\}', text, flags=re.S):
+        directives: dict[str, list[str]] = {}
+        for stmt in m.group(2).split(";"):
+            words = stmt.split()
+            if words:
+                directives.setdefault(words[0], []).append(" ".join(words[1:]))
+        blocks[m.group(1).strip('"')] = directives
+    return blocks
+
+
+def edge_location(first_segment: str) -> tuple[str, dict[str, list[str]]]:
+    """The one regex location of the edge whose path starts with first_segment (e.g. "/media/")."""
+    [(regex, directives)] = [(r, d) for r, d in edge_regex_locations().items() if r.startswith("^" + first_segment)]
+    return regex, directives
+
+
+UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+# Paths whose routing must be the edge's: (path, the edge passes it on to the app).
+PHOTO_PATHS = [
+    ("/api/houses/7/photos/", True), ("/api/houses/12345/photos/", True), ("/api/houses/7/photos", False),
+    ("/api/houses/x/photos/", False), ("/api/houses//photos/", False), ("/api/houses/7/photos/3/", False),
+    ("/api/houses/7/", False), ("/x/api/houses/7/photos/", False),
+]
+MEDIA_PATHS = [
+    (f"/media/derived/{UUID}/large-0123456789abcdef.jpg", True),
+    (f"/media/derived/{UUID}/small-fedcba9876543210.jpg", True),
+    (f"/media/originals/{UUID}", False), (f"/media/derived/{UUID}/medium-0123456789abcdef.jpg", False),
+    (f"/media/derived/{UUID}/large-0123456789abcde.jpg", False), (f"/media/derived/{UUID}/large-0123456789abcdefg.jpg", False),
+    (f"/media/derived/{UUID}/large-0123456789abcdef.jpg/x", False), (f"/media/derived/{UUID}/large-0123456789abcdefXjpg", False),
+    (f"/media/derived/{UUID}/large-0123456789abcdef.png", False), (f"/media/derived/{UUID[:-1]}/large-0123456789abcdef.jpg", False),
+    (f"/media/derived/../originals/{UUID}", False), ("/media/", False), ("/media/derived/", False),
+]
+
+
+def routes_like_the_edge(regex: str, samples: list[tuple[str, bool]], flags: int = 0) -> None:
+    """regex (searched, as nginx does) passes exactly the sample paths the edge passes."""
+    got = [(path, re.search(regex, path, flags) is not None) for path, _ in samples]
+    assert got == samples, f"{regex}: differs from the edge on {[p for (p, g), (_, w) in zip(got, samples) if g != w]}"
+
+
+def test_the_route_samples_are_the_edge_locations():
+    """The sample paths hold for the edge's own regexes (so a changed edge changes what is expected)."""
+    routes_like_the_edge(edge_location("/api/houses/")[0], PHOTO_PATHS)
+    routes_like_the_edge(edge_location("/media/")[0], MEDIA_PATHS)
+    # Case matters at the edge (`~`); ingress-nginx matches regex paths case-insensitively (README.md).
+    assert not re.search(edge_location("/media/")[0], f"/media/derived/{UUID.upper()}/large-0123456789abcdef.jpg")
+
+
+def ingress_paths(ingress: dict) -> list[dict]:
+    return [p for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+
+
 @pytest.mark.parametrize("target", TARGETS)
-def test_ingresses_route_only_the_api(rendered, target):
+def test_ingresses_route_only_the_api_and_media(rendered, target):
     ingresses = find(rendered[target], "Ingress")
-    assert {i["metadata"]["name"] for i in ingresses} == {"app", "app-login", "app-sms"}
-    paths = sorted(p["path"] for i in ingresses for r in i["spec"]["rules"] for p in r["http"]["paths"])
+    assert {i["metadata"]["name"] for i in ingresses} == {"app", "app-login", "app-sms", "app-uploads", "app-media"}
+    plain = sorted(p["path"] for i in ingresses for p in ingress_paths(i) if p["pathType"] != "ImplementationSpecific")
     # Trust boundary: /metrics, /readyz, /healthz answer 404 at the edge; only the API is routed.
-    assert paths == ["/api/", "/api/mobile-codes/", "/api/tokens/"]
+    assert plain == ["/api/", "/api/mobile-codes/", "/api/tokens/"]
+    regexes = {i["metadata"]["name"]: [p["path"] for p in ingress_paths(i) if p["pathType"] == "ImplementationSpecific"]
+               for i in ingresses}
+    assert {n: r for n, r in regexes.items() if r} == {"app-uploads": regexes["app-uploads"], "app-media": regexes["app-media"]}
+    assert len(regexes["app-uploads"]) == len(regexes["app-media"]) == 1
+    # ingress-nginx anchors a regex path with `^` and matches it case-insensitively (`~*`).
+    routes_like_the_edge("^" + regexes["app-uploads"][0], PHOTO_PATHS, re.I)
+    routes_like_the_edge("^" + regexes["app-media"][0], MEDIA_PATHS, re.I)
+    for name in ("app-uploads", "app-media"):
+        ann = one(rendered[target], "Ingress", name)["metadata"]["annotations"]
+        assert ann[PREFIX + "use-regex"] == "true", name
+        # ingress-nginx's path validation allows only these besides letters, digits and -_~./
+        assert set(regexes[name][0]) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~./^%$[](){}*+?|"), name
+    for regex in regexes["app-uploads"] + regexes["app-media"]:
+        assert not any(re.search("^" + regex, p, re.I) for p in ("/metrics", "/readyz", "/healthz"))
     for ing in ingresses:
         assert ing["spec"]["ingressClassName"] == "nginx"
         tls = ing["spec"].get("tls")
@@ -471,30 +555,54 @@ def test_ingresses_route_only_the_api(rendered, target):
     assert issuers == (["app"] if target == "prod" else [])
 
 
+def size_bytes(value: str) -> int:
+    m = re.fullmatch(r"(\d+)([km]?)", value)
+    assert m, f"{value}: expected an nginx size"
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2)]
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_ingress_annotations_match_the_edge(rendered, default_config, target):
-    prefix = "nginx.ingress.kubernetes.io/"
-    body = nginx_directive("client_max_body_size")[0]
+    # The server-wide body limit (basics.conf); the upload location raises it for its path alone.
+    upload_regex, upload = edge_location("/api/houses/")
+    [upload_body] = upload["client_max_body_size"]
+    [body] = [v for v in nginx_directive("client_max_body_size") if v != upload_body]
+    assert size_bytes(body) == default_config["application"]["max_body_bytes"]
+    assert size_bytes(upload_body) > size_bytes(body)
     rates = {z.split("zone=")[1].split(":")[0]: z.split("rate=")[1] for z in nginx_directive("limit_req_zone")}
     conn = max(int(v.split()[-1]) for v in nginx_directive("limit_conn"))
+    bodies = {}
     for ing in find(rendered[target], "Ingress"):
-        ann = {k[len(prefix):]: v for k, v in ing["metadata"]["annotations"].items() if k.startswith(prefix)}
+        ann = {k[len(PREFIX):]: v for k, v in ing["metadata"]["annotations"].items() if k.startswith(PREFIX)}
         name = ing["metadata"]["name"]
-        assert ann["proxy-body-size"] == body
-        assert int(body.rstrip("k")) * 1024 == default_config["application"]["max_body_bytes"]
+        bodies[name] = ann["proxy-body-size"]
         for key in ("connect", "send", "read"):
             assert int(ann[f"proxy-{key}-timeout"]) == seconds(nginx_directive(f"proxy_{key}_timeout")[0]), (name, key)
         assert int(ann["limit-connections"]) == conn
-        if name == "app":
-            # proxy.conf's setting; edge-locations.conf turns it "off" for writes, like app-login/app-sms.
+        if name in ("app", "app-media"):
+            # proxy.conf's setting; edge-locations.conf turns it "off" for writes, like the write Ingresses.
             assert ann["proxy-next-upstream"] in [v for v in nginx_directive("proxy_next_upstream") if v != "off"]
             assert ann["proxy-next-upstream-tries"] == nginx_directive("proxy_next_upstream_tries")[0]
             assert int(ann["proxy-next-upstream-timeout"]) == seconds(nginx_directive("proxy_next_upstream_timeout")[0])
             assert "limit-rpm" not in ann and "limit-rps" not in ann
+        elif name == "app-uploads":
+            [limit] = upload["limit_req"]
+            zone, burst = re.fullmatch(r"zone=(\w+) burst=(\d+) nodelay", limit).groups()
+            assert rates[zone] == f"{int(ann['limit-rps']) * 60}r/m", (name, rates[zone])
+            assert int(ann["limit-rps"]) * int(ann["limit-burst-multiplier"]) == int(burst)
+            assert "limit-rpm" not in ann
+            assert ann["proxy-request-buffering"] == "on"
+            assert ann["proxy-next-upstream"] == "off", "writes are never replayed"
         else:
             zone = {"app-login": "login", "app-sms": "sms"}[name]
             assert rates[zone] == f"{ann['limit-rpm']}r/m", (name, rates[zone])
             assert ann["proxy-next-upstream"] == "off", "writes are never replayed"
+    # The upload path allows the edge's upload limit; every other path keeps the server-wide one.
+    assert bodies.pop("app-uploads") == upload_body
+    assert set(bodies.values()) == {body}, bodies
+    # No per-Ingress annotation sets it: the controller-wide setting (README.md) gives uploads the edge's time.
+    [body_timeout] = upload["client_body_timeout"]
+    assert f'`client-body-timeout: "{seconds(body_timeout)}"`' in (REPO / "k8s/README.md").read_text()
     # The app keeps idle connections longer than the proxies' read timeout and upstream keep-alive.
     assert default_config["application"]["keep_alive_seconds"] > seconds(nginx_directive("proxy_read_timeout")[0])
 
@@ -559,4 +667,4 @@ def test_every_referenced_configmap_secret_and_account_exists(rendered, target):
                 refs.add(("ConfigMap", src["configMapRef"]["name"]))
         missing |= refs - have
     # base leaves the credentials to the overlays; everything else must resolve everywhere.
-    assert missing == ({("Secret", "zufang-secrets")} if target.startswith("base") else set())
+    assert missing == ({("Secret", "zufang-secrets"), ("Secret", "zufang-worker-secrets")} if target.startswith("base") else set())

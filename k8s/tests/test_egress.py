@@ -1,4 +1,5 @@
-"""Egress: the zufang pods reach exactly cluster DNS, MariaDB 3306, Redis 6379 and, where an overlay uses
+"""Egress: the zufang pods reach exactly cluster DNS, MariaDB 3306, Redis 6379, the API pods and workers the
+broker and the object store (photo-pipeline-egress), and, where an overlay uses
 components/egress-external, the endpoints its EgressExternalSettings names (SMS gateway, Sentry, OTLP
 collector) and nothing else; the app's configured URLs lie on those ports."""
 from __future__ import annotations
@@ -68,10 +69,15 @@ def test_egress_is_dns_data_stores_and_exactly_the_configured_endpoints(rendered
     external = configured(settings_of(target_dirs[target]))
     assert (target == "prod") == bool(external), "prod (and only prod) uses components/egress-external"
     templates = [t for _, t in pod_templates(objs) if t["metadata"]["labels"].get("app.kubernetes.io/name") == "zufang"]
-    assert {t["metadata"]["labels"]["app.kubernetes.io/component"] for t in templates} == {"api", "migrate"}
+    assert {t["metadata"]["labels"]["app.kubernetes.io/component"] for t in templates} == {"api", "migrate", "worker"}
+    pipeline = one(objs, "NetworkPolicy", "photo-pipeline-egress")
     for t in templates:
         labels = t["metadata"]["labels"]
         allowed = egress_of(objs, labels)
+        # The broker and the store: exactly the API pods and the workers (test_photos.py checks where to).
+        photo = egress_of([pipeline], labels)
+        assert bool(photo) == (labels["app.kubernetes.io/component"] in ("api", "worker")), labels
+        allowed -= photo
         assert DNS <= allowed
         stores = {a for a in allowed if a[1] in (3306, 6379)}
         assert {a[1:] for a in stores} == {(3306, "TCP"), (6379, "TCP")}
@@ -84,7 +90,7 @@ def test_egress_is_dns_data_stores_and_exactly_the_configured_endpoints(rendered
                 if target == "dev":
                     assert find(objs, "StatefulSet", dest.removeprefix("pod:"))
         rest = allowed - DNS - stores
-        # The API pods get the configured endpoints; the migration Job needs none of them.
+        # The API pods get the configured endpoints; the workers and the migration Job none of them.
         want = external if labels["app.kubernetes.io/component"] == "api" else set()
         assert rest == want, f"{target} {labels['app.kubernetes.io/component']}: unexpected egress {rest ^ want}"
 

@@ -1,15 +1,16 @@
 """components/gateway-api: the Gateway and HTTPRoutes validate against the vendored Gateway API CRD schemas
 (test_render_and_schemas.py, target base+gateway-api) and route like the Ingress they stand beside: same
-host, certificate, path, backend and timeouts, HTTP only redirects, and nothing but /api/ reaches the pods."""
+host, certificate, path, backend and timeouts, HTTP only redirects, and nothing but /api/ and the edge's photo paths reach the pods."""
 from __future__ import annotations
 
 import copy
+import re
 
 import jsonschema
 import pytest
 
 from conftest import one, find
-from test_consistency import selects
+from test_consistency import MEDIA_PATHS, PHOTO_PATHS, edge_location, routes_like_the_edge, selects
 from test_render_and_schemas import validate
 
 TARGET = "base+gateway-api"
@@ -53,6 +54,10 @@ def test_nothing_but_the_api_reaches_the_pods(objs):
                 assert [f["type"] for f in rule["filters"]] == ["RequestRedirect"], route["metadata"]["name"]
                 continue
             for m in rule["matches"]:
+                if m["path"]["type"] == "RegularExpression":
+                    assert m["path"]["value"] in (edge_location("/api/houses/")[0], edge_location("/media/")[0])
+                    assert not any(re.search(m["path"]["value"], p) for p in INTERNAL)
+                    continue
                 assert m["path"]["type"] in ("PathPrefix", "Exact") and m["path"]["value"].startswith("/api/")
                 assert not any(p.startswith(m["path"]["value"]) for p in INTERNAL)
 
@@ -74,6 +79,28 @@ def test_timeouts_are_the_ingress_ones(objs):
     for rule in one(objs, "HTTPRoute", "app")["spec"]["rules"]:
         assert seconds(rule["timeouts"]["backendRequest"]) == read
         assert seconds(rule["timeouts"]["request"]) == read + retry_window
+
+
+def test_photo_uploads_and_renditions_route_like_the_edge(objs):
+    """Uploads: POST on the edge's upload path, no retry window. Renditions: GET/HEAD on the key shape alone
+    (case-sensitive, as the edge), the read path's timeouts; both to the app's Service."""
+    route = one(objs, "HTTPRoute", "app-photos")
+    assert route["spec"]["parentRefs"] == [{"name": "zufang", "sectionName": "https"}]
+    assert route["spec"]["hostnames"] == one(objs, "HTTPRoute", "app")["spec"]["hostnames"]
+    uploads, media = route["spec"]["rules"]
+    assert [(m["path"]["type"], m.get("method")) for m in uploads["matches"]] == [("RegularExpression", "POST")]
+    assert [(m["path"]["type"], m.get("method")) for m in media["matches"]] == [("RegularExpression", "GET"),
+                                                                               ("RegularExpression", "HEAD")]
+    routes_like_the_edge(uploads["matches"][0]["path"]["value"], PHOTO_PATHS)
+    for m in media["matches"]:
+        routes_like_the_edge(m["path"]["value"], MEDIA_PATHS)
+        assert not re.search(m["path"]["value"], MEDIA_PATHS[0][0].replace("large", "LARGE"))
+    assert uploads["backendRefs"] == media["backendRefs"] == one(objs, "HTTPRoute", "app")["spec"]["rules"][0]["backendRefs"]
+    ann = one(objs, "Ingress", "app-uploads")["metadata"]["annotations"]
+    read = int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+    assert ann["nginx.ingress.kubernetes.io/proxy-next-upstream"] == "off"
+    assert {k: seconds(v) for k, v in uploads["timeouts"].items()} == {"request": read, "backendRequest": read}
+    assert media["timeouts"] == one(objs, "HTTPRoute", "app")["spec"]["rules"][0]["timeouts"]
 
 
 def test_the_gateway_proxies_may_reach_the_app_port(objs):

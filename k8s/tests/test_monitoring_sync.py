@@ -55,9 +55,20 @@ def overlay_renders(workcopy, rendered) -> dict[str, list[dict]]:
     return out
 
 
+def endpoint_job(endpoint: dict, default: str) -> str:
+    """An endpoint's job: the operator's (Service name or jobLabel), unless a relabeling sets `job` to a
+    fixed value (the broker's second endpoint, /metrics/detailed, is job rabbitmq-queues)."""
+    job = default
+    for r in endpoint.get("relabelings", []):
+        if r.get("targetLabel") == "job":
+            assert not r.get("sourceLabels") and r.get("action", "replace") == "replace" and "replacement" in r, r
+            job = r["replacement"]
+    return job
+
+
 def scraped_jobs(objs: list[dict]) -> set[str]:
     """Job labels prometheus-operator gives the ServiceMonitors' targets: the Service's name, or the value of
-    its `jobLabel` label."""
+    its `jobLabel` label, or what an endpoint's relabeling sets."""
     jobs = set()
     for sm in find(objs, "ServiceMonitor"):
         match = sm["spec"]["selector"].get("matchLabels", {})
@@ -65,7 +76,8 @@ def scraped_jobs(objs: list[dict]) -> set[str]:
             labels = svc["metadata"].get("labels", {})
             if all(labels.get(k) == v for k, v in match.items()):
                 job_label = sm["spec"].get("jobLabel")
-                jobs.add(labels[job_label] if job_label else svc["metadata"]["name"])
+                default = labels[job_label] if job_label else svc["metadata"]["name"]
+                jobs |= {endpoint_job(ep, default) for ep in sm["spec"]["endpoints"]}
     return jobs
 
 
@@ -261,7 +273,8 @@ def test_overlay_without_a_job_gets_none_of_its_rules(source_copy, tmp_path):
     assert not (source_copy / "k8s/components/monitoring/rules/prod/prometheusrule-zufang-mysql-alerts.yaml").exists()
     down = yaml.safe_load((source_copy / "k8s/components/monitoring/rules/dev/prometheusrule-zufang-prometheus-alerts.yaml").read_text())
     target_down = next(r for g in down["spec"]["groups"] for r in g["rules"] if r["alert"] == "ZufangTargetDown")
-    assert target_down["expr"] == 'up{job=~"app|mysqld-exporter|redis-exporter", namespace="zufang"} == 0'
+    assert target_down["expr"] == ('up{job=~"app|mysqld-exporter|rabbitmq|rabbitmq-queues|redis-exporter|s3|worker", '
+                                   'namespace="zufang"} == 0')
     groups = [g for p in sorted((source_copy / "k8s/components/monitoring/rules/dev").glob("prometheusrule-*.yaml"))
               for g in yaml.safe_load(p.read_text())["spec"]["groups"]]
     promtool_cases(groups, doc["overlays"]["dev"]["jobs"], tmp_path)
