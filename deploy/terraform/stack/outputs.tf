@@ -52,7 +52,7 @@ output "photo_bucket_name" {
 }
 
 output "broker_endpoint" {
-  description = "AMQPS endpoint of the RabbitMQ broker (the app servers get it as ZUFANG__RABBITMQ__URL)."
+  description = "AMQPS endpoint of the RabbitMQ broker (the app servers get its host and port as ZUFANG__AMQP__HOST/PORT)."
   value       = module.broker.endpoint
 }
 

@@ -407,6 +407,8 @@ def test_fetch_secrets_restarts_the_app_only_when_a_secret_changed(tmp_path):
 def test_the_refresh_timer_runs_fetch_secrets_with_restart(modules):
     service = (APP / "files" / "zufang-secrets-refresh.service").read_text()
     assert "ExecStart=/usr/local/sbin/zufang-fetch-secrets --restart-on-change zufang.service" in service
+    assert ("ExecStart=/usr/bin/env SECRETS_ENV_FILE=/etc/zufang/worker-secrets.env SECRETS_DIR=/run/zufang/worker-secrets "
+            "/usr/local/sbin/zufang-fetch-secrets --restart-on-change zufang-worker.service") in service
     timer = (APP / "files" / "zufang-secrets-refresh.timer").read_text()
     assert "RandomizedDelaySec=" in timer, "servers restart at different moments, not all at once"
     assert '["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"]' in modules["app"].text
@@ -482,9 +484,9 @@ def test_every_zufang_key_in_the_app_user_data_exists_in_default_toml(modules):
 
 def test_photo_settings_reach_the_container_only_once_the_app_reads_them(modules):
     """photos.env holds the object store's (and the broker's) settings under the keys the app and the
-    worker are to read. The app refuses unknown keys at startup, so no unit may hand that file to a
-    container while app/config/default.toml lacks any of them; once it has them all, zufang.service
-    must hand it over (for migrate and serve alike), or the app would run without its bucket."""
+    worker read ([s3], [amqp]). The app refuses unknown keys at startup, so no unit may hand that file
+    to a container while app/config/default.toml lacks any of them; once it has them all, zufang.service
+    (migrate and serve) and zufang-worker.service must hand it over, or they run without bucket and broker."""
     config = default_toml()
     photo_env = modules["app"].locals["photo_env"]
     assert {"ZUFANG__S3__BUCKET", "ZUFANG__S3__REGION"} <= set(photo_env)
@@ -496,7 +498,41 @@ def test_photo_settings_reach_the_container_only_once_the_app_reads_them(modules
     if unread:
         assert handing == [], f"{handing} pass photos.env to the app, which does not read {unread} yet"
     else:
-        assert handing == ["zufang.service"] and units["zufang.service"].count("--env-file /etc/zufang/photos.env") == 2
+        assert handing == ["zufang-worker.service", "zufang.service"]
+        assert units["zufang.service"].count("--env-file /etc/zufang/photos.env") == 2
+        assert units["zufang-worker.service"].count("--env-file /etc/zufang/photos.env") == 1
+
+
+def test_photo_settings_are_the_contracts_for_aws(modules):
+    """The bucket through the instance role (AWS's endpoint, virtual-hosted, no key files), the broker
+    over AMQPS as the broker module's user, its password the secret file amqp.password."""
+    env = modules["app"].locals["photo_env"]
+    assert env["ZUFANG__S3__ENDPOINT"] == "" and env["ZUFANG__S3__PATH_STYLE"] is False
+    assert env["ZUFANG__AMQP__TLS"] is True and env["ZUFANG__AMQP__USERNAME"] == "${var.broker_username}"
+    assert env["ZUFANG__AMQP__HOST"] == "${local.broker_url.host}" and env["ZUFANG__AMQP__PORT"] == "${local.broker_url.port}"
+    assert env["ZUFANG__AMQP__VHOST"] == json.loads((REPO / "rabbitmq/definitions.json").read_text())["vhosts"][0]["name"]
+    for unit in ("zufang.service", "zufang-worker.service"):
+        assert "s3_access_key_id" not in (APP / "files" / unit).read_text()
+    assert set(modules["app"].locals["photo_secret_arns"]) == {"amqp_password"}
+    # The worker's folder: the database's password and the broker's, nothing else (no JWT key).
+    assert "worker_secret_arns = merge({ database_password = var.db_password_secret_arn }, local.photo_secret_arns)" in modules["app"].text
+
+
+def test_the_worker_runs_as_its_own_unit_with_its_own_secrets(modules):
+    unit = (APP / "files" / "zufang-worker.service").read_text()
+    run = next(line for line in unit.splitlines() if line.startswith("ExecStart=/usr/bin/docker run"))
+    assert run.endswith("${APP_IMAGE} worker"), "the worker subcommand of the app's image"
+    assert "--env-file /etc/zufang/zufang.env --env-file /etc/zufang/photos.env" in run
+    assert "-v /run/zufang/worker-secrets:/run/secrets:ro" in run and "/run/zufang/secrets:" not in run
+    assert " -p " not in run, "nothing published: the worker's port stays inside"
+    assert "Environment=SECRETS_ENV_FILE=/etc/zufang/worker-secrets.env SECRETS_DIR=/run/zufang/worker-secrets" in unit
+    assert "ExecStartPre=/usr/local/sbin/zufang-fetch-secrets" in unit
+    assert re.search(r"^After=.*\bzufang\.service\b", unit, re.M), "after the app's start pulled the image and migrated"
+    stop = int(re.search(r"--stop-timeout (\d+)", run).group(1))
+    assert stop == int(re.search(r"docker stop -t (\d+)", unit).group(1)) > 25, "worker.shutdown_timeout_seconds is 25"
+    assert int(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M).group(1)) > stop
+    assert '["systemctl", "enable", "--now", "zufang-worker"]' in modules["app"].text
+    assert '"/etc/systemd/system/zufang-worker.service"' in modules["app"].text
 
 
 def test_the_app_connects_to_both_data_stores_with_tls(modules):
@@ -594,20 +630,21 @@ def test_container_uid_matches_the_image_user(modules):
     assert modules["app"].variables["container_uid"]["default"] == int(user[-1])
 
 
-def test_app_unit_uses_only_variables_the_user_data_defines(modules):
-    unit = (APP / "files" / "zufang.service").read_text()
+@pytest.mark.parametrize("name", ["zufang.service", "zufang-worker.service"])
+def test_app_unit_uses_only_variables_the_user_data_defines(modules, name):
+    unit = (APP / "files" / name).read_text()
     used = set(re.findall(r"\$\{([A-Z_]+)\}", unit))
     runtime = re.search(r'content\s+= "APP_IMAGE=[^"]*"', (APP / "main.tf").read_text()).group(0)
     defined = set(re.findall(r"([A-Z_]+)=", runtime))
     assert used and used <= defined, used - defined
     assert "EnvironmentFile=/etc/zufang/runtime.env" in unit
-    assert "--env-file /etc/zufang/zufang.env" in unit and "-v /run/zufang/secrets:/run/secrets:ro" in unit
+    assert "--env-file /etc/zufang/zufang.env" in unit and re.search(r"-v /run/zufang/(worker-)?secrets:/run/secrets:ro", unit)
 
 
 # --- size and hygiene ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module, files", [
     ("edge", ["edge-bootstrap.sh", "edge-upstreams.sh", "zufang-edge-upstreams.service", "zufang-edge-upstreams.timer"]),
-    ("app", ["fetch-secrets.sh", "fetch-rds-ca.sh", "zufang.service", "health-report.sh", "zufang-health-report.service",
+    ("app", ["fetch-secrets.sh", "fetch-rds-ca.sh", "zufang.service", "zufang-worker.service", "health-report.sh", "zufang-health-report.service",
              "zufang-health-report.timer", "zufang-secrets-refresh.service", "zufang-secrets-refresh.timer"]),
 ])
 def test_user_data_stays_under_the_ec2_limit(module, files):

@@ -68,17 +68,22 @@ locals {
   }
   app_env = merge(local.app_env_base, local.sms_env, { for k, v in local.app_env_optional : k => v if v != "" })
 
-  # The photo pipeline's settings, as the app and its worker will read them ([s3], [rabbitmq]). This
-  # image's app/config/default.toml has no such sections yet and the app refuses unknown keys, so
-  # they go to a file of their own that zufang.service does not hand to the container until the
-  # image reads them (tests/test_cloud_init.py holds both sides of that). The bucket is reached with
-  # the instance role: no access key anywhere. The broker URL carries no credentials: the user is
-  # here, its password in the secret file rabbitmq_password.
+  # The photo pipeline's settings ([s3], [amqp]), for the app and `zufang worker` alike, in a file of
+  # their own (photos.env) that both units hand to their containers. The bucket is reached with the
+  # instance role (both key settings empty: the SDK's default chain, IMDSv2); the broker over AMQPS
+  # with the OS trust store, as the user of the broker module, whose password is the secret file
+  # amqp_password. The vhost and its topology are rabbitmq/definitions.json's (README: "Photos").
+  broker_url = regex("^amqps://(?P<host>[a-z0-9.-]+):(?P<port>[0-9]+)$", var.broker_endpoint)
   photo_env = {
-    ZUFANG__S3__BUCKET         = var.photo_bucket_name
-    ZUFANG__S3__REGION         = data.aws_region.current.name
-    ZUFANG__RABBITMQ__URL      = var.broker_endpoint
-    ZUFANG__RABBITMQ__USERNAME = var.broker_username
+    ZUFANG__S3__ENDPOINT   = ""
+    ZUFANG__S3__REGION     = data.aws_region.current.name
+    ZUFANG__S3__BUCKET     = var.photo_bucket_name
+    ZUFANG__S3__PATH_STYLE = false
+    ZUFANG__AMQP__HOST     = local.broker_url.host
+    ZUFANG__AMQP__PORT     = local.broker_url.port
+    ZUFANG__AMQP__TLS      = true
+    ZUFANG__AMQP__VHOST    = "zufang"
+    ZUFANG__AMQP__USERNAME = var.broker_username
   }
 
   # Secret files in /run/secrets, named <section>_<key> as the app expects.
@@ -87,9 +92,9 @@ locals {
     redis_password    = var.redis_password_secret_arn
     jwt_secret        = aws_secretsmanager_secret.jwt.arn
   }
-  # The broker's password: fetched like the others; this image's app ignores a file it does not read.
+  # The broker user's password (amqp.password), fetched like the others.
   photo_secret_arns = {
-    rabbitmq_password = var.broker_password_secret_arn
+    amqp_password = var.broker_password_secret_arn
   }
   secret_arns = merge(local.secret_arns_base, local.photo_secret_arns, var.sms_webhook_token_secret_arn == null ? {} : {
     sms_webhook_token = var.sms_webhook_token_secret_arn
@@ -97,6 +102,13 @@ locals {
   # JSON secrets: the field that becomes the file (RDS's managed secret is {"username", "password"}).
   secret_json_fields = var.db_password_secret_field == null ? {} : {
     database_password = var.db_password_secret_field
+  }
+  # `zufang worker` gets its own secrets folder with only what it uses: no JWT key, no Redis password.
+  worker_secret_arns = merge({ database_password = var.db_password_secret_arn }, local.photo_secret_arns)
+  # The fetch-secrets input of each folder (zufang-secrets-refresh.service re-reads both).
+  secret_env_files = {
+    "/etc/zufang/secrets.env"        = { arns = local.secret_arns, json = local.secret_json_fields }
+    "/etc/zufang/worker-secrets.env" = { arns = local.worker_secret_arns, json = { for k, v in local.secret_json_fields : k => v if contains(keys(local.worker_secret_arns), k) } }
   }
 
   # ECR: docker asks the credential helper, which uses the instance role, for this registry only.
@@ -112,6 +124,7 @@ locals {
     "/usr/local/sbin/zufang-fetch-secrets"               = { src = "fetch-secrets.sh", mode = "0755" }
     "/usr/local/sbin/zufang-fetch-rds-ca"                = { src = "fetch-rds-ca.sh", mode = "0755" }
     "/etc/systemd/system/zufang.service"                 = { src = "zufang.service", mode = "0644" }
+    "/etc/systemd/system/zufang-worker.service"          = { src = "zufang-worker.service", mode = "0644" }
     "/usr/local/sbin/zufang-health-report"               = { src = "health-report.sh", mode = "0755" }
     "/etc/systemd/system/zufang-health-report.service"   = { src = "zufang-health-report.service", mode = "0644" }
     "/etc/systemd/system/zufang-health-report.timer"     = { src = "zufang-health-report.timer", mode = "0644" }
@@ -144,15 +157,15 @@ locals {
         permissions = "0644"
         content     = "APP_IMAGE=${var.app_image}\nAPP_PORT=${var.app_port}\nCONTAINER_UID=${var.container_uid}\nRDS_CA_URL=${var.rds_ca_bundle_url}\nRDS_CA_FILE=${local.rds_ca_host_path}\nRDS_CA_MOUNT=${local.rds_ca_host_path}:${local.rds_ca_container_path}:ro\nHOST_CA_MOUNT=${local.host_ca_path}:${local.container_ca_path}:ro\n"
       },
-      {
-        path        = "/etc/zufang/secrets.env"
+      ], [for path, f in local.secret_env_files : {
+        path        = path
         permissions = "0600"
         content = join("", concat(
           ["AWS_REGION=${data.aws_region.current.name}\n", "CONTAINER_UID=${var.container_uid}\n"],
-          [for file, arn in local.secret_arns : "SECRET_${file}=${arn}\n"],
-          [for file, field in local.secret_json_fields : "JSONKEY_${file}=${field}\n"],
+          [for file, arn in f.arns : "SECRET_${file}=${arn}\n"],
+          [for file, field in f.json : "JSONKEY_${file}=${field}\n"],
         ))
-      },
+      }], [
       {
         path        = "/etc/zufang/health.env"
         permissions = "0644"
@@ -163,6 +176,7 @@ locals {
       ["systemctl", "enable", "--now", "docker"],
       ["systemctl", "daemon-reload"],
       ["systemctl", "enable", "--now", "zufang"],
+      ["systemctl", "enable", "--now", "zufang-worker"],
       ["systemctl", "enable", "--now", "zufang-health-report.timer"],
       ["systemctl", "enable", "--now", "zufang-secrets-refresh.timer"],
     ]
@@ -390,6 +404,7 @@ resource "aws_iam_instance_profile" "app" {
 
 # --- launch template + auto scaling group ----------------------------------------------------------------
 resource "aws_launch_template" "app" {
+  #checkov:skip=CKV_AWS_341:the app's and the worker's containers take the instance role for the photo bucket (no access key exists) through docker's bridge, a second hop; the bastion and the edge keep 1 (README: Photos)
   name_prefix   = "${var.name}-app-"
   description   = "zufang app server (${var.app_image})"
   image_id      = local.ami_id
@@ -413,8 +428,11 @@ resource "aws_launch_template" "app" {
   metadata_options {
     http_endpoint = "enabled"
     http_tokens   = "required" # IMDSv2 only
-    # 1 hop: the host's AWS CLI reaches the metadata service, the container cannot borrow the role.
-    http_put_response_hop_limit = 1
+    # 2 hops: the app's and the worker's containers (docker's bridge is the second hop) reach IMDSv2
+    # for the instance role's credentials, the only way they reach the photo bucket (no access key
+    # exists). The role holds nothing a container of this host would not need anyway: its secrets,
+    # the bucket's prefixes, ECR pull, SSM, the health report. The bastion and the edge keep 1 hop.
+    http_put_response_hop_limit = 2
   }
 
   monitoring {

@@ -387,7 +387,7 @@ variable "broker_username" {
 }
 
 variable "broker_password_secret_arn" {
-  description = "Secrets Manager secret with the broker user's password (file rabbitmq_password), encrypted with kms_key_arn."
+  description = "Secrets Manager secret with the broker user's password (file amqp_password), encrypted with kms_key_arn."
   type        = string
 }
 

@@ -21,7 +21,7 @@ locals {
 resource "aws_secretsmanager_secret" "password" {
   #checkov:skip=CKV2_AWS_57:Amazon MQ cannot change a RabbitMQ user after creation; rotation is a management-API call on the broker plus a new secret version (var.password_version), see README, not a rotation Lambda
   name_prefix = "${var.name}/rabbitmq_password-"
-  description = "Amazon MQ (RabbitMQ) password of user ${var.username}; written to /run/secrets/rabbitmq_password on the app servers"
+  description = "Amazon MQ (RabbitMQ) password of user ${var.username}; written to /run/secrets/amqp_password on the app servers"
   kms_key_id  = var.kms_key_arn
   tags        = var.tags
 }

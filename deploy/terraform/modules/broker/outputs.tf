@@ -1,5 +1,5 @@
 output "endpoint" {
-  description = "AMQPS endpoint of the broker, amqps://<host>:5671 (given to the app as ZUFANG__RABBITMQ__URL; no credentials in it)."
+  description = "AMQPS endpoint of the broker, amqps://<host>:5671 (the app servers get its host and port as ZUFANG__AMQP__HOST/PORT; no credentials in it)."
   value       = aws_mq_broker.rabbitmq.instances[0].endpoints[0]
 }
 
@@ -9,12 +9,12 @@ output "console_url" {
 }
 
 output "username" {
-  description = "The broker user (ZUFANG__RABBITMQ__USERNAME)."
+  description = "The broker user (ZUFANG__AMQP__USERNAME)."
   value       = var.username
 }
 
 output "password_secret_arn" {
-  description = "Secrets Manager secret holding the broker user's password (file rabbitmq_password)."
+  description = "Secrets Manager secret holding the broker user's password (file amqp_password)."
   value       = aws_secretsmanager_secret.password.arn
 }
 

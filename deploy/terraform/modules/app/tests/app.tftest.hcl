@@ -49,8 +49,8 @@ run "reachable_from_the_edge_and_the_bastion_only" {
     error_message = "MariaDB and Redis traffic goes to the data subnets only"
   }
   assert {
-    condition     = aws_launch_template.app.network_interfaces[0].associate_public_ip_address == "false" && aws_launch_template.app.metadata_options[0].http_tokens == "required" && aws_launch_template.app.metadata_options[0].http_put_response_hop_limit == 1
-    error_message = "no public address; IMDSv2 with one hop (the container cannot borrow the role)"
+    condition     = aws_launch_template.app.network_interfaces[0].associate_public_ip_address == "false" && aws_launch_template.app.metadata_options[0].http_tokens == "required" && aws_launch_template.app.metadata_options[0].http_put_response_hop_limit == 2
+    error_message = "no public address; IMDSv2 with two hops (the containers take the instance role for the bucket)"
   }
 }
 
@@ -284,12 +284,12 @@ run "reads_and_writes_photos_on_its_prefixes_only" {
     error_message = "the grant is on the app role, apart from the secrets policy"
   }
   assert {
-    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n")
-    error_message = "the bucket and its region reach the server in /etc/zufang/photos.env"
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__ENDPOINT=\nZUFANG__S3__PATH_STYLE=false\nZUFANG__S3__REGION=ap-east-1\n")
+    error_message = "the bucket and its region reach the server in /etc/zufang/photos.env, AWS's regional endpoint with virtual-hosted addressing, no key"
   }
   assert {
     condition     = !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/zufang.env"]), "ZUFANG__S3__")
-    error_message = "not in zufang.env: this image's app refuses keys it does not know"
+    error_message = "in photos.env only, which both units hand to their containers"
   }
 }
 
@@ -309,12 +309,20 @@ run "reaches_the_broker_over_tls" {
     error_message = "out to the broker's security group on 5671 (AMQPS) only"
   }
   assert {
-    condition     = one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]) == "ZUFANG__RABBITMQ__URL=amqps://b-1111.mq.ap-east-1.amazonaws.com:5671\nZUFANG__RABBITMQ__USERNAME=zufang\nZUFANG__S3__BUCKET=zufang-test-photos-123456789012\nZUFANG__S3__REGION=ap-east-1\n"
-    error_message = "the broker's URL and user reach the server in photos.env, beside the bucket"
+    condition     = startswith(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/photos.env"]), "ZUFANG__AMQP__HOST=b-1111.mq.ap-east-1.amazonaws.com\nZUFANG__AMQP__PORT=5671\nZUFANG__AMQP__TLS=true\nZUFANG__AMQP__USERNAME=zufang\nZUFANG__AMQP__VHOST=zufang\nZUFANG__S3__")
+    error_message = "the broker's host, port, TLS, user and vhost reach the server in photos.env ([amqp]), beside the bucket"
   }
   assert {
-    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_rabbitmq_password=${var.broker_password_secret_arn}\n")
-    error_message = "the password is fetched into /run/secrets/rabbitmq_password, as the Redis token is"
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/secrets.env"]), "SECRET_amqp_password=${var.broker_password_secret_arn}\n")
+    error_message = "the password is fetched into /run/secrets/amqp_password (amqp.password), as the Redis token is"
+  }
+  assert {
+    condition     = one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/zufang/worker-secrets.env"]) == "AWS_REGION=ap-east-1\nCONTAINER_UID=10001\nSECRET_amqp_password=${var.broker_password_secret_arn}\nSECRET_database_password=${var.db_password_secret_arn}\nJSONKEY_database_password=password\n"
+    error_message = "the worker's own secrets: the database's (RDS's JSON field) and the broker's, no JWT key or Redis token"
+  }
+  assert {
+    condition     = contains(yamldecode(output.user_data).runcmd, ["systemctl", "enable", "--now", "zufang-worker"]) && length([for f in yamldecode(output.user_data).write_files : f if f.path == "/etc/systemd/system/zufang-worker.service"]) == 1
+    error_message = "the worker runs as its own unit on every app server"
   }
 }
 
