@@ -6,7 +6,8 @@ import pytest
 
 from helpers import HTTP, REPORT, ROOT, SYSBENCH
 
-SCRIPTS = [f"{SYSBENCH}/host.sh", f"{SYSBENCH}/oltp.sh", f"{HTTP}/load.sh", REPORT, "bench/failover/hard-kill.sh"]
+SCRIPTS = [f"{SYSBENCH}/host.sh", f"{SYSBENCH}/oltp.sh", f"{HTTP}/load.sh", REPORT, "bench/failover/hard-kill.sh",
+           "bench/photos/photos.sh"]
 
 
 def test_every_shell_script_is_shellcheck_clean():
