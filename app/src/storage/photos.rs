@@ -293,8 +293,8 @@ pub async fn objects_of_house(store: Store<'_>, house_id: u32) -> Result<Vec<Str
 /// the photos: the chosen photo's large size when it is ready, else the first ready photo's, else
 /// the column's own value when it is not one of ours (a URL set before photos existed), else "".
 /// Call it in the transaction of any change to a house's photos (the worker too, when it marks
-/// one ready).
-pub async fn sync_main_photo(tx: &mut Tx<'_>, house_id: u32) -> Result<(), ApiError> {
+/// one ready). True when the house row was touched (the lists may show something new).
+pub async fn sync_main_photo(tx: &mut Tx<'_>, house_id: u32) -> Result<bool, ApiError> {
     let pick = sqlx::query_as::<_, (Option<String>,)>(
         "SELECT CAST(p.renditions AS CHAR) FROM house_photos p JOIN houses h ON h.id = p.house_id \
          WHERE p.house_id = ? AND p.status = 'ready' ORDER BY (h.main_photo_id <=> p.id) DESC, p.id LIMIT 1",
@@ -308,6 +308,6 @@ pub async fn sync_main_photo(tx: &mut Tx<'_>, house_id: u32) -> Result<(), ApiEr
         None => sqlx::query("UPDATE houses SET main_photo = '' WHERE id = ? AND main_photo LIKE '/media/derived/%'")
             .bind(house_id),
     };
-    tx.execute("photos_main_sync", q).await.context_api("Failed to update the main photo")?;
-    Ok(())
+    let done = tx.execute("photos_main_sync", q).await.context_api("Failed to update the main photo")?;
+    Ok(done.rows_affected() > 0)
 }

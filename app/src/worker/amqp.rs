@@ -3,10 +3,7 @@
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::uri::{AMQPAuthority, AMQPQueryString, AMQPScheme, AMQPUri, AMQPUserInfo};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-
-use crate::configuration::AmqpSettings;
+use lapin::{BasicProperties, Channel, Connection};
 
 /// Exchanges of rabbitmq/definitions.json the worker publishes to.
 pub const RETRY_EXCHANGE: &str = "zufang.retry";
@@ -14,38 +11,9 @@ pub const DEAD_EXCHANGE: &str = "zufang.dead";
 /// The queue of dead thumbnail jobs (bound to `zufang.dead` with the routing key `photo.thumbnail`).
 pub const DLQ: &str = "photo.thumbnail.dlq";
 
-/// Connect as `[amqp] username` (the password from the secret file amqp_password). Errors name
-/// the broker without credentials.
-pub async fn connect(s: &AmqpSettings, name: &str) -> anyhow::Result<Connection> {
-    let uri = AMQPUri {
-        scheme: if s.tls { AMQPScheme::AMQPS } else { AMQPScheme::AMQP },
-        authority: AMQPAuthority {
-            userinfo: AMQPUserInfo { username: s.username.clone(), password: s.password.expose().to_string() },
-            host: s.host.clone(),
-            port: s.port,
-        },
-        vhost: s.vhost.clone(),
-        query: AMQPQueryString {
-            heartbeat: Some(s.heartbeat_seconds),
-            connection_timeout: Some(10_000),
-            ..Default::default()
-        },
-    };
-    let props = ConnectionProperties::default()
-        .with_connection_name(name.into())
-        .with_executor(tokio_executor_trait::Tokio::current())
-        .with_reactor(tokio_reactor_trait::Tokio);
-    Connection::connect_uri(uri, props).await.with_context(|| {
-        format!(
-            "Failed to connect to the broker {}://{}:{}/{} as {}",
-            if s.tls { "amqps" } else { "amqp" },
-            s.host,
-            s.port,
-            s.vhost,
-            s.username
-        )
-    })
-}
+/// The one connection function of the service (`crate::broker::connect`: `[amqp]` with its
+/// heartbeat and timeout, errors without the password).
+pub use crate::broker::connect;
 
 /// A channel in confirm mode: every publish is waited for until the broker has it.
 pub async fn confirm_channel(conn: &Connection) -> anyhow::Result<Channel> {

@@ -66,6 +66,8 @@ pub struct Worker {
     db: MySqlPool,
     objects: ObjectStore,
     lists: ListCache,
+    /// The API's statement metrics: the worker's statements go through the same timed `Store`.
+    db_metrics: crate::metrics::Metrics,
     metrics: WorkerMetrics,
     consuming: Arc<AtomicBool>,
 }
@@ -97,8 +99,16 @@ pub async fn run_with_listener(
     let redis = crate::startup::redis_pool(&settings)?;
     let app_metrics = crate::metrics::Metrics::new()?;
     let cache = crate::cache::Cache::new(redis.clone(), &settings, app_metrics.clone());
-    let lists = ListCache::new(redis, &settings, cache, app_metrics);
-    let worker = Arc::new(Worker { settings: Arc::new(settings), db: db.clone(), objects, lists, metrics, consuming });
+    let lists = ListCache::new(redis, &settings, cache, app_metrics.clone());
+    let worker = Arc::new(Worker {
+        settings: Arc::new(settings),
+        db: db.clone(),
+        objects,
+        lists,
+        db_metrics: app_metrics,
+        metrics,
+        consuming,
+    });
     tracing::info!(port, queue = %worker.settings.worker.queue, "zufang worker: probes and /metrics listening");
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -250,7 +260,7 @@ impl Worker {
             Ok(r) => r,
             Err(f) => return self.failed(publisher, d, id, failed_before, f).await,
         };
-        match photos::mark_ready(&self.db, &photo, &rendered).await {
+        match photos::mark_ready(crate::storage::Store::new(&self.db, &self.db_metrics), &photo, &rendered).await {
             Ok(Marked::Ready { main_changed }) => {
                 if main_changed {
                     // The lists show each house's main photo: every replica's cached pages go.

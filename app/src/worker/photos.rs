@@ -3,6 +3,8 @@
 use anyhow::Context;
 use sqlx::MySqlPool;
 
+use crate::storage::Store;
+
 use super::thumbnail::Rendered;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,39 +37,31 @@ pub enum Marked {
 }
 
 /// One transaction: the photo ready with its renditions and oriented dimensions, and the house's
-/// `main_photo` URL when this photo is its main one (the chosen one, or the first ready one by
-/// id when none is chosen).
-pub async fn mark_ready(db: &MySqlPool, photo: &Photo, r: &Rendered) -> anyhow::Result<Marked> {
+/// `main_photo` URL brought in step by the same function the API's photo changes use
+/// ([`crate::storage::photos::sync_main_photo`]), so both agree on which photo is the main one.
+pub async fn mark_ready(store: Store<'_>, photo: &Photo, r: &Rendered) -> anyhow::Result<Marked> {
     let renditions = serde_json::to_string(&r.renditions).context("Failed to encode the renditions")?;
-    let mut tx = db.begin().await.context("Failed to begin a transaction")?;
-    let done = sqlx::query(
-        "UPDATE house_photos SET status = 'ready', renditions = ?, width = ?, height = ?, failure_reason = NULL, \
-         updated_at = NOW(6) WHERE id = ? AND status = 'processing'",
-    )
-    .bind(&renditions)
-    .bind(r.width)
-    .bind(r.height)
-    .bind(photo.id)
-    .execute(&mut *tx)
-    .await
-    .context("Failed to mark the photo ready")?;
+    let mut tx = store.begin().await?;
+    let done = tx
+        .execute(
+            "photos_mark_ready",
+            sqlx::query(
+                "UPDATE house_photos SET status = 'ready', renditions = ?, width = ?, height = ?, \
+                 failure_reason = NULL, updated_at = NOW(6) WHERE id = ? AND status = 'processing'",
+            )
+            .bind(&renditions)
+            .bind(r.width)
+            .bind(r.height)
+            .bind(photo.id),
+        )
+        .await
+        .context("Failed to mark the photo ready")?;
     if done.rows_affected() == 0 {
         return Ok(Marked::AlreadyDone);
     }
-    let url = r.renditions.iter().find(|x| x.name == "large").map(|x| format!("/media/{}", x.key)).unwrap_or_default();
-    let main = sqlx::query(
-        "UPDATE houses h SET h.main_photo = ? WHERE h.id = ? AND (h.main_photo_id = ? OR (h.main_photo_id IS NULL \
-         AND NOT EXISTS (SELECT 1 FROM house_photos p WHERE p.house_id = h.id AND p.status = 'ready' AND p.id < ?)))",
-    )
-    .bind(&url)
-    .bind(photo.house_id)
-    .bind(photo.id)
-    .bind(photo.id)
-    .execute(&mut *tx)
-    .await
-    .context("Failed to update the house's main photo")?;
-    tx.commit().await.context("Failed to commit the ready photo")?;
-    Ok(Marked::Ready { main_changed: main.rows_affected() > 0 })
+    let main_changed = crate::storage::photos::sync_main_photo(&mut tx, photo.house_id).await?;
+    tx.commit("photos_mark_ready_commit", "Failed to commit the ready photo").await?;
+    Ok(Marked::Ready { main_changed })
 }
 
 /// Failed for good, with a short reason; false when it was no longer processing.
