@@ -1,6 +1,8 @@
 //! The object store client (S3 API): put, get (whole or streamed), head and delete by key, signed
 //! with AWS Signature Version 4. The same code talks to Garage (path-style, static keys) and to
-//! AWS S3 (virtual-hosted, static keys or the instance's / pod's role credentials).
+//! AWS S3 (virtual-hosted, static keys or role credentials: a pod's IRSA web identity token
+//! exchanged at STS, the container endpoint of ECS and EKS Pod Identity, or EC2's IMDSv2 — the
+//! order of the AWS SDKs' default chain).
 //!
 //! Why not a crate: `object_store` links a quick-xml with open advisories (0.12, 0.13) or a
 //! second reqwest with aws-lc (0.14), and `aws-sdk-s3` is far heavier to compile; the four
@@ -63,9 +65,38 @@ struct Credentials {
 
 enum CredentialSource {
     Static(Credentials),
-    /// The instance's (EC2 IMDSv2) or the container's (ECS, EKS Pod Identity) role, cached
-    /// until five minutes before it expires.
-    Role(Mutex<Option<Credentials>>),
+    /// A role: IRSA's web identity when the pod identity webhook set it, else the container's
+    /// (ECS, EKS Pod Identity), else the instance's (EC2 IMDSv2); cached until five minutes
+    /// before it expires.
+    Role {
+        web_identity: Option<WebIdentity>,
+        cache: Mutex<Option<Credentials>>,
+    },
+}
+
+/// IRSA (EKS IAM roles for service accounts): the webhook mounts a projected service account
+/// token and sets `AWS_ROLE_ARN` and `AWS_WEB_IDENTITY_TOKEN_FILE`; the token is exchanged for
+/// role credentials with STS AssumeRoleWithWebIdentity (a call that needs no signature).
+#[derive(Debug, Clone)]
+struct WebIdentity {
+    role_arn: String,
+    /// Re-read at every exchange: the kubelet rotates it.
+    token_file: String,
+    session_name: String,
+    /// `https://sts.{region}.amazonaws.com` (the regional endpoint the webhook asks for), or
+    /// `AWS_ENDPOINT_URL_STS` (an STS interface endpoint, or a test's stand-in).
+    endpoint: String,
+}
+
+impl WebIdentity {
+    fn from_env(region: &str) -> Option<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let role_arn = var("AWS_ROLE_ARN")?;
+        let token_file = var("AWS_WEB_IDENTITY_TOKEN_FILE")?;
+        let session_name = var("AWS_ROLE_SESSION_NAME").unwrap_or_else(|| format!("zufang-{}", std::process::id()));
+        let endpoint = var("AWS_ENDPOINT_URL_STS").unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        Some(WebIdentity { role_arn, token_file, session_name, endpoint })
+    }
 }
 
 /// A handle on one bucket; cheap to clone.
@@ -105,7 +136,7 @@ impl ObjectStore {
             String::new()
         };
         let credentials = if s.access_key_id.is_empty() {
-            CredentialSource::Role(Mutex::new(None))
+            CredentialSource::Role { web_identity: WebIdentity::from_env(&s.region), cache: Mutex::new(None) }
         } else {
             CredentialSource::Static(Credentials {
                 key_id: s.access_key_id.expose().to_string(),
@@ -205,14 +236,17 @@ impl ObjectStore {
     async fn credentials(&self) -> Result<Credentials, ObjectError> {
         match &self.inner.credentials {
             CredentialSource::Static(c) => Ok(c.clone()),
-            CredentialSource::Role(cache) => {
+            CredentialSource::Role { web_identity, cache } => {
                 let mut cached = cache.lock().await;
                 let fresh = cached.as_ref().is_some_and(|c| match c.expires {
                     Some(t) => t - chrono::Duration::minutes(5) > Utc::now(),
                     None => true,
                 });
                 if !fresh {
-                    *cached = Some(role_credentials(&self.inner.http).await?);
+                    *cached = Some(match web_identity {
+                        Some(w) => web_identity_credentials(&self.inner.http, w).await?,
+                        None => role_credentials(&self.inner.http).await?,
+                    });
                 }
                 Ok(cached.clone().expect("credentials were just loaded"))
             }
@@ -373,6 +407,54 @@ async fn role_credentials(http: &reqwest::Client) -> Result<Credentials, ObjectE
     })
 }
 
+/// STS AssumeRoleWithWebIdentity with the pod's current token (form-encoded POST, XML answer).
+async fn web_identity_credentials(http: &reqwest::Client, w: &WebIdentity) -> Result<Credentials, ObjectError> {
+    let fail = |what: &str| ObjectError::Unavailable(format!("web identity credentials: {what}"));
+    let token = std::fs::read_to_string(&w.token_file).map_err(|_| fail("token file unreadable"))?;
+    let form = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", w.role_arn.as_str()),
+        ("RoleSessionName", w.session_name.as_str()),
+        ("WebIdentityToken", token.trim()),
+    ];
+    let resp = http
+        .post(format!("{}/", w.endpoint.trim_end_matches('/')))
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| unavailable("web identity credentials", &e))?;
+    // STS's error body names the role and the reason; keep the status only (never the token).
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(fail(&format!("STS refused ({})", status.as_u16())));
+    }
+    let xml = resp.text().await.map_err(|_| fail("malformed"))?;
+    let field = |name: &str| xml_text(&xml, name).ok_or_else(|| fail("malformed"));
+    let expires = DateTime::parse_from_rfc3339(&field("Expiration")?).map_err(|_| fail("malformed"))?;
+    Ok(Credentials {
+        key_id: field("AccessKeyId")?,
+        secret: field("SecretAccessKey")?,
+        token: Some(field("SessionToken")?),
+        expires: Some(expires.with_timezone(&Utc)),
+    })
+}
+
+/// The text of the first `<name>…</name>` element, XML entities decoded (STS's answer is flat,
+/// fixed XML; the four values are base64 or ISO-8601 text).
+fn xml_text(xml: &str, name: &str) -> Option<String> {
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    let raw = xml[start..end].trim();
+    Some(
+        raw.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
 fn container_credentials_url() -> Option<String> {
     if let Ok(full) = std::env::var("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
         return Some(full);
@@ -407,6 +489,117 @@ mod tests {
     fn keys_are_encoded_but_keep_their_slashes() {
         assert_eq!(uri_encode("derived/a b/c+d.jpg", false), "derived/a%20b/c%2Bd.jpg");
         assert_eq!(uri_encode("a/b", true), "a%2Fb");
+    }
+
+    /// A stand-in for STS on loopback (the real one is not reachable here): answers one request
+    /// with `status` and `body`, and hands back what it was sent.
+    fn fake_sts(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as many body bytes as content-length says.
+            loop {
+                let n = conn.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(split) = text.find("\r\n\r\n") {
+                    let len = text[..split]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if got.len() >= split + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            conn.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        (url, handle)
+    }
+
+    fn identity(endpoint: String, token: &str) -> (WebIdentity, std::path::PathBuf) {
+        let file = std::env::temp_dir().join(format!("zufang-irsa-{}-{}", std::process::id(), token.len()));
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        let w = WebIdentity {
+            role_arn: "arn:aws:iam::123456789012:role/zufang-prod-app-photos".into(),
+            token_file: file.display().to_string(),
+            session_name: "zufang-test".into(),
+            endpoint,
+        };
+        (w, file)
+    }
+
+    #[tokio::test]
+    async fn irsa_token_is_exchanged_at_sts_for_role_credentials() {
+        let answer = "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\
+            <AssumeRoleWithWebIdentityResult><Credentials>\
+            <SessionToken>FwoGZXIvYXdzEB4a/+tok=</SessionToken>\
+            <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</SecretAccessKey>\
+            <Expiration>2030-01-02T03:04:05Z</Expiration>\
+            <AccessKeyId>ASIAEXAMPLE</AccessKeyId>\
+            </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+        let (url, sts) = fake_sts(200, answer);
+        let (w, file) = identity(url, "eyJhbGciOiJSUzI1NiJ9.pod-token.sig");
+        let c = web_identity_credentials(&reqwest::Client::new(), &w).await.unwrap();
+        let request = sts.join().unwrap();
+        std::fs::remove_file(file).unwrap();
+        assert_eq!(c.key_id, "ASIAEXAMPLE");
+        assert_eq!(c.secret, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        assert_eq!(c.token.as_deref(), Some("FwoGZXIvYXdzEB4a/+tok="));
+        assert_eq!(c.expires.unwrap().to_rfc3339(), "2030-01-02T03:04:05+00:00");
+        assert!(request.starts_with("POST / HTTP/1.1"), "{request}");
+        assert!(request.contains("Action=AssumeRoleWithWebIdentity"), "{request}");
+        assert!(request.contains("RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fzufang-prod-app-photos"));
+        // The file's token, without its newline.
+        assert!(
+            request.contains("WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.pod-token.sig&")
+                || request.ends_with("WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.pod-token.sig"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn sts_refusal_is_unavailable_without_the_token_or_the_role() {
+        let (url, sts) = fake_sts(403, "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity on arn:aws:iam::123456789012:role/x</Message></Error></ErrorResponse>");
+        let (w, file) = identity(url, "secret-pod-token");
+        let e = web_identity_credentials(&reqwest::Client::new(), &w).await.err().expect("an error").to_string();
+        sts.join().unwrap();
+        std::fs::remove_file(file).unwrap();
+        assert!(e.contains("STS refused (403)"), "{e}");
+        assert!(!e.contains("secret-pod-token") && !e.contains("arn:aws"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_file_is_named_as_such() {
+        let w = WebIdentity {
+            role_arn: "arn:aws:iam::1:role/r".into(),
+            token_file: "/nonexistent/zufang/token".into(),
+            session_name: "s".into(),
+            endpoint: "http://127.0.0.1:9".into(),
+        };
+        let e = web_identity_credentials(&reqwest::Client::new(), &w).await.err().expect("an error").to_string();
+        assert!(e.contains("token file unreadable"), "{e}");
+    }
+
+    #[test]
+    fn xml_text_decodes_entities_and_misses_cleanly() {
+        assert_eq!(xml_text("<a><B> x&amp;y </B></a>", "B").as_deref(), Some("x&y"));
+        assert_eq!(xml_text("<a></a>", "B"), None);
     }
 
     #[test]
