@@ -3,7 +3,8 @@
 # first (backward compatible: scripts/ops/check-migrations.sh), then app1..appN one at a time —
 # drained from both proxies' upstream (graceful nginx reload: in-flight requests finish), stopped
 # (the app's own drain: readiness 503, then in-flight requests end), started on the new image,
-# healthy, checked for its build, put back — and the previous image kept for `rollback`.
+# healthy, checked for its build, put back; then the photo worker — and the previous image kept
+# for `rollback`.
 set -euo pipefail
 
 usage() {
@@ -13,8 +14,9 @@ usage: scripts/ops/deploy.sh [--image IMAGE]     deploy the app (make deploy [IM
        scripts/ops/deploy.sh --edge              reload nginx (nginx -t first) and keepalived on
                                                  both proxies after a configuration change
        scripts/ops/deploy.sh status              the image and build of every replica, and the history
-       scripts/ops/deploy.sh restart             the same walk on the running image (replicas re-read
-                                                 their configuration and secret files; rotation.md)
+       scripts/ops/deploy.sh restart             the same walk on the running image (replicas and the
+                                                 worker re-read their configuration and secret files;
+                                                 rotation.md)
   --image IMAGE   an image already on this machine (default: build one from this checkout: the
                   offline builder for an offline stack, `docker build` of app/Dockerfile otherwise)
 Environment (defaults):
@@ -104,6 +106,20 @@ replace() {
   ops_log "$svc: serving $(replica_build "$addr") in $((SECONDS - t0)) s"
 }
 
+# The photo worker (`zufang worker`, the app's image): after the replicas, every worker container
+# replaced on IMAGE, at the scale it runs at. Its own drain: SIGTERM finishes or gives back the
+# job in hand (an unacked message goes back to the queue), so no job is lost. Not running (a
+# stack without it): nothing to do.
+replace_worker() {
+  local image=$1 n
+  n=$(running_services | grep -cx worker || true)
+  (( n > 0 )) || return 0
+  ops_log "worker: replacing $n container(s) on $image (each finishes or gives back its job)"
+  APP_IMAGE=$image compose up -d --no-deps --no-build --pull never --force-recreate --scale "worker=$n" \
+    --wait --wait-timeout "$DEPLOY_WAIT" worker \
+    || ops_die "the worker did not become ready on $image (docker compose logs worker)"
+}
+
 # Where compose reads APP_IMAGE from: keep it pointing at what runs.
 record_image() {
   local image=$1 env_path=$ops_root/$STACK_ENV_FILE named
@@ -160,6 +176,7 @@ deploy() {
     fi
     replace "$svc" "$image" "$(running_image "$svc")"
   done
+  replace_worker "$image"
   # Every replica reports the same build.
   local builds
   builds=$(for svc in $DEPLOY_REPLICAS; do replica_build "$(replica_addr "$svc")"; done | sort -u)
@@ -194,8 +211,10 @@ status() {
 # Every replica restarted on its own image, drained like a deploy (new secret files take effect).
 restart() {
   local svc
+  local first; first=$(echo "$DEPLOY_REPLICAS" | awk '{print $1}')
   for svc in $DEPLOY_REPLICAS; do replace "$svc" "$(running_image "$svc")" "$(running_image "$svc")"; done
-  ops_log "restart done: every replica re-read its configuration"
+  replace_worker "$(running_image "$first")"
+  ops_log "restart done: every replica and worker re-read its configuration"
 }
 
 case ${1:-} in

@@ -6,14 +6,15 @@
 #   jwt --finish   (3) drop the old key, once every token it signed has expired
 #                  (jwt.access_ttl_seconds + leeway: 15.5 min by default); refresh tokens are
 #                  opaque Redis families, not JWTs, so they are not affected.
-#   db-app         the app's MariaDB password: new files, ALTER USER, then a drained restart walk
+#   db-app         the app's MariaDB password (the replicas' and the photo worker's account): new
+#                  files, ALTER USER, then a drained restart walk (deploy.sh restart: the worker too)
 #   db-exporter    mysqld-exporter's password (a scrape or two missed while it restarts)
 #   db-bench       the bench profile's sbtest account
-#   redis          the Redis password: accepted beside the old one (ACL), files, the app walk and a
-#                  restart of redis-exporter and the Zabbix agent, then the old one removed
+#   redis          the Redis password: accepted beside the old one (ACL), files, the app and worker
+#                  walk, a restart of redis-exporter and the Zabbix agent, then the old one removed
 # The proxy pair has nothing to rotate: VRRPv3 has no password (nginx/keepalived/README.md).
 set -euo pipefail
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; echo "Environment: STACK_ENV_FILE (scripts/ops/lib.sh)"; }
 export OPS_NAME=rotate
 # shellcheck source=scripts/ops/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -89,7 +90,8 @@ no_restart() { :; }
 case "${1:-} ${2:-}" in
   "db-app ")
     db_password zufang mysql/database_password restart \
-      "_shared/database_password|%s" "app/database_password|%s" "mysql/database_password|%s" ;;
+      "_shared/database_password|%s" "app/database_password|%s" "worker/database_password|%s" \
+      "mysql/database_password|%s" ;;
   "db-exporter ")
     db_password exporter mysql/mysqld_exporter_password restart_exporter \
       "_shared/mysqld_exporter_password|%s" "mysql/mysqld_exporter_password|%s" \
@@ -109,7 +111,8 @@ case "${1:-} ${2:-}" in
     compose exec -T -e NEWPW redis sh -c "$redis_admin"' acl setuser app ">$NEWPW" >/dev/null'
     # Remember the old one (inside the container only) before the files change.
     compose exec -T redis sh -c 'head -n 1 /run/stack-secrets/redis/app_password > /data/.rotate-old && chmod 600 /data/.rotate-old'
-    set_files "_shared/redis_password|%s" "redis/app_password|%s" "app/redis_password|%s"
+    set_files "_shared/redis_password|%s" "redis/app_password|%s" "app/redis_password|%s" \
+      "worker/redis_password|%s"
     # redis.conf is rendered from the password files: the next Redis start keeps the new one.
     compose run --rm --no-deps -T secrets-init >/dev/null 2>&1 || ops_die "secrets-init could not re-render redis.conf"
     restart

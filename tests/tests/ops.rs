@@ -422,10 +422,14 @@ fn d1_rolling_deploy_rollback_and_edge_reload_drop_nothing_under_load() -> Resul
     let deploy_s = t0.elapsed().as_secs_f64();
     eprintln!("{}", out.lines().filter(|l| l.contains("deploy:")).collect::<Vec<_>>().join("\n"));
     let after_deploy = replica_revisions()?;
+    // The photo worker runs the app's image too: a deploy that left it behind would run two
+    // releases against one schema and queue.
+    let worker_after_deploy = id_of(&running_image("worker")?)?;
     let t1 = Instant::now();
     ops_ok("deploy.sh", &["rollback"])?;
     let rollback_s = t1.elapsed().as_secs_f64();
     let after_rollback = replica_revisions()?;
+    let worker_after_rollback = id_of(&running_image("worker")?)?;
     let t2 = Instant::now();
     ops_ok("deploy.sh", &["--edge"])?;
     let reload_s = t2.elapsed().as_secs_f64();
@@ -446,6 +450,9 @@ fn d1_rolling_deploy_rollback_and_edge_reload_drop_nothing_under_load() -> Resul
         "after the rollback: {after_rollback:?}, before the deploy: {old_revisions:?}"
     );
     ensure!(id_of(&running_image("app2")?)? == old_id, "app2 does not run {old_image} ({old_id}) after the rollback");
+    ensure!(worker_after_deploy == id_of(&new_image)?, "the worker does not run {new_image} after the deploy");
+    ensure!(worker_after_rollback == old_id, "the worker does not run {old_image} ({old_id}) after the rollback");
+    zufang_e2e::wait_healthy("worker", Duration::from_secs(60))?;
     ensure!(failed.is_empty(), "requests failed during deploy/rollback/reload: {failed:?}");
     ensure!(sent > 100, "the load sent only {sent} requests");
     let _ = zufang_e2e::docker(&["image", "rm", &new_image]);
@@ -584,6 +591,7 @@ fn r2_database_and_redis_passwords_rotate_under_load() -> Result<()> {
     let token = admin_token()?;
     let district = first_district()?;
     let load = Load::start(4, format!("pwrotate-{}", random_hex(3)), token.clone(), district);
+    let worker_before = zufang_e2e::container_id("worker")?;
     let mut steps = Vec::new();
     for what in ["db-app", "redis", "db-exporter", "db-bench"] {
         let t0 = Instant::now();
@@ -613,6 +621,22 @@ fn r2_database_and_redis_passwords_rotate_under_load() -> Result<()> {
         },
     )?;
     ensure!(failed.is_empty(), "requests failed while the passwords rotated: {failed:?}");
+    // The photo worker shares the replicas' MariaDB and Redis accounts: its copies of the files
+    // changed with theirs, and it was restarted onto them (a worker left on the old password
+    // fails at its next new connection, long after the rotation "succeeded").
+    let secret = |svc: &str, file: &str| compose(&["exec", "-T", svc, "cat", file]);
+    for f in ["database_password", "redis_password"] {
+        ensure!(
+            secret("worker", &format!("/run/stack-secrets/worker/{f}"))?
+                == secret("app1", &format!("/run/stack-secrets/app/{f}"))?,
+            "the worker's {f} differs from the replicas' after the rotation"
+        );
+    }
+    ensure!(
+        zufang_e2e::container_id("worker")? != worker_before,
+        "the worker was not restarted onto the new passwords"
+    );
+    zufang_e2e::wait_healthy("worker", Duration::from_secs(60))?;
     Ok(())
 }
 
