@@ -257,8 +257,7 @@ fn run_line(command: &str, limit: Duration) -> Result<Outcome> {
     let lower = stderr.to_lowercase();
     let broken = BROKEN.iter().find(|b| lower.contains(*b));
     // A pipeline that ends in grep answers "no match" with 1: an answer, not an error.
-    let last = command.rsplit('|').next().unwrap_or("").trim();
-    let grep_no_match = code == 1 && last.starts_with("grep ");
+    let grep_no_match = code == 1 && last_pipeline_stage(command).starts_with("grep ");
     let ok = broken.is_none() && (code == 0 || grep_no_match);
     let tail = |s: &str| s.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
     let why = if ok {
@@ -384,6 +383,34 @@ fn every_documented_command_runs_as_written() -> Result<()> {
         bail!("{} documented command(s) do not work as written:\n{}", failed.len(), failed.join("\n"));
     }
     Ok(())
+}
+
+/// The last stage of a shell pipeline: after the last `|` outside quotes that is not part of `||`
+/// (a grep pattern like 'vrrp|fault' belongs to its stage).
+fn last_pipeline_stage(command: &str) -> &str {
+    let mut quote = None::<char>;
+    let mut start = 0;
+    let mut prev = ' ';
+    let mut it = command.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '|' && prev != '|' && it.peek().map(|&(_, n)| n) != Some('|') => start = i + 1,
+            None => {}
+        }
+        prev = c;
+    }
+    command[start..].trim()
+}
+
+#[test]
+fn a_grep_with_alternatives_is_the_last_stage() {
+    assert_eq!(last_pipeline_stage("docker compose logs lb2 | grep -iE 'vrrp|fault'"), "grep -iE 'vrrp|fault'");
+    assert_eq!(last_pipeline_stage("a | b \"x|y\" | grep z"), "grep z");
+    assert_eq!(last_pipeline_stage("grep x f || true"), "grep x f || true");
+    assert_eq!(last_pipeline_stage("ls"), "ls");
 }
 
 #[test]
