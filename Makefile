@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 # Suites that `make test` runs, in order. Each area owns its runner script.
-TEST_SUITES := test-app test-contract test-terraform test-k8s test-edge test-monitoring test-zabbix test-bench test-images test-queue test-s3 test-photos test-worker test-stack
+TEST_SUITES := test-app test-terraform test-k8s test-edge test-monitoring test-bench test-images test-contract test-zabbix test-queue test-s3 test-photos test-worker test-stack
 
 .PHONY: help test $(TEST_SUITES) test-stack dev services bench up down clean images-offline images-refresh backup backups restore deploy rollback sql redis-cli
 help: ## list targets

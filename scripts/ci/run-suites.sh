@@ -3,10 +3,14 @@
 # others; then print a summary table (suite, result, seconds) and exit non-zero if any failed.
 #
 # When test-stack is among the suites, the offline images it needs are built in the background
-# once the CPU-heavy first suites (host cargo compiles) are done, at a low CPU weight, while the
-# light suites run: on a cold machine the Rust builder, the app and Garage compile in CPU time
-# those suites leave idle. scripts/images/build.sh serializes on a machine-wide lock, so a suite
-# that needs an image waits for the pre-build (or finds it built) instead of building it twice.
+# once the CPU-heavy first suite (test-app: the host's cargo compiles) is done, at a low CPU
+# weight, while the light suites run: on a cold machine Garage, the Rust builder and the app
+# compile in CPU time those suites leave idle. scripts/images/build.sh serializes on a
+# machine-wide lock, so a suite that needs an image waits for the pre-build (or finds it built)
+# instead of building it twice. The Makefile orders the suites for it: the ones that need no
+# image first (terraform, k8s, edge, monitoring, bench, images: ~10 min), then those that run
+# the broker, the store or the Zabbix images (contract, zabbix, queue, s3, photos, worker), then
+# the stack.
 set -euo pipefail
 usage() {
   cat <<'USAGE'
@@ -14,20 +18,20 @@ usage: scripts/ci/run-suites.sh SUITE [SUITE...]   (each SUITE is a make target,
   Runs 'make SUITE' for each, continues after failures, prints a summary.
 Environment (defaults):
   PREBUILD=1                    0 = no background image build
-  PREBUILD_AFTER=test-contract  the suite after which the pre-build starts (when test-stack runs)
+  PREBUILD_AFTER=test-app       the suite after which the pre-build starts (when test-stack runs)
   PREBUILD_CPU_SHARES=2         its docker builds' --cpu-shares (build.sh IMAGE_BUILD_CPU_SHARES)
   PREBUILD_LOG=artifacts/images-prebuild.log
 USAGE
 }
 if [[ "${1:-}" == "--help" || "${1:-}" == -h || $# -eq 0 ]]; then usage; exit 0; fi
 cd "$(dirname "$0")/../.."
-: "${PREBUILD:=1}" "${PREBUILD_AFTER:=test-contract}" "${PREBUILD_CPU_SHARES:=2}"
+: "${PREBUILD:=1}" "${PREBUILD_AFTER:=test-app}" "${PREBUILD_CPU_SHARES:=2}"
 : "${PREBUILD_LOG:=artifacts/images-prebuild.log}"
 [[ $PREBUILD == 0 || $PREBUILD == 1 ]] || { echo "run-suites: PREBUILD must be 0 or 1" >&2; exit 2; }
 
 # The pre-build, in its own process group (so an interrupted run stops it, docker builds and
-# all). Two build.sh runs: first everything but the app (Garage among it: test-s3 comes before
-# test-stack), then the Rust builder and the app; between them the lock is free for a moment,
+# all). Two build.sh runs: first everything but the app (Garage among it: test-contract and
+# test-s3 come before test-stack), then the Rust builder and the app; between them the lock is free for a moment,
 # so a suite that waited on the first gets its turn before the second.
 prebuild_pid=""
 prebuild() {
