@@ -1,5 +1,5 @@
-//! The broker connection of `zufang worker` and `zufang jobs dlq`: `[amqp]` with the heartbeat,
-//! lapin on the tokio runtime, publisher confirms, and the headers the message contract names.
+//! The broker side of `zufang worker` and `zufang jobs dlq` (their connection is the service's one,
+//! `crate::broker::connect`): publisher confirms, and the headers the message contract names.
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -10,10 +10,6 @@ pub const RETRY_EXCHANGE: &str = "zufang.retry";
 pub const DEAD_EXCHANGE: &str = "zufang.dead";
 /// The queue of dead thumbnail jobs (bound to `zufang.dead` with the routing key `photo.thumbnail`).
 pub const DLQ: &str = "photo.thumbnail.dlq";
-
-/// The one connection function of the service (`crate::broker::connect`: `[amqp]` with its
-/// heartbeat and timeout, errors without the password).
-pub use crate::broker::connect;
 
 /// A channel in confirm mode: every publish is waited for until the broker has it.
 pub async fn confirm_channel(conn: &Connection) -> anyhow::Result<Channel> {

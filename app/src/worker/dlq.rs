@@ -50,7 +50,7 @@ fn entry(m: &BasicGetMessage) -> Entry {
 
 /// Print up to `limit` DLQ messages (a table, or JSON lines with `json`) and leave them all there.
 pub async fn list(settings: &Settings, limit: u32, json: bool) -> anyhow::Result<()> {
-    let conn = amqp::connect(&settings.amqp, "zufang-jobs-dlq").await?;
+    let conn = crate::broker::connect(&settings.amqp, "zufang-jobs-dlq").await?;
     let ch = conn.create_channel().await.context("Failed to open a channel")?;
     let mut entries = Vec::new();
     while entries.len() < limit as usize {
@@ -86,7 +86,7 @@ pub async fn list(settings: &Settings, limit: u32, json: bool) -> anyhow::Result
 /// Move up to `limit` DLQ messages (only `message_id` when given) back to the work queue;
 /// returns how many were replayed.
 pub async fn replay(settings: &Settings, limit: u32, message_id: Option<&str>) -> anyhow::Result<u32> {
-    let conn = amqp::connect(&settings.amqp, "zufang-jobs-dlq").await?;
+    let conn = crate::broker::connect(&settings.amqp, "zufang-jobs-dlq").await?;
     let ch = amqp::confirm_channel(&conn).await?;
     let queue = settings.worker.queue.as_str();
     let (mut replayed, mut looked) = (0u32, 0u32);

@@ -157,7 +157,7 @@ impl Worker {
     /// One connection: consume until `stop` (Ok) or until the broker goes away (Err).
     async fn session(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let w = &self.settings.worker;
-        let conn = amqp::connect(&self.settings.amqp, "zufang-worker").await?;
+        let conn = crate::broker::connect(&self.settings.amqp, "zufang-worker").await?;
         let channel = conn.create_channel().await.context("Failed to open a channel")?;
         channel.basic_qos(w.prefetch, BasicQosOptions::default()).await.context("Failed to set the prefetch")?;
         let publisher = amqp::confirm_channel(&conn).await?;

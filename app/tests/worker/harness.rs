@@ -204,7 +204,7 @@ impl World {
 
     /// Publish to zufang.events / photo.uploaded as the app's relay would (confirmed); returns the message_id.
     pub async fn publish(&self, body: &[u8], message_id: &str) {
-        let conn = zufang::worker::amqp::connect(&self.settings.amqp, "test").await.expect("connect");
+        let conn = zufang::broker::connect(&self.settings.amqp, "test").await.expect("connect");
         let ch = zufang::worker::amqp::confirm_channel(&conn).await.unwrap();
         let mut headers = FieldTable::default();
         headers.insert("schema_version".into(), AMQPValue::LongInt(1));
