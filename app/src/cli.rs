@@ -109,7 +109,8 @@ pub async fn jobs(settings: &Settings, action: JobsAction) -> anyhow::Result<()>
 #[derive(Debug, Subcommand)]
 pub enum SearchAction {
     /// Rebuild what the house writes maintain from the rows: the title index (one id range per
-    /// transaction, progress at INFO; safe while serving) and the house counters. For rows
+    /// transaction, progress at INFO; safe while serving) and the house counters, and make every
+    /// replica reload its in-memory title index. For rows
     /// written around the service (SQL by hand, a restore of another schema).
     Reindex {
         /// Houses per transaction.
@@ -126,6 +127,8 @@ pub async fn search(settings: &Settings, action: SearchAction) -> anyhow::Result
     let n = crate::storage::search::reindex(&pool, &metrics, batch).await?;
     let mut conn = pool.acquire().await?;
     crate::storage::houses::recount(&mut conn).await?;
+    // And every replica's in-memory title index reloads from the rows.
+    crate::storage::title_index::new_epoch(&mut conn).await?;
     drop(conn);
     tracing::info!(
         houses = n,

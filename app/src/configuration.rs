@@ -176,6 +176,11 @@ pub struct ListSettings {
     /// page x size beyond this is refused (400 naming `page`, pointing at `cursor`); also the
     /// cap of `count` where no maintained counter knows the exact figure.
     pub max_page_depth: u64,
+    /// Title search from each replica's in-memory index (storage/title_index.rs); false: the
+    /// n-gram table alone.
+    pub memory_title_index: bool,
+    /// The in-memory index reloads this often (bounds writes its change log never saw).
+    pub title_index_refresh_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -593,6 +598,10 @@ impl Settings {
         check(
             (100..=1_000_000).contains(&self.lists.max_page_depth),
             "lists.max_page_depth: must be between 100 and 1000000".into(),
+        );
+        check(
+            self.lists.title_index_refresh_seconds >= 1,
+            "lists.title_index_refresh_seconds: must be at least 1".into(),
         );
         check((0.0..=1.0).contains(&self.otel.sample_ratio), "otel.sample_ratio: must be between 0.0 and 1.0".into());
         check(

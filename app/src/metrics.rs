@@ -27,6 +27,11 @@ pub struct Metrics {
     pub sms_codes_sent_total: IntCounterVec,
     pub auth_logins_total: IntCounterVec,
     pub build_info: IntGaugeVec,
+    /// `title=` searches by what answered them: `memory` (the replica's title index) or `ngram`
+    /// (the n-gram table: index loading or disabled, one-character terms).
+    pub title_searches_total: IntCounterVec,
+    /// Houses in this replica's in-memory title index (0 until loaded).
+    pub title_index_houses: IntGauge,
     /// The photo uploads and the outbox relay.
     pub photos: PhotoMetrics,
     /// `database.slow_query_ms`: time_query logs a query at least this slow (0 = never).
@@ -89,6 +94,17 @@ impl Metrics {
         registry.register(Box::new(sms_codes_sent_total.clone()))?;
         registry.register(Box::new(auth_logins_total.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
+        let title_searches_total = IntCounterVec::new(
+            Opts::new("title_searches_total", "House title searches, by the index that answered them."),
+            &["index"],
+        )?;
+        let title_index_houses =
+            IntGauge::new("title_index_houses", "Houses in this replica's in-memory title index (0 until loaded).")?;
+        registry.register(Box::new(title_searches_total.clone()))?;
+        registry.register(Box::new(title_index_houses.clone()))?;
+        for index in ["memory", "ngram"] {
+            title_searches_total.with_label_values(&[index]);
+        }
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         // The revision: the image's (ZUFANG_GIT_SHA set by app/Dockerfile), else the build's.
@@ -132,6 +148,8 @@ impl Metrics {
             sms_codes_sent_total,
             auth_logins_total,
             build_info,
+            title_searches_total,
+            title_index_houses,
             slow_query_ms: std::sync::Arc::new(AtomicU64::new(1000)),
         })
     }

@@ -376,6 +376,8 @@ pub async fn run(db: &MySqlPool, counts: Counts, quiet: bool) -> anyhow::Result<
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "seed: secondary indexes rebuilt");
     }
     crate::storage::houses::recount(&mut conn).await?;
+    // Rows written around the change log: every replica's in-memory title index reloads.
+    crate::storage::title_index::new_epoch(&mut conn).await?;
     conn.execute("SET SESSION foreign_key_checks = 1, unique_checks = 1").await?;
     // Fresh statistics so the optimizer sees the real cardinalities right away.
     conn.execute("ANALYZE TABLE districts, estates, houses, agents, agent_estates, house_tags, house_title_grams")

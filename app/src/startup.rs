@@ -93,7 +93,12 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let hashing = Arc::new(crate::auth::password::HashPool::new(&settings.auth, refused));
     let objects =
         crate::objects::ObjectStore::from_settings(&settings.s3).context("Failed to set up the photo store")?;
+    let titles = crate::storage::title_index::TitleIndex::new(
+        settings.lists.memory_title_index,
+        Duration::from_secs(settings.lists.title_index_refresh_seconds),
+    );
     Ok(AppState {
+        titles,
         objects,
         settings: Arc::new(settings),
         db,
@@ -169,6 +174,8 @@ impl Application {
         let server = server.listen(listener).context("Failed to listen")?.run();
         let (relay_stop, stop) = tokio::sync::watch::channel(false);
         let relay = crate::relay::spawn(&state.settings, state.db.clone(), state.metrics.clone(), stop);
+        // Serving starts at once; title search uses the n-gram table until this load is done.
+        state.titles.warm(&state.db, &state.metrics);
         Ok(Application { port, server, state, relay, relay_stop: Arc::new(relay_stop) })
     }
 

@@ -19,6 +19,8 @@ pub struct AppState {
     pub cache: Cache,
     /// Counts and pages of the filtered lists, invalidated by generation (see list_cache.rs).
     pub lists: ListCache,
+    /// Title search from memory (storage/title_index.rs), loaded on first use or at serve start.
+    pub titles: crate::storage::title_index::TitleIndex,
     pub metrics: Metrics,
     /// Access-token signing and validation keys.
     pub jwt: Arc<JwtKeys>,

@@ -17,45 +17,54 @@ use crate::service;
 use crate::state::AppState;
 use crate::storage::houses;
 use crate::storage::search::{self, TitlePlan};
+use crate::storage::title_index;
 
 pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryMap::parse(req.query_string())?;
     let depth = state.settings.lists.max_page_depth;
     let filter = HouseFilter::parse(&q, depth)?;
-    // How a title is looked up, decided once per request and only when a query runs.
-    let plan = tokio::sync::OnceCell::new();
-    let title_plan = || async {
-        match &filter.title {
-            Some(t) => plan.get_or_try_init(|| search::plan(&state.db, &state.metrics, t)).await.cloned(),
-            None => Ok(TitlePlan::default()),
-        }
+    // How a title is looked up, decided once per request and only when a query runs: from the
+    // replica's in-memory index (count and page ids at once), else the n-gram table's plan.
+    let lookup = tokio::sync::OnceCell::new();
+    let title = || async {
+        lookup
+            .get_or_try_init(|| async {
+                let Some(t) = &filter.title else { return Ok(Title::Db(TitlePlan::default())) };
+                if let Some(found) = state.titles.search(&state.db, &state.metrics, &filter, depth).await? {
+                    return Ok::<_, ApiError>(Title::Memory(found));
+                }
+                Ok(Title::Db(search::plan(&state.db, &state.metrics, t).await?))
+            })
+            .await
     };
     match filter.paging {
         HousePaging::Page(page) => {
-            let (filter, state, title_plan) = (&filter, &state, &title_plan);
-            let cached =
-                state
-                    .lists
-                    .page(
-                        Listing::Houses,
-                        &filter.count_key(),
-                        &filter.page_key(),
-                        || async move {
-                            houses::count(&state.db, &state.metrics, filter, &title_plan().await?, depth).await
-                        },
-                        |count: i64| async move {
-                            // A page past the end is an empty page, not an error; skip the query.
-                            if page.offset() >= count.max(0) as u64 {
-                                return encode(&Vec::<houses::HouseSummary>::new());
-                            }
-                            encode(&houses::list(&state.db, &state.metrics, filter, &title_plan().await?).await?)
-                        },
-                    )
-                    .await?;
+            let (filter, state, title) = (&filter, &state, &title);
+            let cached = state
+                .lists
+                .page(
+                    Listing::Houses,
+                    &filter.count_key(),
+                    &filter.page_key(),
+                    || async move {
+                        match title().await? {
+                            Title::Memory(found) => Ok(found.count),
+                            Title::Db(plan) => houses::count(&state.db, &state.metrics, filter, plan, depth).await,
+                        }
+                    },
+                    |count: i64| async move {
+                        // A page past the end is an empty page, not an error; skip the query.
+                        if page.offset() >= count.max(0) as u64 {
+                            return encode(&Vec::<houses::HouseSummary>::new());
+                        }
+                        encode(&rows(state, filter, title().await?).await?)
+                    },
+                )
+                .await?;
             cached_page_response(&req, state, &q, page, &cached)
         }
         HousePaging::Cursor { ref after, size } => {
-            let mut results = houses::list(&state.db, &state.metrics, &filter, &title_plan().await?).await?;
+            let mut results = rows(&state, &filter, title().await?).await?;
             let more = results.len() as u64 > size;
             results.truncate(size as usize);
             let backwards = after.as_ref().is_some_and(|c| c.r);
@@ -81,6 +90,20 @@ pub(super) async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result
             let previous = if has_previous { link(results.first(), true) } else { None };
             Ok(HttpResponse::Ok().json(CursorPage { next, previous, results }))
         }
+    }
+}
+
+/// How this request's title is looked up (see `list`).
+enum Title {
+    Memory(title_index::Found),
+    Db(TitlePlan),
+}
+
+/// The page's rows, in the order read.
+async fn rows(state: &AppState, f: &HouseFilter, title: &Title) -> Result<Vec<houses::HouseSummary>, ApiError> {
+    match title {
+        Title::Memory(found) => houses::by_ids(&state.db, &state.metrics, &found.ids).await,
+        Title::Db(plan) => houses::list(&state.db, &state.metrics, f, plan).await,
     }
 }
 

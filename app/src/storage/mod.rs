@@ -10,6 +10,7 @@ pub mod estates;
 pub mod houses;
 pub mod photos;
 pub mod search;
+pub mod title_index;
 pub mod users;
 pub mod versions;
 

@@ -8,7 +8,7 @@ use crate::domain::houses::{HouseFields, NewHouse};
 use crate::error::{ApiError, ResultExt};
 use crate::storage::constraint::{on_constraint, Meaning, OnConstraint};
 use crate::storage::versions::{self, HOUSES};
-use crate::storage::{search, Store, Tx};
+use crate::storage::{search, title_index, Store, Tx};
 
 /// What the houses' keys mean to the API.
 const ON_CONSTRAINT: OnConstraint = &[
@@ -65,6 +65,7 @@ pub async fn insert(tx: &mut Tx<'_>, owner: u32, h: &NewHouse<'_>) -> Result<u32
     move_hot(tx, h.estate_id, "write_estate_hot_raise", "UPDATE estates SET hot = hot + 1 WHERE id = ?").await?;
     count_houses(tx, &[(city_id, district_id, h.type_id, 1)]).await?;
     search::index_house(&mut tx.conn, tx.metrics, id, h.title).await?;
+    title_index::record_change(tx, id).await?;
     if let Some(tags) = f.tags.as_ref().filter(|t| !t.is_empty()) {
         let mut qb: QueryBuilder<MySql> = QueryBuilder::new("INSERT INTO house_tags (house_id, tag_id) ");
         qb.push_values(tags, |mut b, t| {
@@ -139,6 +140,7 @@ pub async fn update(tx: &mut Tx<'_>, id: u32, version: u32, f: &HouseFields) -> 
     if let Some(title) = &f.title {
         search::index_house(&mut tx.conn, tx.metrics, id, title).await?;
     }
+    title_index::record_change(tx, id).await?;
     Ok(true)
 }
 
@@ -176,6 +178,7 @@ pub async fn delete(tx: &mut Tx<'_>, id: u32, version: Option<u32>) -> Result<Op
     move_hot(tx, estate_id, "write_estate_hot_lower", lower).await?;
     // The title's index entries go with the row (ON DELETE CASCADE).
     count_houses(tx, &[(city_id, district_id, type_id, -1)]).await?;
+    title_index::record_change(tx, id).await?;
     Ok(Some(estate_id))
 }
 
