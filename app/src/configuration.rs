@@ -181,6 +181,9 @@ pub struct ListSettings {
     pub memory_title_index: bool,
     /// The in-memory index reloads this often (bounds writes its change log never saw).
     pub title_index_refresh_seconds: u64,
+    /// The in-memory index is not loaded when it would need more than this (MiB; the n-gram
+    /// table answers instead). A reload briefly holds two copies.
+    pub title_index_max_mib: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -603,6 +606,7 @@ impl Settings {
             self.lists.title_index_refresh_seconds >= 1,
             "lists.title_index_refresh_seconds: must be at least 1".into(),
         );
+        check(self.lists.title_index_max_mib >= 1, "lists.title_index_max_mib: must be at least 1".into());
         check((0.0..=1.0).contains(&self.otel.sample_ratio), "otel.sample_ratio: must be between 0.0 and 1.0".into());
         check(
             self.otel.endpoint.is_empty() || self.otel.endpoint.starts_with("http"),

@@ -96,6 +96,7 @@ pub fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let titles = crate::storage::title_index::TitleIndex::new(
         settings.lists.memory_title_index,
         Duration::from_secs(settings.lists.title_index_refresh_seconds),
+        settings.lists.title_index_max_mib,
     );
     Ok(AppState {
         titles,

@@ -43,7 +43,10 @@ BENCH_NAME=bench
 release_instance_env "$db" "zufang:bench:"
 bin=$ZUFANG_RELEASE_BIN
 if ((open_loop)); then openloop_bin; fi
-export ZUFANG__LOG__LEVEL=warn ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS=0 ZUFANG__DATABASE__MAX_CONNECTIONS=32
+# The bench seed's 1 M houses need about 240 MiB of title index per instance (the default limit
+# suits the compose replicas' 128 MiB).
+export ZUFANG__LOG__LEVEL=warn ZUFANG__APPLICATION__SHUTDOWN_DRAIN_SECONDS=0 ZUFANG__DATABASE__MAX_CONNECTIONS=32 \
+  ZUFANG__LISTS__TITLE_INDEX_MAX_MIB=512
 "$bin" migrate
 echo "bench: seeding $scale (skipped when already seeded; bench scale takes a few minutes)" >&2
 "$bin" seed --scale "$scale"

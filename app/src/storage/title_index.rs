@@ -91,6 +91,24 @@ struct Index {
     titles: Vec<u16>,
     /// Bigram (two classes) -> slots holding it, ascending.
     postings: HashMap<u32, Vec<u32>>,
+    /// The live slots in each ordering's order ((key, id) ascending; [`COLUMNS`]): a term that
+    /// matches densely fills its page by walking one, checking titles.
+    order: [Vec<u32>; 3],
+}
+
+const COLUMNS: [HouseColumn; 3] = [HouseColumn::Price, HouseColumn::Area, HouseColumn::PublishedAt];
+
+fn column_index(c: HouseColumn) -> usize {
+    match c {
+        HouseColumn::Price => 0,
+        HouseColumn::Area => 1,
+        HouseColumn::PublishedAt => 2,
+    }
+}
+
+fn order_key(docs: &[Doc], slot: u32, c: HouseColumn) -> (i64, u32) {
+    let d = &docs[slot as usize];
+    (sort_key(d, c), d.id)
 }
 
 #[derive(Clone, Default)]
@@ -108,8 +126,22 @@ struct Shared {
     index: RwLock<Option<Index>>,
     /// One sync (delta or load) at a time.
     sync: tokio::sync::Mutex<()>,
+    /// The index's size limit (`lists.title_index_max_mib`).
+    max_bytes: u64,
     loading: AtomicBool,
-    failed_at: Mutex<Option<Instant>>,
+    /// No load is started before this (after a failure, or a catalogue above the limit).
+    retry_at: Mutex<Option<Instant>>,
+}
+
+/// Rows per chunk of the load.
+const LOAD_CHUNK: usize = 20_000;
+
+/// What the index holds for `houses` houses whose titles have `chars` characters in all: a
+/// house's columns, slot and id map (~80 bytes) and per character its class (2 bytes) and
+/// about one bigram posting (4 bytes, plus the vectors' slack). Measured at the bench seed:
+/// docs/performance.md.
+pub fn estimated_bytes(houses: u64, chars: u64) -> u64 {
+    houses * 80 + chars * 8
 }
 
 fn bigram(a: u16, b: u16) -> u32 {
@@ -150,12 +182,31 @@ impl Index {
                 }
             }
         }
+        for c in COLUMNS {
+            let (docs, v) = (&self.docs, &mut self.order[column_index(c)]);
+            let k = order_key(docs, slot, c);
+            let at = v.partition_point(|s| order_key(docs, *s, c) < k);
+            if v.get(at) == Some(&slot) {
+                v.remove(at);
+            }
+        }
         self.docs[slot as usize].alive = false;
     }
 
+    /// Sort every ordering's slots (after a load, which inserts unordered).
+    fn build_orders(&mut self) {
+        for c in COLUMNS {
+            let docs = &self.docs;
+            let mut v: Vec<u32> = (0..docs.len() as u32).filter(|s| docs[*s as usize].alive).collect();
+            v.sort_unstable_by_key(|s| order_key(docs, *s, c));
+            self.order[column_index(c)] = v;
+        }
+    }
+
     /// Append a house (its characters have classes): slots only grow, so a push keeps every
-    /// posting ascending.
-    fn insert(&mut self, r: &Row) {
+    /// posting ascending. `ordered`: also place it in the orderings (a load sorts them once at
+    /// the end instead).
+    fn insert(&mut self, r: &Row, ordered: bool) {
         let title = self.encode(&r.title).expect("classes resolved before insert");
         let slot = self.docs.len() as u32;
         let d = Doc {
@@ -177,6 +228,14 @@ impl Index {
         self.titles.extend_from_slice(&title);
         self.docs.push(d);
         self.slot_of.insert(r.id, slot);
+        if ordered {
+            for c in COLUMNS {
+                let (docs, v) = (&self.docs, &mut self.order[column_index(c)]);
+                let k = order_key(docs, slot, c);
+                let at = v.partition_point(|s| order_key(docs, *s, c) < k);
+                v.insert(at, slot);
+            }
+        }
     }
 
     fn add_class(&mut self, c: char, weight: Vec<u8>) -> Result<(), ApiError> {
@@ -194,7 +253,19 @@ impl Index {
         Ok(())
     }
 
-    /// The search itself (`term` already in classes, at least two of them).
+    fn matches(&self, d: &Doc, term: &[u16], f: &HouseFilter) -> bool {
+        if !d.alive || !filters_match(d, f) {
+            return false;
+        }
+        let t = self.title(d);
+        t.len() >= term.len() && t.windows(term.len()).any(|w| w == term)
+    }
+
+    /// The search itself (`term` already in classes, at least two of them). The rarest bigram's
+    /// postings are checked until `cap` matches (the count's bound): when fewer match, they are
+    /// all there is and the page is sorted from them; when the cap is reached the term matches
+    /// densely, and the page is read by walking the ordering, checking titles (a page fills
+    /// after about size x houses / matches steps).
     fn search(&self, term: &[u16], f: &HouseFilter, cap: u64) -> Found {
         let grams = Self::bigrams(term);
         let mut driver: Option<&Vec<u32>> = None;
@@ -208,32 +279,39 @@ impl Index {
         // Callers pass two classes or more (one character goes to the n-gram table).
         let Some(driver) = driver else { return Found { count: 0, ids: Vec::new() } };
         let column = f.ordering.column;
-        let mut matches: Vec<(i64, u32)> = Vec::new();
-        for &slot in driver {
-            let d = &self.docs[slot as usize];
-            if !d.alive || !filters_match(d, f) {
-                continue;
-            }
-            let t = self.title(d);
-            if t.len() >= term.len() && t.windows(term.len()).any(|w| w == term) {
-                matches.push((sort_key(d, column), d.id));
-            }
-        }
-        let count = (matches.len() as u64).min(cap) as i64;
         let mut descending = f.ordering.descending;
+        let mut after: Option<(i64, u32)> = None;
         let (skip, take) = match &f.paging {
             HousePaging::Page(p) => (p.offset() as usize, p.size as usize),
-            HousePaging::Cursor { after, size } => {
-                if let Some(c) = after {
+            HousePaging::Cursor { after: cursor, size } => {
+                if let Some(c) = cursor {
                     descending ^= c.r;
-                    let (k, i) = (c.k, c.i);
-                    matches.retain(|&(mk, mi)| if descending { (mk, mi) < (k, i) } else { (mk, mi) > (k, i) });
+                    after = Some((c.k, c.i));
                 }
                 (0, *size as usize + 1)
             }
         };
-        let order = |a: &(i64, u32), b: &(i64, u32)| if descending { b.cmp(a) } else { a.cmp(b) };
+        let limit = cap.max(1) as usize;
+        let mut matches: Vec<(i64, u32)> = Vec::new();
+        for &slot in driver {
+            let d = &self.docs[slot as usize];
+            if self.matches(d, term, f) {
+                matches.push((sort_key(d, column), d.id));
+                if matches.len() == limit {
+                    break;
+                }
+            }
+        }
+        let count = matches.len() as i64;
         let need = skip + take;
+        if matches.len() == limit {
+            let ids = self.walk(term, f, column, descending, after, need);
+            return Found { count, ids: ids.into_iter().skip(skip).collect() };
+        }
+        if let Some(a) = after {
+            matches.retain(|&m| if descending { m < a } else { m > a });
+        }
+        let order = |a: &(i64, u32), b: &(i64, u32)| if descending { b.cmp(a) } else { a.cmp(b) };
         if matches.len() > need && need > 0 {
             matches.select_nth_unstable_by(need - 1, order);
             matches.truncate(need);
@@ -241,6 +319,43 @@ impl Index {
         matches.sort_unstable_by(order);
         let ids = matches.into_iter().skip(skip).take(take).map(|(_, id)| id).collect();
         Found { count, ids }
+    }
+
+    /// The first `need` matches along `column`'s order, past `after` (exclusive).
+    fn walk(
+        &self,
+        term: &[u16],
+        f: &HouseFilter,
+        column: HouseColumn,
+        descending: bool,
+        after: Option<(i64, u32)>,
+        need: usize,
+    ) -> Vec<u32> {
+        let (docs, v) = (&self.docs, &self.order[column_index(column)]);
+        let mut out = Vec::with_capacity(need.min(1024));
+        let mut take = |slot: &u32| {
+            let d = &docs[*slot as usize];
+            if self.matches(d, term, f) {
+                out.push(d.id);
+            }
+            out.len() < need
+        };
+        if descending {
+            let end = after.map_or(v.len(), |a| v.partition_point(|s| order_key(docs, *s, column) < a));
+            for slot in v[..end].iter().rev() {
+                if !take(slot) {
+                    break;
+                }
+            }
+        } else {
+            let start = after.map_or(0, |a| v.partition_point(|s| order_key(docs, *s, column) <= a));
+            for slot in &v[start..] {
+                if !take(slot) {
+                    break;
+                }
+            }
+        }
+        out
     }
 }
 
@@ -327,8 +442,16 @@ async fn clock(conn: &mut MySqlConnection, m: &Metrics) -> Result<(u64, u64), Ap
 }
 
 impl TitleIndex {
-    pub fn new(enabled: bool, refresh: Duration) -> Self {
-        TitleIndex { shared: Arc::new(Shared { enabled, refresh, ..Default::default() }) }
+    pub fn new(enabled: bool, refresh: Duration, max_mib: u64) -> Self {
+        TitleIndex { shared: Arc::new(Shared { enabled, refresh, max_bytes: max_mib << 20, ..Default::default() }) }
+    }
+
+    fn retry_in(&self, after: Duration) {
+        let mut at = self.shared.retry_at.lock().unwrap_or_else(|e| e.into_inner());
+        let next = Instant::now() + after;
+        if at.map_or(true, |a| a < next) {
+            *at = Some(next);
+        }
     }
 
     /// Houses held, None until loaded.
@@ -343,8 +466,8 @@ impl TitleIndex {
         if !self.shared.enabled || self.shared.loading.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some(at) = *self.shared.failed_at.lock().unwrap_or_else(|e| e.into_inner()) {
-            if at.elapsed() < RETRY_AFTER {
+        if let Some(at) = *self.shared.retry_at.lock().unwrap_or_else(|e| e.into_inner()) {
+            if Instant::now() < at {
                 self.shared.loading.store(false, Ordering::SeqCst);
                 return;
             }
@@ -358,7 +481,7 @@ impl TitleIndex {
                     tracing::info!(houses = n, seconds = started.elapsed().as_secs_f64(), "title index loaded")
                 }
                 Err(e) => {
-                    *this.shared.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                    this.retry_in(RETRY_AFTER);
                     tracing::warn!(error = %e, "title index: load failed; searches use the n-gram table")
                 }
             }
@@ -368,6 +491,7 @@ impl TitleIndex {
 
     /// Read every house in one consistent snapshot with the clock.
     async fn load(&self, db: &MySqlPool, m: &Metrics) -> Result<usize, ApiError> {
+        use futures_util::TryStreamExt;
         let mut tx = db.begin().await.context_api("Failed to begin the title index load")?;
         let (epoch, seq) = clock(&mut tx, m).await?;
         let collation: String = sqlx::query_scalar(
@@ -380,14 +504,27 @@ impl TitleIndex {
         if collation.is_empty() || !collation.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(ApiError::Internal(anyhow::anyhow!("unexpected title collation {collation:?}")));
         }
-        let rows: Vec<Row> = m
+        let (houses, chars): (i64, i64) = m
             .time_query(
-                "title_index_load",
-                sqlx::query_as(&format!("SET STATEMENT max_statement_time = 0 FOR SELECT {ROW_COLUMNS} FROM houses"))
-                    .fetch_all(&mut *tx),
+                "title_index_size",
+                sqlx::query_as(
+                    "SET STATEMENT max_statement_time = 0 FOR \
+                     SELECT COUNT(*), CAST(COALESCE(SUM(CHAR_LENGTH(title)), 0) AS SIGNED) FROM houses",
+                )
+                .fetch_one(&mut *tx),
             )
             .await
-            .context_api("Failed to read the titles")?;
+            .context_api("Failed to size the title index")?;
+        let estimate = estimated_bytes(houses.max(0) as u64, chars.max(0) as u64);
+        if estimate > self.shared.max_bytes {
+            // Not again before the next refresh (the sizing reads every title).
+            self.retry_in(self.shared.refresh);
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "{houses} houses need about {} MiB, above lists.title_index_max_mib ({} MiB)",
+                estimate >> 20,
+                self.shared.max_bytes >> 20
+            )));
+        }
         let mut index = Index {
             epoch,
             seq,
@@ -395,16 +532,38 @@ impl TitleIndex {
             collation,
             classes: HashMap::new(),
             by_weight: HashMap::new(),
-            docs: Vec::with_capacity(rows.len()),
-            slot_of: HashMap::with_capacity(rows.len()),
-            titles: Vec::new(),
+            docs: Vec::with_capacity(houses.max(0) as usize),
+            slot_of: HashMap::with_capacity(houses.max(0) as usize),
+            titles: Vec::with_capacity(chars.max(0) as usize),
             postings: HashMap::new(),
+            order: Default::default(),
         };
-        classify(&mut tx, m, &mut index, rows.iter().map(|r| r.title.as_str())).await?;
-        drop(tx);
-        for r in &rows {
-            index.insert(r);
+        // Streamed in chunks (the characters new to a chunk get their classes on another
+        // connection, as this one is busy streaming), so only a chunk of rows is ever held.
+        let mut weights_conn = db.acquire().await.context_api("Failed to reach the database")?;
+        let sql = format!("SET STATEMENT max_statement_time = 0 FOR SELECT {ROW_COLUMNS} FROM houses");
+        let mut stream = sqlx::query_as::<_, Row>(&sql).fetch(&mut *tx);
+        let mut chunk: Vec<Row> = Vec::with_capacity(LOAD_CHUNK);
+        loop {
+            let row = stream.try_next().await.context_api("Failed to read the titles")?;
+            let done = row.is_none();
+            chunk.extend(row);
+            if chunk.len() == LOAD_CHUNK || (done && !chunk.is_empty()) {
+                classify(&mut weights_conn, m, &mut index, chunk.iter().map(|r| r.title.as_str())).await?;
+                for r in chunk.drain(..) {
+                    index.insert(&r, false);
+                }
+            }
+            if done {
+                break;
+            }
         }
+        drop(stream);
+        drop(tx);
+        for p in index.postings.values_mut() {
+            p.shrink_to_fit();
+        }
+        index.build_orders();
         let n = index.slot_of.len();
         // Swapped in under the sync lock: a sync in progress finishes on the old index first,
         // and the next one applies the changes after this snapshot's clock.
@@ -517,7 +676,7 @@ impl TitleIndex {
             index.remove(*id);
         }
         for r in &rows {
-            index.insert(r);
+            index.insert(r, true);
         }
         index.seq = to;
         m.title_index_houses.set(index.slot_of.len() as i64);
@@ -607,23 +766,27 @@ mod tests {
             slot_of: HashMap::new(),
             titles: Vec::new(),
             postings: HashMap::new(),
+            order: Default::default(),
         };
         for (id, title, price, district) in rows {
             for c in title.chars() {
                 i.add_class(c, c.to_string().into_bytes()).unwrap();
             }
             let published_at = chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(*id), 0).unwrap().naive_utc();
-            i.insert(&Row {
-                id: *id,
-                title: title.to_string(),
-                price: *price,
-                area: 100 - id,
-                published_at,
-                district_id: *district,
-                city_id: 1,
-                estate_id: 1,
-                type_id: 1,
-            });
+            i.insert(
+                &Row {
+                    id: *id,
+                    title: title.to_string(),
+                    price: *price,
+                    area: 1000 - id,
+                    published_at,
+                    district_id: *district,
+                    city_id: 1,
+                    estate_id: 1,
+                    type_id: 1,
+                },
+                true,
+            );
         }
         i
     }
@@ -696,12 +859,47 @@ mod tests {
             estate_id: 1,
             type_id: 1,
         };
-        i.insert(&row(3, "翠湖花园 两室"));
+        i.insert(&row(3, "翠湖花园 两室"), true);
         assert_eq!(find(&i, "title=两室&ordering=price", 100).ids, vec![3]);
         assert_eq!(find(&i, "title=一厅&ordering=price", 100).ids, vec![2]);
         for p in i.postings.values() {
             assert!(p.windows(2).all(|w| w[0] < w[1]), "postings stay ascending and unique");
             assert!(p.iter().all(|s| i.docs[*s as usize].alive), "no posting of a removed house");
+        }
+        for c in COLUMNS {
+            let v = &i.order[column_index(c)];
+            assert_eq!(v.len(), i.slot_of.len(), "every live house once in each ordering");
+            assert!(v.windows(2).all(|w| order_key(&i.docs, w[0], c) < order_key(&i.docs, w[1], c)));
+        }
+    }
+
+    #[test]
+    fn a_dense_term_walks_the_ordering_to_the_same_pages() {
+        // Many houses, so the walk and the sort are compared on ties, filters and cursors.
+        let titles = ["锦绣花园 两室一厅", "翠湖花园 一室一厅", "江景 两室", "花园洋房"];
+        let rows: Vec<(u32, String, u32, u32)> =
+            (1..=300u32).map(|n| (n, titles[(n % 4) as usize].to_string(), (n * 37) % 50 * 100, n % 3)).collect();
+        let rows: Vec<(u32, &str, u32, u32)> = rows.iter().map(|(a, t, p, d)| (*a, t.as_str(), *p, *d)).collect();
+        let i = index(&rows);
+        let c =
+            |o: &str, k: i64, id: u32, r: bool| crate::domain::pagination::Cursor { o: o.into(), k, i: id, r }.encode();
+        for q in [
+            "title=花园&ordering=price&size=7".to_string(),
+            "title=花园&ordering=-price&page=3&size=9".into(),
+            "title=两室&ordering=-area&district=1&size=5".into(),
+            "title=花园 两&ordering=published_at&minprice=1000&size=6".into(),
+            format!("title=花园&ordering=price&size=4&cursor={}", c("price", 2500, 40, false)),
+            format!("title=花园&ordering=-price&size=4&cursor={}", c("-price", 2500, 40, true)),
+            format!(
+                "title=室一&ordering=-published_at&size=4&cursor={}",
+                c("-published_at", 1_700_000_150, 150, false)
+            ),
+        ] {
+            let sorted = find(&i, &q, 10_000);
+            let walked = find(&i, &q, 3);
+            assert_eq!(walked.count, 3.min(sorted.count), "{q}");
+            assert_eq!(walked.ids, sorted.ids, "{q}");
+            assert!(!sorted.ids.is_empty(), "{q}");
         }
     }
 }

@@ -356,3 +356,24 @@ async fn reindex_rebuilds_the_title_index_and_a_restarted_service_uses_it() {
         .unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--batch"));
 }
+
+#[tokio::test]
+async fn a_catalogue_above_the_memory_limit_is_searched_in_the_ngram_table() {
+    // 8,000 houses need more than 1 MiB of index: the replica never loads it, and says why.
+    let counts = zufang::seed::Counts { agents: 30, estates: 300, houses: 8_000 };
+    let app = spawn_app_with(&[("lists.title_index_max_mib", "1")], Some(counts)).await;
+    let big = spawn_replica_with(&app, |s| s.lists.title_index_max_mib = 64).await;
+    index_loaded(&big).await;
+    let want = like_ids(&app, "两室").await;
+    assert!(want.len() > 1000);
+    for _ in 0..3 {
+        assert_eq!(search_ids(&app.address, &app.client, "两室", "").await, want);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.state.titles.houses(), None, "not loaded above the limit");
+    assert_eq!(memory_searches(&app).await, 0.0);
+    assert!(metric_value(&app.metrics().await, "title_searches_total{index=\"ngram\"}") >= 3.0);
+    assert_eq!(big.state.titles.houses(), Some(8_000));
+    assert_eq!(search_ids(&big.address, &big.client, "两室", "").await, want);
+    assert!(memory_searches(&big).await >= 1.0);
+}
