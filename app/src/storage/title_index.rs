@@ -257,8 +257,7 @@ impl Index {
         if !d.alive || !filters_match(d, f) {
             return false;
         }
-        let t = self.title(d);
-        t.len() >= term.len() && t.windows(term.len()).any(|w| w == term)
+        contains(self.title(d), term)
     }
 
     /// The search itself (`term` already in classes, at least two of them). The rarest bigram's
@@ -267,17 +266,20 @@ impl Index {
     /// densely, and the page is read by walking the ordering, checking titles (a page fills
     /// after about size x houses / matches steps).
     fn search(&self, term: &[u16], f: &HouseFilter, cap: u64) -> Found {
-        let grams = Self::bigrams(term);
-        let mut driver: Option<&Vec<u32>> = None;
-        for g in &grams {
-            match self.postings.get(g) {
+        // The term's bigrams' postings, shortest first: the shortest drives, the others are
+        // intersected as it is read (galloping cursors: a candidate missing from any is skipped
+        // before its title is read).
+        let mut lists: Vec<&[u32]> = Vec::new();
+        for g in Self::bigrams(term) {
+            match self.postings.get(&g) {
                 None => return Found { count: 0, ids: Vec::new() },
-                Some(p) if driver.map_or(true, |d| p.len() < d.len()) => driver = Some(p),
-                _ => {}
+                Some(p) => lists.push(p),
             }
         }
+        lists.sort_by_key(|p| p.len());
         // Callers pass two classes or more (one character goes to the n-gram table).
-        let Some(driver) = driver else { return Found { count: 0, ids: Vec::new() } };
+        let Some((driver, others)) = lists.split_first() else { return Found { count: 0, ids: Vec::new() } };
+        let mut others: Vec<&[u32]> = others.to_vec();
         let column = f.ordering.column;
         let mut descending = f.ordering.descending;
         let mut after: Option<(i64, u32)> = None;
@@ -293,7 +295,12 @@ impl Index {
         };
         let limit = cap.max(1) as usize;
         let mut matches: Vec<(i64, u32)> = Vec::new();
-        for &slot in driver {
+        'candidates: for &slot in driver.iter() {
+            for o in others.iter_mut() {
+                if !advance_to(o, slot) {
+                    continue 'candidates;
+                }
+            }
             let d = &self.docs[slot as usize];
             if self.matches(d, term, f) {
                 matches.push((sort_key(d, column), d.id));
@@ -357,6 +364,27 @@ impl Index {
         }
         out
     }
+}
+
+/// Whether `t` holds `term` (not empty) at some position: the first class is looked for, the rest
+/// compared element by element (slice equality would call memcmp for every window).
+fn contains(t: &[u16], term: &[u16]) -> bool {
+    let Some((&first, rest)) = term.split_first() else { return true };
+    if t.len() < term.len() {
+        return false;
+    }
+    (0..=t.len() - term.len()).any(|i| t[i] == first && t[i + 1..i + term.len()].iter().zip(rest).all(|(a, b)| a == b))
+}
+
+/// Move `list` (ascending) past everything below `x` by galloping: true when `x` is next.
+fn advance_to(list: &mut &[u32], x: u32) -> bool {
+    let mut bound = 1;
+    while bound < list.len() && list[bound] < x {
+        bound *= 2;
+    }
+    let k = list[..bound.min(list.len())].partition_point(|&y| y < x);
+    *list = &list[k..];
+    list.first() == Some(&x)
 }
 
 fn filters_match(d: &Doc, f: &HouseFilter) -> bool {
