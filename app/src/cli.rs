@@ -117,10 +117,24 @@ pub enum SearchAction {
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch: u32,
     },
+    /// Make every replica reload its in-memory title index from the rows (seconds; nothing is
+    /// rebuilt in the database): after a restore, or titles changed by hand in SQL.
+    Reload,
 }
 
 pub async fn search(settings: &Settings, action: SearchAction) -> anyhow::Result<()> {
-    let SearchAction::Reindex { batch } = action;
+    let batch = match action {
+        SearchAction::Reindex { batch } => batch,
+        SearchAction::Reload => {
+            let pool = crate::storage::pool(&settings.database);
+            let mut conn = pool.acquire().await?;
+            crate::storage::title_index::new_epoch(&mut conn).await?;
+            drop(conn);
+            pool.close().await;
+            tracing::info!("search reload: every replica reloads its title index at its next search");
+            return Ok(());
+        }
+    };
     let pool = crate::storage::pool(&settings.database);
     let metrics = crate::metrics::Metrics::new()?;
     let started = std::time::Instant::now();

@@ -84,6 +84,11 @@ restore() {
     compose up -d --wait --wait-timeout "$RESTORE_WAIT_TIMEOUT" --no-build --pull never mysql backup \
       || ops_die "MariaDB did not become healthy after the restore (scripts/ci/stack.sh status)"
     wait_replicas_ready
+    # Their in-memory title indexes hold rows from before the restore: every one reloads.
+    local app; app=$(running_services | grep -E '^app[0-9]+$' | head -n 1)
+    compose exec -T "$app" zufang search reload >/dev/null \
+      || ops_die "the replicas' title indexes could not be told to reload (zufang search reload)"
+    ops_log "every replica reloads its title index (zufang search reload)"
   else
     ops_log "starting the stack (docker compose up -d --wait)"
     compose up -d --wait --wait-timeout "$RESTORE_WAIT_TIMEOUT" --no-build --pull never \
