@@ -91,6 +91,33 @@ async fn ordered_ids(app: &TestApp, query: &str, cursor: bool) -> Vec<u64> {
     panic!("{query}: more than 200 pages");
 }
 
+/// Whether `title=term` on `app` finds house `id` within 10 s (a reload runs in the background).
+async fn eventually_finds(app: &TestApp, term: &str, id: u64) -> bool {
+    for _ in 0..100 {
+        if search_ids(&app.address, &app.client, term, "").await.contains(&id) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// `zufang ARGS` against the database `s` (the command-line jobs' configuration).
+async fn zufang_on(s: &zufang::configuration::DatabaseSettings, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"))
+        .args(args)
+        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
+        .env("ZUFANG__DATABASE__HOST", &s.host)
+        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
+        .env("ZUFANG__DATABASE__USERNAME", &s.username)
+        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
+        .env("ZUFANG__DATABASE__NAME", &s.name)
+        .output()
+        .await
+        .unwrap()
+}
+
 async fn create(app: &TestApp, token: &str, title: &str) -> u64 {
     let mut body = house_body(4);
     body["title"] = json!(title);
@@ -288,42 +315,14 @@ async fn the_memory_index_reloads_for_rows_written_around_the_service() {
     sqlx::query("UPDATE houses SET title = '手写标题 改过' WHERE id = 3").execute(&app.db).await.unwrap();
     assert!(found(&app, "手写标题").await.is_empty());
     // ...until `zufang search reload` moves the epoch: the replica reloads from the rows.
-    let s = &app.settings.database;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"))
-        .args(["search", "reload"])
-        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
-        .env("ZUFANG__DATABASE__HOST", &s.host)
-        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
-        .env("ZUFANG__DATABASE__USERNAME", &s.username)
-        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
-        .env("ZUFANG__DATABASE__NAME", &s.name)
-        .output()
-        .await
-        .unwrap();
+    let out = zufang_on(&app.settings.database, &["search", "reload"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut seen = false;
-    for _ in 0..100 {
-        if found(&app, "手写标题").await.contains(&3) {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(seen, "the reload picked up the title written by hand");
+    assert!(eventually_finds(&app, "手写标题", 3).await, "the reload picked up the title written by hand");
     // With a one-second refresh a replica picks such a title up without a command.
     let quick = spawn_replica_with(&app, |s| s.lists.title_index_refresh_seconds = 1).await;
     index_loaded(&quick).await;
     sqlx::query("UPDATE houses SET title = '再次手写 改过' WHERE id = 4").execute(&app.db).await.unwrap();
-    let mut seen = false;
-    for _ in 0..100 {
-        if found(&quick, "再次手写").await.contains(&4) {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(seen, "the periodic reload picked up a title written by hand");
+    assert!(eventually_finds(&quick, "再次手写", 4).await, "the periodic reload picked up a title written by hand");
     // A change log pruned past a replica's position makes it reload rather than miss writes.
     let (_, agent) = app.user_with_token("agent_s3", &["agent"]).await;
     let a = create(&app, &agent, "修剪之前 甲").await;
@@ -350,19 +349,7 @@ async fn reindex_rebuilds_the_title_index_and_a_restarted_service_uses_it() {
     sqlx::query("UPDATE house_counts SET houses = 1 WHERE scope = 'all'").execute(&app.db).await.unwrap();
     assert!(search_ids(&app.address, &app.client, "两室", "").await.is_empty());
     // The command rebuilds it, logging progress.
-    let s = &app.settings.database;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_zufang"))
-        .args(["search", "reindex", "--batch", "97"])
-        .env("ZUFANG_CONFIG_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .env("ZUFANG_SECRETS_DIR", "/nonexistent")
-        .env("ZUFANG__DATABASE__HOST", &s.host)
-        .env("ZUFANG__DATABASE__PORT", s.port.to_string())
-        .env("ZUFANG__DATABASE__USERNAME", &s.username)
-        .env("ZUFANG__DATABASE__PASSWORD", s.password.expose())
-        .env("ZUFANG__DATABASE__NAME", &s.name)
-        .output()
-        .await
-        .unwrap();
+    let out = zufang_on(&app.settings.database, &["search", "reindex", "--batch", "97"]).await;
     let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{log}");
     assert!(log.contains("search reindex: 100%") && log.contains("search reindex: done"), "{log}");
