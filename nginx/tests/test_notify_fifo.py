@@ -64,8 +64,11 @@ def test_reader_applies_a_burst_of_transitions_in_order_and_ends_at_stop(work):
     with open(fifo, "w") as w:
         w.write("".join(f'INSTANCE "VI_EDGE" {s} 250\n' for s in pairs))
         w.flush()
-        wait_for("the burst applied", lambda: len(states_logged(d / "state")) == len(pairs))
-        assert state_file(d / "state") == "BACKUP"
+        # notify.sh appends the log line before it writes the state file: wait for both (a wrong
+        # order would leave MASTER in the file for good, and this wait would time out).
+        wait_for("the burst applied", lambda: len(states_logged(d / "state")) == len(pairs)
+                 and state_file(d / "state") == "BACKUP")
+        assert states_logged(d / "state") == pairs
         w.write('INSTANCE "VI_EDGE" STOP 250\n')
         w.flush()
         # STOP is keepalived's last event: the reader ends there, though the FIFO is still open.
