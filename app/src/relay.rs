@@ -258,12 +258,7 @@ impl Relay {
             self.channel = None;
         }
         if !confirmed.is_empty() {
-            let mut qb = sqlx::QueryBuilder::<sqlx::MySql>::new("DELETE FROM outbox WHERE id IN (");
-            let mut ids = qb.separated(", ");
-            for id in &confirmed {
-                ids.push_bind(*id);
-            }
-            qb.push(")");
+            let mut qb = crate::storage::with_list("DELETE FROM outbox WHERE id IN ", &confirmed);
             self.metrics.time_query("outbox_delete", qb.build().execute(&mut *tx)).await?;
         }
         for (id, error) in &failed {

@@ -218,12 +218,7 @@ pub async fn by_ids(db: &MySqlPool, m: &Metrics, ids: &[u32]) -> Result<Vec<Hous
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb: QueryBuilder<MySql> = QueryBuilder::new(format!("SELECT {SUMMARY_COLUMNS} FROM houses WHERE id IN ("));
-    let mut sep = qb.separated(", ");
-    for id in ids {
-        sep.push_bind(*id);
-    }
-    qb.push(")");
+    let mut qb = super::with_list(&format!("SELECT {SUMMARY_COLUMNS} FROM houses WHERE id IN "), ids);
     let rows: Vec<HouseSummary> = m
         .time_query("houses_by_ids", qb.build_query_as::<HouseSummary>().fetch_all(db))
         .await

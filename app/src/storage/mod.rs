@@ -105,6 +105,22 @@ impl Tx<'_> {
     }
 }
 
+/// `sql` followed by `values` as one bound list, `(?, ?, …)`: a statement over a set of ids
+/// (`… WHERE id IN `). `values` must not be empty (`IN ()` is a syntax error).
+pub fn with_list<'a, T>(sql: &str, values: &'a [T]) -> sqlx::QueryBuilder<'a, MySql>
+where
+    T: Copy + Send + sqlx::Encode<'a, MySql> + sqlx::Type<MySql> + 'a,
+{
+    let mut qb = sqlx::QueryBuilder::new(sql);
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for v in values {
+        list.push_bind(*v);
+    }
+    qb.push(")");
+    qb
+}
+
 pub fn connect_options(s: &DatabaseSettings) -> MySqlConnectOptions {
     let mode = match s.ssl_mode {
         DatabaseSslMode::Disabled => MySqlSslMode::Disabled,
