@@ -123,32 +123,27 @@ pub enum SearchAction {
 }
 
 pub async fn search(settings: &Settings, action: SearchAction) -> anyhow::Result<()> {
-    let batch = match action {
-        SearchAction::Reindex { batch } => batch,
-        SearchAction::Reload => {
-            let pool = crate::storage::pool(&settings.database);
-            let mut conn = pool.acquire().await?;
-            crate::storage::title_index::new_epoch(&mut conn).await?;
-            drop(conn);
-            pool.close().await;
-            tracing::info!("search reload: every replica reloads its title index at its next search");
-            return Ok(());
-        }
-    };
     let pool = crate::storage::pool(&settings.database);
-    let metrics = crate::metrics::Metrics::new()?;
     let started = std::time::Instant::now();
-    let n = crate::storage::search::reindex(&pool, &metrics, batch).await?;
-    let mut conn = pool.acquire().await?;
-    crate::storage::houses::recount(&mut conn).await?;
-    // And every replica's in-memory title index reloads from the rows.
-    crate::storage::title_index::new_epoch(&mut conn).await?;
-    drop(conn);
-    tracing::info!(
-        houses = n,
-        seconds = started.elapsed().as_secs_f64(),
-        "search reindex: done (title index and house counters)"
-    );
+    let reindexed = match action {
+        SearchAction::Reindex { batch } => {
+            let metrics = crate::metrics::Metrics::new()?;
+            let n = crate::storage::search::reindex(&pool, &metrics, batch).await?;
+            crate::storage::houses::recount(&mut *pool.acquire().await?).await?;
+            Some(n)
+        }
+        SearchAction::Reload => None,
+    };
+    // Either way every replica's in-memory title index reloads from the rows.
+    crate::storage::title_index::new_epoch(&mut *pool.acquire().await?).await?;
+    match reindexed {
+        Some(n) => tracing::info!(
+            houses = n,
+            seconds = started.elapsed().as_secs_f64(),
+            "search reindex: done (title index and house counters)"
+        ),
+        None => tracing::info!("search reload: every replica reloads its title index at its next search"),
+    }
     pool.close().await;
     Ok(())
 }

@@ -34,7 +34,7 @@ use crate::metrics::Metrics;
 /// More changed houses than this since the last sync: reload instead of applying them.
 const MAX_DELTA: u64 = 5_000;
 /// The change log keeps this many numbers; a replica further behind reloads.
-pub const CHANGES_KEPT: u64 = 100_000;
+const CHANGES_KEPT: u64 = 100_000;
 /// A failed load is retried after this long (searches use the n-gram table meanwhile).
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Characters' weights asked per statement.
@@ -111,6 +111,12 @@ fn order_key(docs: &[Doc], slot: u32, c: HouseColumn) -> (i64, u32) {
     (sort_key(d, c), d.id)
 }
 
+/// Where `slot` is (or goes) in the ordering `v` of column `c`.
+fn order_position(docs: &[Doc], v: &[u32], slot: u32, c: HouseColumn) -> usize {
+    let k = order_key(docs, slot, c);
+    v.partition_point(|s| order_key(docs, *s, c) < k)
+}
+
 #[derive(Clone, Default)]
 pub struct TitleIndex {
     shared: Arc<Shared>,
@@ -140,7 +146,7 @@ const LOAD_CHUNK: usize = 20_000;
 /// house's columns, slot and id map (~80 bytes) and per character its class (2 bytes) and
 /// about one bigram posting (4 bytes, plus the vectors' slack). Measured at the bench seed:
 /// docs/performance.md.
-pub fn estimated_bytes(houses: u64, chars: u64) -> u64 {
+fn estimated_bytes(houses: u64, chars: u64) -> u64 {
     houses * 80 + chars * 8
 }
 
@@ -184,8 +190,7 @@ impl Index {
         }
         for c in COLUMNS {
             let (docs, v) = (&self.docs, &mut self.order[column_index(c)]);
-            let k = order_key(docs, slot, c);
-            let at = v.partition_point(|s| order_key(docs, *s, c) < k);
+            let at = order_position(docs, v, slot, c);
             if v.get(at) == Some(&slot) {
                 v.remove(at);
             }
@@ -231,8 +236,7 @@ impl Index {
         if ordered {
             for c in COLUMNS {
                 let (docs, v) = (&self.docs, &mut self.order[column_index(c)]);
-                let k = order_key(docs, slot, c);
-                let at = v.partition_point(|s| order_key(docs, *s, c) < k);
+                let at = order_position(docs, v, slot, c);
                 v.insert(at, slot);
             }
         }
@@ -439,6 +443,14 @@ async fn weights(
     Ok(out)
 }
 
+/// The characters of `titles` that `classes` has no class for, each once.
+fn unknown_chars<'a>(classes: &HashMap<char, u16>, titles: impl Iterator<Item = &'a str>) -> Vec<char> {
+    let mut unknown: Vec<char> = titles.flat_map(str::chars).filter(|c| !classes.contains_key(c)).collect();
+    unknown.sort_unstable();
+    unknown.dedup();
+    unknown
+}
+
 /// Give every character of `titles` the index doesn't know a class.
 async fn classify<'a>(
     conn: &mut MySqlConnection,
@@ -446,9 +458,7 @@ async fn classify<'a>(
     index: &mut Index,
     titles: impl Iterator<Item = &'a str>,
 ) -> Result<(), ApiError> {
-    let mut unknown: Vec<char> = titles.flat_map(str::chars).filter(|c| !index.classes.contains_key(c)).collect();
-    unknown.sort_unstable();
-    unknown.dedup();
+    let unknown = unknown_chars(&index.classes, titles);
     if unknown.is_empty() {
         return Ok(());
     }
@@ -486,6 +496,12 @@ impl TitleIndex {
     pub fn houses(&self) -> Option<usize> {
         let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
         g.as_ref().map(|i| i.slot_of.len())
+    }
+
+    /// Drop the index (searches use the n-gram table) and load it anew in the background.
+    fn discard(&self, db: &MySqlPool, m: &Metrics) {
+        self.shared.index.write().unwrap_or_else(|e| e.into_inner()).take();
+        self.warm(db, m);
     }
 
     /// Start loading in the background (serving starts at once; searches use the n-gram table
@@ -623,8 +639,7 @@ impl TitleIndex {
             Some(at) if at == now => return Ok(true),
             Some((epoch, seq)) if epoch != now.0 || seq > now.1 || now.1 - seq > MAX_DELTA => {
                 drop(conn);
-                self.shared.index.write().unwrap_or_else(|e| e.into_inner()).take();
-                self.warm(db, m);
+                self.discard(db, m);
                 return Ok(false);
             }
             Some(_) => {}
@@ -659,9 +674,8 @@ impl TitleIndex {
         if changed.len() as u64 != to - from {
             // Pruned past this replica's position: reload.
             drop(tx);
-            self.shared.index.write().unwrap_or_else(|e| e.into_inner()).take();
             drop(_one);
-            self.warm(db, m);
+            self.discard(db, m);
             return Ok(false);
         }
         let mut ids: Vec<u32> = changed.iter().map(|c| c.1).collect();
@@ -669,13 +683,7 @@ impl TitleIndex {
         ids.dedup();
         let mut rows: Vec<Row> = Vec::new();
         for chunk in ids.chunks(1000) {
-            let mut qb: QueryBuilder<MySql> =
-                QueryBuilder::new(format!("SELECT {ROW_COLUMNS} FROM houses WHERE id IN ("));
-            let mut sep = qb.separated(", ");
-            for id in chunk {
-                sep.push_bind(*id);
-            }
-            qb.push(")");
+            let mut qb = super::with_list(&format!("SELECT {ROW_COLUMNS} FROM houses WHERE id IN "), chunk);
             let mut part: Vec<Row> = m
                 .time_query("title_index_rows", qb.build_query_as().fetch_all(&mut *tx))
                 .await
@@ -683,15 +691,11 @@ impl TitleIndex {
             rows.append(&mut part);
         }
         // Characters new to the index get their classes before the write lock is taken.
-        let (collation, known): (String, HashMap<char, u16>) = {
+        let (collation, unknown) = {
             let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
             let Some(i) = g.as_ref() else { return Ok(false) };
-            (i.collation.clone(), i.classes.clone())
+            (i.collation.clone(), unknown_chars(&i.classes, rows.iter().map(|r| r.title.as_str())))
         };
-        let mut unknown: Vec<char> =
-            rows.iter().flat_map(|r| r.title.chars()).filter(|c| !known.contains_key(c)).collect();
-        unknown.sort_unstable();
-        unknown.dedup();
         let new_weights =
             if unknown.is_empty() { Vec::new() } else { weights(&mut tx, m, &collation, &unknown).await? };
         drop(tx);
@@ -721,28 +725,41 @@ impl TitleIndex {
         cap: u64,
     ) -> Result<Option<Found>, ApiError> {
         let Some(title) = f.title.as_deref() else { return Ok(None) };
+        let found = self.answer(db, m, f, title, cap).await?;
+        let index = if found.is_some() { "memory" } else { "ngram" };
+        m.title_searches_total.with_label_values(&[index]).inc();
+        Ok(found)
+    }
+
+    async fn answer(
+        &self,
+        db: &MySqlPool,
+        m: &Metrics,
+        f: &HouseFilter,
+        title: &str,
+        cap: u64,
+    ) -> Result<Option<Found>, ApiError> {
         if !self.shared.enabled || title.chars().count() < 2 || !self.sync(db, m).await? {
-            m.title_searches_total.with_label_values(&["ngram"]).inc();
             return Ok(None);
         }
-        m.title_searches_total.with_label_values(&["memory"]).inc();
         let (collation, term) = {
             let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
             let Some(i) = g.as_ref() else { return Ok(None) };
-            (i.collation.clone(), title.chars().map(|c| i.classes.get(&c).copied()).collect::<Vec<_>>())
+            (i.collation.clone(), i.encode(title))
         };
-        let term: Vec<u16> = if term.iter().all(Option::is_some) {
-            term.into_iter().flatten().collect()
-        } else {
-            // A character no title has: its weight may still equal a known class (`A` for `a`).
-            let chars: Vec<char> = title.chars().collect();
-            let mut conn = db.acquire().await.context_api("Failed to reach the database")?;
-            let w = weights(&mut conn, m, &collation, &chars).await?;
-            let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
-            let Some(i) = g.as_ref() else { return Ok(None) };
-            match w.iter().map(|w| i.by_weight.get(w).copied()).collect::<Option<Vec<u16>>>() {
-                Some(t) => t,
-                None => return Ok(Some(Found { count: 0, ids: Vec::new() })),
+        let term: Vec<u16> = match term {
+            Some(t) => t,
+            None => {
+                // A character no title has: its weight may still equal a known class (`A` for `a`).
+                let chars: Vec<char> = title.chars().collect();
+                let mut conn = db.acquire().await.context_api("Failed to reach the database")?;
+                let w = weights(&mut conn, m, &collation, &chars).await?;
+                let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
+                let Some(i) = g.as_ref() else { return Ok(None) };
+                match w.iter().map(|w| i.by_weight.get(w).copied()).collect::<Option<Vec<u16>>>() {
+                    Some(t) => t,
+                    None => return Ok(Some(Found { count: 0, ids: Vec::new() })),
+                }
             }
         };
         let g = self.shared.index.read().unwrap_or_else(|e| e.into_inner());
