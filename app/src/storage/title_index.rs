@@ -1,5 +1,5 @@
 //! Title search in each replica's memory: the titles and the list filters' columns of every house,
-//! with the postings of the titles' bigrams, kept exactly in step with the database by a change
+//! with the postings of the titles' 2-, 3- and 4-grams, kept exactly in step with the database by a change
 //! log written in the house writes' transactions.
 //!
 //! Why: the n-gram table ([`super::search`]) turns a title search into tens of milliseconds of
@@ -89,8 +89,10 @@ struct Index {
     docs: Vec<Doc>,
     slot_of: HashMap<u32, u32>,
     titles: Vec<u16>,
-    /// Bigram (two classes) -> slots holding it, ascending.
-    postings: HashMap<u32, Vec<u32>>,
+    /// Per length n of 2, 3 and 4 (at n - 2): n-gram (n classes, [`gram`]) -> slots holding it,
+    /// ascending. A term of two to four characters is its own n-gram: its posting is exactly
+    /// its matches.
+    postings: [HashMap<u64, Vec<u32>>; 3],
     /// The live slots in each ordering's order ((key, id) ascending; [`COLUMNS`]): a term that
     /// matches densely fills its page by walking one, checking titles.
     order: [Vec<u32>; 3],
@@ -144,14 +146,20 @@ const LOAD_CHUNK: usize = 20_000;
 
 /// What the index holds for `houses` houses whose titles have `chars` characters in all: a
 /// house's columns, slot and id map (~80 bytes) and per character its class (2 bytes) and
-/// about one bigram posting (4 bytes, plus the vectors' slack). Measured at the bench seed:
-/// docs/performance.md.
+/// about one posting of each length (4 bytes each, plus the vectors' slack). Measured at the
+/// bench seed: docs/performance.md.
 fn estimated_bytes(houses: u64, chars: u64) -> u64 {
-    houses * 80 + chars * 8
+    houses * 80 + chars * 16
 }
 
-fn bigram(a: u16, b: u16) -> u32 {
-    (u32::from(a) << 16) | u32::from(b)
+/// The longest n-gram with postings.
+const MAX_GRAM: usize = 4;
+
+/// An n-gram of two to four classes: (n - 2, the classes packed).
+type Gram = (usize, u64);
+
+fn gram(g: &[u16]) -> Gram {
+    (g.len() - 2, g.iter().fold(0, |k, c| (k << 16) | u64::from(*c)))
 }
 
 fn sort_key(d: &Doc, c: HouseColumn) -> i64 {
@@ -171,20 +179,31 @@ impl Index {
         s.chars().map(|c| self.classes.get(&c).copied()).collect()
     }
 
-    fn bigrams(t: &[u16]) -> HashSet<u32> {
-        t.windows(2).map(|w| bigram(w[0], w[1])).collect()
+    /// Every n-gram of a title.
+    fn grams(t: &[u16]) -> HashSet<Gram> {
+        (2..=MAX_GRAM).flat_map(|n| t.windows(n)).map(gram).collect()
+    }
+
+    /// The n-grams whose postings hold a term's candidates: the term itself when it has two to
+    /// four classes (then the candidates are exactly the matches), its 4-grams when longer.
+    fn term_grams(term: &[u16]) -> (HashSet<Gram>, bool) {
+        if term.len() <= MAX_GRAM {
+            (HashSet::from([gram(term)]), true)
+        } else {
+            (term.windows(MAX_GRAM).map(gram).collect(), false)
+        }
     }
 
     fn remove(&mut self, id: u32) {
         let Some(slot) = self.slot_of.remove(&id) else { return };
         let d = self.docs[slot as usize].clone();
-        for g in Self::bigrams(self.title(&d)) {
-            if let Some(p) = self.postings.get_mut(&g) {
+        for g in Self::grams(self.title(&d)) {
+            if let Some(p) = self.postings[g.0].get_mut(&g.1) {
                 if let Ok(i) = p.binary_search(&slot) {
                     p.remove(i);
                 }
                 if p.is_empty() {
-                    self.postings.remove(&g);
+                    self.postings[g.0].remove(&g.1);
                 }
             }
         }
@@ -227,8 +246,8 @@ impl Index {
             title_at: self.titles.len() as u32,
             title_len: title.len() as u16,
         };
-        for g in Self::bigrams(&title) {
-            self.postings.entry(g).or_default().push(slot);
+        for g in Self::grams(&title) {
+            self.postings[g.0].entry(g.1).or_default().push(slot);
         }
         self.titles.extend_from_slice(&title);
         self.docs.push(d);
@@ -257,25 +276,42 @@ impl Index {
         Ok(())
     }
 
-    fn matches(&self, d: &Doc, term: &[u16], f: &HouseFilter) -> bool {
-        if !d.alive || !filters_match(d, f) {
-            return false;
-        }
-        contains(self.title(d), term)
+    /// Whether house `d` is a match: alive, through the filters and, unless the term's posting is
+    /// exact, holding the term.
+    fn matches(&self, d: &Doc, term: &[u16], exact: bool, f: &HouseFilter) -> bool {
+        d.alive && filters_match(d, f) && (exact || contains(self.title(d), term))
     }
 
-    /// The search itself (`term` already in classes, at least two of them). The rarest bigram's
-    /// postings are checked until `cap` matches (the count's bound): when fewer match, they are
-    /// all there is and the page is sorted from them; when the cap is reached the term matches
-    /// densely, and the page is read by walking the ordering, checking titles (a page fills
-    /// after about size x houses / matches steps).
+    /// Read the houses (and, for `titles`, their titles) of a batch of candidates before they
+    /// are checked: the loads are independent, so their cache misses overlap instead of waiting
+    /// one after another behind the checks' branches.
+    fn touch(&self, batch: &[u32], titles: bool) {
+        let mut sink = 0u32;
+        for &s in batch {
+            sink ^= self.docs[s as usize].title_at;
+        }
+        if titles {
+            for &s in batch {
+                let at = self.docs[s as usize].title_at as usize;
+                sink ^= u32::from(self.titles.get(at).copied().unwrap_or(0));
+            }
+        }
+        std::hint::black_box(sink);
+    }
+
+    /// The search itself (`term` already in classes, at least two of them). The postings of the
+    /// term's n-grams are intersected (the shortest drives, the others follow with galloping
+    /// cursors) and the candidates checked until `cap` matches (the count's bound): when fewer
+    /// match, they are all there is and the page is sorted from them; when the cap is reached
+    /// the term matches densely, and the page is read by walking the ordering (a page fills
+    /// after about size x houses / matches steps). A term of two or three classes is its own
+    /// n-gram: its posting is its matches, so without filters its length is the count and no
+    /// title is read.
     fn search(&self, term: &[u16], f: &HouseFilter, cap: u64) -> Found {
-        // The term's bigrams' postings, shortest first: the shortest drives, the others are
-        // intersected as it is read (galloping cursors: a candidate missing from any is skipped
-        // before its title is read).
+        let (grams, exact) = Self::term_grams(term);
         let mut lists: Vec<&[u32]> = Vec::new();
-        for g in Self::bigrams(term) {
-            match self.postings.get(&g) {
+        for g in grams {
+            match self.postings[g.0].get(&g.1) {
                 None => return Found { count: 0, ids: Vec::new() },
                 Some(p) => lists.push(p),
             }
@@ -283,6 +319,7 @@ impl Index {
         lists.sort_by_key(|p| p.len());
         // Callers pass two classes or more (one character goes to the n-gram table).
         let Some((driver, others)) = lists.split_first() else { return Found { count: 0, ids: Vec::new() } };
+        let driver: &[u32] = driver;
         let mut others: Vec<&[u32]> = others.to_vec();
         let column = f.ordering.column;
         let mut descending = f.ordering.descending;
@@ -298,27 +335,55 @@ impl Index {
             }
         };
         let limit = cap.max(1) as usize;
+        let need = skip + take;
         let mut matches: Vec<(i64, u32)> = Vec::new();
-        'candidates: for &slot in driver.iter() {
-            for o in others.iter_mut() {
-                if !advance_to(o, slot) {
-                    continue 'candidates;
+        // An exact posting without filters is the matches: its length is the count.
+        let exact_count = (exact && !has_filters(f)).then(|| driver.len().min(limit));
+        let walk = if let Some(n) = exact_count {
+            n == limit || walk_pays(self.docs.len(), n, need)
+        } else {
+            let mut batch: Vec<u32> = Vec::with_capacity(TOUCH_BATCH);
+            let mut candidates = driver.iter();
+            'batches: loop {
+                batch.clear();
+                for &slot in candidates.by_ref() {
+                    if others.iter_mut().all(|o| advance_to(o, slot)) {
+                        batch.push(slot);
+                        if batch.len() == TOUCH_BATCH {
+                            break;
+                        }
+                    }
                 }
-            }
-            let d = &self.docs[slot as usize];
-            if self.matches(d, term, f) {
-                matches.push((sort_key(d, column), d.id));
-                if matches.len() == limit {
+                if batch.is_empty() {
                     break;
                 }
+                self.touch(&batch, !exact);
+                for &slot in &batch {
+                    let d = &self.docs[slot as usize];
+                    if self.matches(d, term, exact, f) {
+                        matches.push((sort_key(d, column), d.id));
+                        if matches.len() == limit {
+                            break 'batches;
+                        }
+                    }
+                }
             }
-        }
-        let count = matches.len() as i64;
-        let need = skip + take;
-        if matches.len() == limit {
-            let ids = self.walk(term, f, column, descending, after, need);
+            matches.len() == limit
+        };
+        if walk {
+            // The driver's slots, looked up by binary search (a walk takes about size x houses /
+            // matches steps, far fewer than a long posting's entries): exactly the matches for an
+            // exact term, else a sieve that spares the walk most title reads when it is sparse.
+            let sieve = (exact || driver.len() <= self.docs.len() / 8).then_some(driver);
+            let ids = self.walk(term, exact, sieve, f, column, descending, after, need);
+            let count = exact_count.unwrap_or(limit) as i64;
             return Found { count, ids: ids.into_iter().skip(skip).collect() };
         }
+        if exact_count.is_some() {
+            matches =
+                driver.iter().map(|&s| (sort_key(&self.docs[s as usize], column), self.docs[s as usize].id)).collect();
+        }
+        let count = matches.len() as i64;
         if let Some(a) = after {
             matches.retain(|&m| if descending { m < a } else { m > a });
         }
@@ -332,10 +397,14 @@ impl Index {
         Found { count, ids }
     }
 
-    /// The first `need` matches along `column`'s order, past `after` (exclusive).
+    /// The first `need` matches along `column`'s order, past `after` (exclusive); slots outside
+    /// `sieve` (when given) are passed over without reading their house.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         term: &[u16],
+        exact: bool,
+        sieve: Option<&[u32]>,
         f: &HouseFilter,
         column: HouseColumn,
         descending: bool,
@@ -345,9 +414,11 @@ impl Index {
         let (docs, v) = (&self.docs, &self.order[column_index(column)]);
         let mut out = Vec::with_capacity(need.min(1024));
         let mut take = |slot: &u32| {
-            let d = &docs[*slot as usize];
-            if self.matches(d, term, f) {
-                out.push(d.id);
+            if sieve.map_or(true, |p| p.binary_search(slot).is_ok()) {
+                let d = &docs[*slot as usize];
+                if self.matches(d, term, exact, f) {
+                    out.push(d.id);
+                }
             }
             out.len() < need
         };
@@ -370,6 +441,18 @@ impl Index {
     }
 }
 
+/// Whether `need` of `matches` known matches (an exact posting) are cheaper found by walking
+/// the ordering of `houses` (about need x houses / matches steps, each a binary search of the
+/// posting, in cache) than by reading every match's sort key (a cache miss each).
+fn walk_pays(houses: usize, matches: usize, need: usize) -> bool {
+    let steps = need.saturating_mul(houses) / matches.max(1);
+    let probes = (usize::BITS - matches.leading_zeros()) as usize;
+    steps.saturating_mul(probes) <= matches.saturating_mul(8)
+}
+
+/// Candidates checked together (see [`Index::touch`]).
+const TOUCH_BATCH: usize = 32;
+
 /// Whether `t` holds `term` (not empty) at some position: the first class is looked for, the rest
 /// compared element by element (slice equality would call memcmp for every window).
 fn contains(t: &[u16], term: &[u16]) -> bool {
@@ -389,6 +472,15 @@ fn advance_to(list: &mut &[u32], x: u32) -> bool {
     let k = list[..bound.min(list.len())].partition_point(|&y| y < x);
     *list = &list[k..];
     list.first() == Some(&x)
+}
+
+fn has_filters(f: &HouseFilter) -> bool {
+    f.district.is_some()
+        || f.city.is_some()
+        || f.estate.is_some()
+        || f.house_type.is_some()
+        || f.min_price.is_some()
+        || f.max_price.is_some()
 }
 
 fn filters_match(d: &Doc, f: &HouseFilter) -> bool {
@@ -579,7 +671,7 @@ impl TitleIndex {
             docs: Vec::with_capacity(houses.max(0) as usize),
             slot_of: HashMap::with_capacity(houses.max(0) as usize),
             titles: Vec::with_capacity(chars.max(0) as usize),
-            postings: HashMap::new(),
+            postings: Default::default(),
             order: Default::default(),
         };
         // Streamed in chunks (the characters new to a chunk get their classes on another
@@ -604,7 +696,7 @@ impl TitleIndex {
         }
         drop(stream);
         drop(tx);
-        for p in index.postings.values_mut() {
+        for p in index.postings.iter_mut().flat_map(|m| m.values_mut()) {
             p.shrink_to_fit();
         }
         index.build_orders();
@@ -810,7 +902,7 @@ mod tests {
             docs: Vec::new(),
             slot_of: HashMap::new(),
             titles: Vec::new(),
-            postings: HashMap::new(),
+            postings: Default::default(),
             order: Default::default(),
         };
         for (id, title, price, district) in rows {
@@ -840,6 +932,35 @@ mod tests {
         let f = HouseFilter::parse(&QueryMap::parse(query).unwrap(), 10_000).unwrap();
         let term = i.encode(f.title.as_deref().unwrap()).unwrap_or_default();
         i.search(&term, &f, cap)
+    }
+
+    /// The definition, by brute force: every live house through the filters whose title holds
+    /// the term, by (key, id) in the ordering's direction, past the cursor, paged.
+    fn reference(i: &Index, query: &str, cap: u64) -> Found {
+        let f = HouseFilter::parse(&QueryMap::parse(query).unwrap(), 10_000).unwrap();
+        let term = i.encode(f.title.as_deref().unwrap()).unwrap_or_default();
+        let mut all: Vec<(i64, u32)> = i
+            .docs
+            .iter()
+            .filter(|d| d.alive && filters_match(d, &f) && contains(i.title(d), &term))
+            .map(|d| (sort_key(d, f.ordering.column), d.id))
+            .collect();
+        let count = all.len().min(cap as usize) as i64;
+        let mut descending = f.ordering.descending;
+        let (skip, take, after) = match &f.paging {
+            HousePaging::Page(p) => (p.offset() as usize, p.size as usize, None),
+            HousePaging::Cursor { after, size } => {
+                descending ^= after.as_ref().is_some_and(|c| c.r);
+                (0, *size as usize + 1, after.as_ref().map(|c| (c.k, c.i)))
+            }
+        };
+        all.sort_unstable();
+        if descending {
+            all.reverse();
+        }
+        let past = |m: &(i64, u32)| after.map_or(true, |a| if descending { *m < a } else { *m > a });
+        let ids = all.into_iter().filter(past).skip(skip).take(take).map(|m| m.1).collect();
+        Found { count, ids }
     }
 
     const ROWS: &[(u32, &str, u32, u32)] = &[
@@ -907,7 +1028,7 @@ mod tests {
         i.insert(&row(3, "翠湖花园 两室"), true);
         assert_eq!(find(&i, "title=两室&ordering=price", 100).ids, vec![3]);
         assert_eq!(find(&i, "title=一厅&ordering=price", 100).ids, vec![2]);
-        for p in i.postings.values() {
+        for p in i.postings.iter().flat_map(|m| m.values()) {
             assert!(p.windows(2).all(|w| w[0] < w[1]), "postings stay ascending and unique");
             assert!(p.iter().all(|s| i.docs[*s as usize].alive), "no posting of a removed house");
         }
@@ -919,11 +1040,14 @@ mod tests {
     }
 
     #[test]
-    fn a_dense_term_walks_the_ordering_to_the_same_pages() {
-        // Many houses, so the walk and the sort are compared on ties, filters and cursors.
-        let titles = ["锦绣花园 两室一厅", "翠湖花园 一室一厅", "江景 两室", "花园洋房"];
+    fn every_path_gives_the_definitions_pages() {
+        // Many houses, so the walk and the sort are compared with the definition on ties,
+        // filters and cursors; terms of two to four characters (an exact posting, sorted or
+        // walked) and longer (4-grams intersected, titles checked: the last title holds both
+        // 4-grams of 天府花园小 but not the term).
+        let titles = ["锦绣花园 两室一厅", "翠湖花园 一室一厅", "江景 两室", "花园洋房", "天府花园 府花园小"];
         let rows: Vec<(u32, String, u32, u32)> =
-            (1..=300u32).map(|n| (n, titles[(n % 4) as usize].to_string(), (n * 37) % 50 * 100, n % 3)).collect();
+            (1..=300u32).map(|n| (n, titles[(n % 5) as usize].to_string(), (n * 37) % 50 * 100, n % 3)).collect();
         let rows: Vec<(u32, &str, u32, u32)> = rows.iter().map(|(a, t, p, d)| (*a, t.as_str(), *p, *d)).collect();
         let i = index(&rows);
         let c =
@@ -939,12 +1063,21 @@ mod tests {
                 "title=室一&ordering=-published_at&size=4&cursor={}",
                 c("-published_at", 1_700_000_150, 150, false)
             ),
+            "title=锦绣花园&ordering=price&size=5".into(),
+            "title=锦绣花园 两&ordering=-price&page=2&size=4".into(),
+            "title=府花园&district=2&ordering=area&size=3".into(),
+            "title=天府花园&ordering=price&size=3".into(),
+            "title=天府花园小&ordering=price".into(),
+            format!("title=一室一厅&ordering=-price&size=4&cursor={}", c("-price", 2500, 40, false)),
+            "title=花园洋房&ordering=price&page=30&size=2".into(),
         ] {
-            let sorted = find(&i, &q, 10_000);
-            let walked = find(&i, &q, 3);
-            assert_eq!(walked.count, 3.min(sorted.count), "{q}");
-            assert_eq!(walked.ids, sorted.ids, "{q}");
-            assert!(!sorted.ids.is_empty(), "{q}");
+            for cap in [3, 10_000] {
+                assert_eq!(find(&i, &q, cap), reference(&i, &q, cap), "{q} (cap {cap})");
+            }
+            assert!(!find(&i, &q, 10_000).ids.is_empty() || q.contains("天府花园小"), "{q}");
         }
+        assert_eq!(find(&i, "title=天府花园小&ordering=price", 10_000).count, 0);
+        // Short exact postings are sorted, long ones walked.
+        assert!(!walk_pays(1_000_000, 100, 20) && walk_pays(1_000_000, 100_000, 20));
     }
 }
