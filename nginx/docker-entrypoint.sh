@@ -25,6 +25,9 @@ Environment (defaults): NGINX_PREFIX=/etc/nginx/
   TLS_SELF_SIGNED=auto|never  MAKE_DEV_CERT=/usr/local/bin/make-dev-cert.sh
   KEEPALIVED_DIR=/etc/keepalived KEEPALIVED_CONF=$KEEPALIVED_DIR/keepalived.conf
   KEEPALIVED_RUN_DIR=/run/keepalived (edge mode; see keepalived/render.sh for its variables)
+  EDGE_QUIET_REFUSALS=false|true (edge mode, needs NET_ADMIN and iptables: connections to the VIP's
+    HTTP/HTTPS ports that nobody accepts are dropped instead of refused, so a client's TCP retries
+    them at whichever node holds the VIP next; see nginx/README.md)
 USAGE
 }
 
@@ -50,6 +53,7 @@ NGINX_PREFIX="${NGINX_PREFIX%/}/"
 : "${KEEPALIVED_DIR:=/etc/keepalived}"
 : "${KEEPALIVED_CONF:=$KEEPALIVED_DIR/keepalived.conf}"
 : "${KEEPALIVED_RUN_DIR:=/run/keepalived}"
+: "${EDGE_QUIET_REFUSALS:=false}"
 
 is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && (( $1 > 0 && $1 < 65536 )); }
 
@@ -131,6 +135,27 @@ render() {
 
 nginx_cmd=(nginx -p "$NGINX_PREFIX" -c "${NGINX_PREFIX}nginx.conf" -e stderr)
 
+# The rule behind EDGE_QUIET_REFUSALS. When this node's nginx is gone but its kernel still holds
+# the VIP (nginx crashed and keepalived has not yet moved the VIP; or `docker kill`: the processes
+# die before the network namespace, tens of milliseconds in which the VIP is still here), a new
+# connection to the edge's ports is answered with a RST and the client gives up at once. Dropped
+# instead, the client's TCP sends its SYN again a second later, by then to the peer that took the
+# VIP. Only refusals match (a RST after the connection's first packet: connbytes 0-1); resets of
+# established connections pass. Applied in this node's network namespace (the container's own).
+QUIET_REFUSALS_TAG=zufang-edge-quiet-refusals
+quiet_refusals() {
+  local rule=(OUTPUT -s "$VIP" -p tcp -m multiport --sports "$EDGE_HTTP_PORT,$EDGE_HTTPS_PORT"
+    --tcp-flags RST RST -m connbytes --connbytes 0:1 --connbytes-dir original --connbytes-mode packets
+    -m comment --comment "$QUIET_REFUSALS_TAG" -j DROP)
+  if ! command -v iptables >/dev/null; then
+    echo "docker-entrypoint: EDGE_QUIET_REFUSALS: no iptables; connections are refused while the VIP moves" >&2
+  elif iptables -w 5 -C "${rule[@]}" 2>/dev/null || iptables -w 5 -A "${rule[@]}"; then
+    echo "docker-entrypoint: refusals from $VIP:$EDGE_HTTP_PORT,$EDGE_HTTPS_PORT are dropped (EDGE_QUIET_REFUSALS)" >&2
+  else
+    echo "docker-entrypoint: EDGE_QUIET_REFUSALS: the iptables rule failed; connections are refused while the VIP moves" >&2
+  fi
+}
+
 # edge: this shell stays PID 1 and supervises both daemons, so that
 #   - any stop signal (docker's SIGTERM, or SIGQUIT from the image's STOPSIGNAL) first stops
 #     keepalived with SIGTERM: it sends a priority-0 advert and the peer takes the VIP at once
@@ -139,6 +164,11 @@ nginx_cmd=(nginx -p "$NGINX_PREFIX" -c "${NGINX_PREFIX}nginx.conf" -e stderr)
 #   - nginx may die while keepalived lives (check_nginx.sh then moves the VIP), and is reaped;
 #   - the container exits when keepalived exits.
 edge() {
+  case $EDGE_QUIET_REFUSALS in
+    true) [[ -n ${VIP:-} ]] || die "EDGE_QUIET_REFUSALS=true needs VIP"; quiet_refusals ;;
+    false) ;;
+    *) die "EDGE_QUIET_REFUSALS must be true or false, not $EDGE_QUIET_REFUSALS" ;;
+  esac
   mkdir -p "$KEEPALIVED_RUN_DIR"
   # The transitions' FIFO beside the pid files: per node, also where two nodes share a filesystem.
   NOTIFY_FIFO=${NOTIFY_FIFO:-$KEEPALIVED_RUN_DIR/notify.fifo} "$KEEPALIVED_DIR/render.sh" "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_CONF"

@@ -324,7 +324,8 @@ fn failover(f: Failover, trigger: impl FnOnce(&str, f64) -> Result<Fired>) -> Re
         failures(&samples)
     );
     let mut figures = json!({"scenario": f.scenario, "from": master, "to": backup, "failover_s": took,
-                             "requests": n, "failed": failed});
+                             "requests": n, "failed": failed, "failures": failures(&samples),
+                             "slowest_s": samples.iter().map(|s| s.took.as_secs_f64()).fold(0.0, f64::max)});
     figures.as_object_mut().expect("an object").extend(fired.figures);
     let holders = vip_holders()?;
     ensure!(
@@ -343,6 +344,16 @@ fn failover(f: Failover, trigger: impl FnOnce(&str, f64) -> Result<Fired>) -> Re
 }
 
 fn failover_scenarios() -> Result<()> {
+    // EDGE_QUIET_REFUSALS (compose.yaml): each proxy drops, not refuses, connections to the VIP
+    // that nobody accepts, so the requests that reach a killed proxy in its last milliseconds are
+    // retried by TCP at the peer instead of failing.
+    for lb in ["lb1", "lb2"] {
+        let rules = compose(&["exec", "-T", lb, "iptables", "-w", "5", "-S", "OUTPUT"])?;
+        ensure!(
+            rules.contains("zufang-edge-quiet-refusals") && rules.contains("--connbytes 0:1"),
+            "{lb} has no quiet-refusals rule: {rules}"
+        );
+    }
     // Steady state.
     let master = the_one_holder()?;
     eprintln!("steady state: VIP on {master} alone");
