@@ -170,6 +170,7 @@ edge() {
     *) die "EDGE_QUIET_REFUSALS must be true or false, not $EDGE_QUIET_REFUSALS" ;;
   esac
   mkdir -p "$KEEPALIVED_RUN_DIR"
+  stale_pid_files
   # The transitions' FIFO beside the pid files: per node, also where two nodes share a filesystem.
   NOTIFY_FIFO=${NOTIFY_FIFO:-$KEEPALIVED_RUN_DIR/notify.fifo} "$KEEPALIVED_DIR/render.sh" "$KEEPALIVED_DIR/keepalived.conf.tmpl" > "$KEEPALIVED_CONF"
   # Not daemonized: a daemon's stdout is /dev/null after a reload, and the access log is stdout.
@@ -191,9 +192,31 @@ edge() {
   # `wait` returns on a trapped signal too (the trap then runs); loop while keepalived lives.
   while kill -0 "$ka_pid" 2>/dev/null; do wait "$ka_pid" || true; done
   echo "docker-entrypoint: keepalived exited; stopping nginx" >&2
+  # Bounded: a SIGQUIT that arrives before nginx has set its handlers is lost (bash starts
+  # background jobs with SIGQUIT ignored), and the container must not live on without keepalived.
   kill -QUIT "$nginx_pid" 2>/dev/null || true
+  for _ in {1..100}; do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$nginx_pid" 2>/dev/null || true
   wait "$nginx_pid" 2>/dev/null || true
   exit 1
+}
+
+# keepalived refuses to start ("daemon is already running") when the process named in its pid
+# files is alive. After a `docker kill` (or a host crash) the files outlive the processes, and a
+# restarted container numbers its processes as before: the stale pid is this container's own new
+# keepalived (or another of its processes), and keepalived would never start again. A file whose
+# process is not a running keepalived is removed; a live keepalived's (a second node sharing the
+# folder) is left alone.
+stale_pid_files() {
+  local f pid
+  for f in "$KEEPALIVED_RUN_DIR/keepalived.pid" "$KEEPALIVED_RUN_DIR/vrrp.pid"; do
+    [[ -f $f ]] || continue
+    pid=$(< "$f")
+    if [[ ! $pid =~ ^[0-9]+$ || $(cat "/proc/$pid/comm" 2>/dev/null) != keepalived ]]; then
+      echo "docker-entrypoint: removing the stale $f (pid ${pid:-none} is no keepalived)" >&2
+      rm -f "$f"
+    fi
+  done
 }
 
 case "${1:-nginx}" in

@@ -232,7 +232,7 @@ impl Stream {
                         let up = r.headers().get("x-upstream").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                         (r.status().as_u16(), up)
                     })
-                    .map_err(|e| format!("{e:#}"));
+                    .map_err(|e| error_chain(&e));
                 let took = started.elapsed() - at;
                 samples.push(Sample { at, took, outcome });
                 if let Some(rest) = every.checked_sub(took) {
@@ -254,6 +254,19 @@ impl Stream {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.handle.take().expect("finished once").join().expect("the stream thread")
     }
+}
+
+/// An error with its sources ("error sending request ...: ... Connection refused"): reqwest's own
+/// message names the request, not what went wrong on the wire.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Failed samples (transport error or non-2xx) as a short printable list.

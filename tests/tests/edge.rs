@@ -80,8 +80,21 @@ fn other(lb: &str) -> &'static str {
 /// Brings a proxy back after a scenario and shows that the VIP stays where it is (nopreempt) and
 /// that there is exactly one holder.
 fn recover_proxy(lb: &str, holder: &str) -> Result<()> {
+    // A killed node's pid files outlive it, and a restarted container numbers its processes as
+    // before, so keepalived may find its own new pid in them and refuse to start ("daemon is
+    // already running"). Planted for certain here: pid files naming PID 1 (the entrypoint, alive
+    // and no keepalived); the node must remove them and run keepalived all the same.
+    let id = container_id(lb)?;
+    let stale = std::env::temp_dir().join(format!("zufang-e2e-stale-{lb}.pid"));
+    std::fs::write(&stale, "1\n")?;
+    for name in ["keepalived.pid", "vrrp.pid"] {
+        docker(&["cp", &stale.to_string_lossy(), &format!("{id}:/run/keepalived/{name}")])?;
+    }
+    let _ = std::fs::remove_file(&stale);
     compose(&["start", lb])?;
     let took = wait_healthy(lb, Duration::from_secs(60))?;
+    let keepalived = compose(&["exec", "-T", lb, "sh", "-c", "pgrep -x keepalived || echo none"])?;
+    ensure!(keepalived.trim() != "none", "{lb} came back without keepalived (stale pid files?)");
     // Several advert intervals after the restart: a preempting node would have taken the VIP back.
     std::thread::sleep(Duration::from_secs(4));
     let holders = vip_holders()?;
@@ -282,11 +295,17 @@ struct Failover {
     bound: Option<(f64, &'static str)>,
     /// The old master still runs after the trigger (keepalived alive): stop it before restarting.
     stop_before_recovery: bool,
+    /// No request may meet a refused connection (the proxies' EDGE_QUIET_REFUSALS rule).
+    no_refusals: bool,
 }
 
 impl Failover {
     fn new(scenario: &'static str, wait_s: u64, bound: Option<(f64, &'static str)>) -> Failover {
-        Failover { scenario, wait: Duration::from_secs(wait_s), bound, stop_before_recovery: false }
+        Failover { scenario, wait: Duration::from_secs(wait_s), bound, stop_before_recovery: false, no_refusals: false }
+    }
+
+    fn no_refusals(self) -> Failover {
+        Failover { no_refusals: true, ..self }
     }
 
     fn stop_before_recovery(self) -> Failover {
@@ -336,6 +355,13 @@ fn failover(f: Failover, trigger: impl FnOnce(&str, f64) -> Result<Fired>) -> Re
     if let Some((bound, claim)) = f.bound {
         ensure!(took < bound, "{} failover took {took:.3}s (claim: {claim})", f.scenario);
     }
+    if f.no_refusals {
+        // EDGE_QUIET_REFUSALS: the dead node's kernel drops what it would refuse, so a request
+        // may wait for its SYN's retransmission (slowest_s) but is never refused.
+        let refused: Vec<String> =
+            failures(&samples).into_iter().filter(|f| f.to_lowercase().contains("refused")).collect();
+        ensure!(refused.is_empty(), "{}: connections to the VIP were refused: {refused:?}", f.scenario);
+    }
     if f.stop_before_recovery {
         compose(&["stop", &master])?;
     }
@@ -369,7 +395,7 @@ fn failover_scenarios() -> Result<()> {
 
     // Hard: SIGKILL the (new) master: the backup waits for 3 missed adverts + skew (VRRPv3,
     // advert_int 0.2 s: 0.61 s at priority 240).
-    let hard = Failover::new("hard_kill", 15, Some((1.0, "under 1 s = 3 adverts at 0.2 s + skew")));
+    let hard = Failover::new("hard_kill", 15, Some((1.0, "under 1 s = 3 adverts at 0.2 s + skew"))).no_refusals();
     figures.push(failover(hard, |master, _| {
         let id = container_id(master)?;
         docker(&["kill", "-s", "KILL", &id])?;
@@ -379,10 +405,24 @@ fn failover_scenarios() -> Result<()> {
     })?);
 
     // nginx dies, keepalived lives: the track script puts the master in FAULT. The node keeps
-    // keepalived but has no nginx: the container is restarted to recover it.
-    let nginx_death = Failover::new("nginx_death", 15, None).stop_before_recovery();
+    // keepalived but has no nginx: the container is restarted to recover it. Every nginx process
+    // dies: the master (root) first, so that it respawns no worker, then the workers, which run
+    // as www-data and which root cannot signal in this container (no CAP_KILL): as www-data
+    // (setpriv, with the container's SETUID/SETGID). Killing the master alone leaves its workers
+    // serving on the VIP, and nothing would be measured. A killed process may linger a moment
+    // (until PID 1 reaps it): up to 2 s for none to be left.
+    let nginx_death = Failover::new("nginx_death", 15, None).stop_before_recovery().no_refusals();
     figures.push(failover(nginx_death, |master, since| {
-        compose(&["exec", "-T", master, "pkill", "-KILL", "-x", "nginx"])?;
+        let left = compose(&[
+            "exec",
+            "-T",
+            master,
+            "sh",
+            "-c",
+            "pkill -KILL -x -u root nginx; setpriv --reuid=www-data --regid=www-data --clear-groups pkill -KILL -x nginx; \
+             for _ in $(seq 20); do pgrep -x nginx >/dev/null || { echo none; exit; }; sleep 0.1; done; pgrep -a -x nginx",
+        ])?;
+        ensure!(left.trim() == "none", "nginx processes left on {master} after the kill: {left}");
         let t_fault = wait_state_logged(master, "FAULT", since, Duration::from_secs(15))?;
         let mut extra = serde_json::Map::new();
         extra.insert("fault_s".into(), json!(t_fault - since));
