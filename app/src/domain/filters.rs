@@ -160,6 +160,16 @@ fn key_in_range(c: HouseColumn, k: i64) -> bool {
 }
 
 impl HouseFilter {
+    /// Whether a filter other than the title is set (ordering and paging aside).
+    pub fn filters_besides_title(&self) -> bool {
+        self.district.is_some()
+            || self.city.is_some()
+            || self.estate.is_some()
+            || self.house_type.is_some()
+            || self.min_price.is_some()
+            || self.max_price.is_some()
+    }
+
     /// `max_depth` bounds page x size for page numbers (`pagination.max_page_depth`): deeper
     /// results are read with the keyset cursor, whose cost does not grow with the depth.
     pub fn parse(q: &QueryMap, max_depth: u64) -> Result<Self, Invalid> {

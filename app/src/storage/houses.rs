@@ -169,13 +169,7 @@ pub async fn recount(conn: &mut sqlx::MySqlConnection) -> anyhow::Result<()> {
 /// `COUNT(*)` of the filter's first `cap` rows: index entries read stop at the cap.
 pub fn count_query_prefixed(prefix: &str, f: &HouseFilter, plan: &TitlePlan, cap: u64) -> QueryBuilder<'static, MySql> {
     let mut qb = QueryBuilder::new(format!("{prefix}SELECT COUNT(*) FROM (SELECT 1"));
-    let other_filters = f.district.is_some()
-        || f.city.is_some()
-        || f.estate.is_some()
-        || f.house_type.is_some()
-        || f.min_price.is_some()
-        || f.max_price.is_some();
-    search::push_from(&mut qb, plan.for_count(other_filters));
+    search::push_from(&mut qb, plan.for_count(f.filters_besides_title()));
     push_where(&mut qb, f);
     qb.push(" LIMIT ").push_bind(cap).push(") capped");
     qb

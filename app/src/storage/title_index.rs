@@ -304,7 +304,7 @@ impl Index {
     /// cursors) and the candidates checked until `cap` matches (the count's bound): when fewer
     /// match, they are all there is and the page is sorted from them; when the cap is reached
     /// the term matches densely, and the page is read by walking the ordering (a page fills
-    /// after about size x houses / matches steps). A term of two or three classes is its own
+    /// after about size x houses / matches steps). A term of two to four classes is its own
     /// n-gram: its posting is its matches, so without filters its length is the count and no
     /// title is read.
     fn search(&self, term: &[u16], f: &HouseFilter, cap: u64) -> Found {
@@ -338,7 +338,7 @@ impl Index {
         let need = skip + take;
         let mut matches: Vec<(i64, u32)> = Vec::new();
         // An exact posting without filters is the matches: its length is the count.
-        let exact_count = (exact && !has_filters(f)).then(|| driver.len().min(limit));
+        let exact_count = (exact && !f.filters_besides_title()).then(|| driver.len().min(limit));
         let walk = if let Some(n) = exact_count {
             n == limit || walk_pays(self.docs.len(), n, need)
         } else {
@@ -472,15 +472,6 @@ fn advance_to(list: &mut &[u32], x: u32) -> bool {
     let k = list[..bound.min(list.len())].partition_point(|&y| y < x);
     *list = &list[k..];
     list.first() == Some(&x)
-}
-
-fn has_filters(f: &HouseFilter) -> bool {
-    f.district.is_some()
-        || f.city.is_some()
-        || f.estate.is_some()
-        || f.house_type.is_some()
-        || f.min_price.is_some()
-        || f.max_price.is_some()
 }
 
 fn filters_match(d: &Doc, f: &HouseFilter) -> bool {
