@@ -336,14 +336,13 @@ fn failover(f: Failover, trigger: impl FnOnce(&str, f64) -> Result<Fired>) -> Re
     let samples = stream.finish();
     let (n, failed) = summary(&samples);
     let took = t1 - fired.t0;
+    let failed_requests = failures(&samples);
     eprintln!(
-        "{}: VIP {master} -> {backup} in {took:.3}s {:?}; {n} requests, {failed} failed {:?}",
-        f.scenario,
-        fired.figures,
-        failures(&samples)
+        "{}: VIP {master} -> {backup} in {took:.3}s {:?}; {n} requests, {failed} failed {failed_requests:?}",
+        f.scenario, fired.figures,
     );
     let mut figures = json!({"scenario": f.scenario, "from": master, "to": backup, "failover_s": took,
-                             "requests": n, "failed": failed, "failures": failures(&samples),
+                             "requests": n, "failed": failed, "failures": failed_requests,
                              "slowest_s": samples.iter().map(|s| s.took.as_secs_f64()).fold(0.0, f64::max)});
     figures.as_object_mut().expect("an object").extend(fired.figures);
     let holders = vip_holders()?;
@@ -358,8 +357,7 @@ fn failover(f: Failover, trigger: impl FnOnce(&str, f64) -> Result<Fired>) -> Re
     if f.no_refusals {
         // EDGE_QUIET_REFUSALS: the dead node's kernel drops what it would refuse, so a request
         // may wait for its SYN's retransmission (slowest_s) but is never refused.
-        let refused: Vec<String> =
-            failures(&samples).into_iter().filter(|f| f.to_lowercase().contains("refused")).collect();
+        let refused: Vec<&String> = failed_requests.iter().filter(|f| f.to_lowercase().contains("refused")).collect();
         ensure!(refused.is_empty(), "{}: connections to the VIP were refused: {refused:?}", f.scenario);
     }
     if f.stop_before_recovery {
